@@ -1,0 +1,146 @@
+"""Wire formatting: the only place a Decimal or datetime becomes a string, and a message JSON.
+
+Money and prices: 2 decimals, 4 when 0 < |x| < 1. Percentages: 2 decimals. Quantities: no
+trailing zeros, never exponent notation. Rounding is half-up, as a trader reads a statement.
+Timestamps: ISO 8601 UTC with milliseconds and ``Z``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Mapping
+
+import ujson
+
+from .events import AccountUpdate, Event, OrderUpdate, PositionUpdate, TradeExecuted
+
+_CENT = Decimal("0.01")
+_BASIS = Decimal("0.0001")
+_ONE = Decimal(1)
+
+
+def money(value: Decimal) -> str:
+    """A money amount or price as the wire shows it."""
+    step = _BASIS if value and abs(value) < _ONE else _CENT
+    result = value.quantize(step, rounding=ROUND_HALF_UP)
+    if not result:  # no "-0.00"
+        result = abs(result)
+    return f"{result:f}"
+
+
+def percent(value: Decimal) -> str:
+    result = value.quantize(_CENT, rounding=ROUND_HALF_UP)
+    if not result:
+        result = abs(result)
+    return f"{result:f}"
+
+
+def quantity(value: Decimal) -> str:
+    if not value:
+        return "0"
+    return f"{value.normalize():f}"
+
+
+def timestamp(moment: datetime) -> str:
+    """``2026-01-04T15:30:45.123Z`` for an aware datetime."""
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def epoch_timestamp(now: float) -> str:
+    """The envelope timestamp for ``now`` in epoch seconds."""
+    return timestamp(datetime.fromtimestamp(now, timezone.utc))
+
+
+def _opt(fmt: Any, value: Any) -> Any:
+    return None if value is None else fmt(value)
+
+
+def position_payload(e: PositionUpdate) -> dict[str, Any]:
+    return {
+        "symbol": e.symbol,
+        "quantity": quantity(e.quantity),
+        "currentPrice": money(e.current_price),
+        "entryPrice": money(e.entry_price),
+        "unrealizedPnl": money(e.unrealized_pnl),
+        "unrealizedPnlPercent": percent(e.unrealized_pnl_percent),
+        "marketValue": money(e.market_value),
+        "side": e.side,
+        "strategyId": e.strategy_id,
+        "openedAt": _opt(timestamp, e.opened_at),
+    }
+
+
+def order_payload(e: OrderUpdate) -> dict[str, Any]:
+    return {
+        "orderId": e.order_id,
+        "brokerOrderId": e.broker_order_id,
+        "symbol": e.symbol,
+        "side": e.side,
+        "type": e.type,
+        "status": e.status,
+        "qty": quantity(e.qty),
+        "filledQty": quantity(e.filled_qty),
+        "filledAvgPrice": _opt(money, e.filled_avg_price),
+        "limitPrice": _opt(money, e.limit_price),
+        "stopPrice": _opt(money, e.stop_price),
+        "submittedAt": timestamp(e.submitted_at),
+        "filledAt": _opt(timestamp, e.filled_at),
+    }
+
+
+def account_payload(e: AccountUpdate) -> dict[str, Any]:
+    return {
+        "equity": money(e.equity),
+        "buyingPower": money(e.buying_power),
+        "cash": money(e.cash),
+        "portfolioValue": money(e.portfolio_value),
+        "dayPnl": money(e.day_pnl),
+        "dayPnlPercent": percent(e.day_pnl_percent),
+        "timestamp": timestamp(e.timestamp),
+    }
+
+
+def trade_payload(e: TradeExecuted) -> dict[str, Any]:
+    return {
+        "tradeId": e.trade_id,
+        "symbol": e.symbol,
+        "side": e.side,
+        "quantity": quantity(e.quantity),
+        "price": money(e.price),
+        "pnl": _opt(money, e.pnl),
+        "executedAt": timestamp(e.executed_at),
+        "strategyId": e.strategy_id,
+    }
+
+
+_PAYLOADS: dict[type, Any] = {
+    PositionUpdate: position_payload,
+    OrderUpdate: order_payload,
+    AccountUpdate: account_payload,
+    TradeExecuted: trade_payload,
+}
+
+
+def payload(event: Event) -> dict[str, Any]:
+    """The ``data`` object of an event's own message."""
+    return _PAYLOADS[type(event)](event)  # type: ignore[no-any-return]
+
+
+def message(type_: str, user_id: str, data: Mapping[str, Any], now: float, seq: int | None = None) -> str:
+    """One server message, serialised. Data messages carry ``seq``; control messages don't."""
+    envelope: dict[str, Any] = {"type": type_, "timestamp": epoch_timestamp(now), "userId": user_id}
+    if seq is not None:
+        envelope["seq"] = seq
+    envelope["data"] = data
+    return ujson.dumps(envelope, ensure_ascii=False, escape_forward_slashes=False)
+
+
+def control(type_: str, user_id: str, now: float, code: str | None = None, message_: str | None = None,
+            details: Mapping[str, Any] | None = None) -> str:
+    """An ``info``/``error``/``pong`` message (no ``seq``)."""
+    data: dict[str, Any] = {}
+    if code is not None:
+        data = {"code": code, "message": message_ or "", "details": dict(details or {})}
+    return message(type_, user_id, data, now)

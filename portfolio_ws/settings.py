@@ -1,0 +1,82 @@
+"""Every setting, its type and its default: the one home of defaults (``config.yaml`` mirrors it,
+and a test keeps the two equal).
+
+Precedence, lowest first: these defaults, the YAML file, environment variables
+(``PORTFOLIO_WS_<SECTION>_<KEY>``, plus ``ENABLE_REALTIME_PORTFOLIO``), then CLI flags.
+Each section is a frozen dataclass; ``portfolio_ws.config`` parses and validates by field type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    # Origins allowed to open the WebSocket (scheme://host[:port]); empty = the server's own host.
+    allowed_origins: tuple[str, ...] = ()
+    # On SIGINT/SIGTERM: seconds to flush and close before the process exits anyway.
+    drain_seconds: float = 5.0
+    # Protocol-level (RFC 6455) pings, so dead peers are dropped.
+    websocket_ping_interval_seconds: float = 20.0
+    websocket_ping_timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class StreamingSettings:
+    enabled: bool = True
+    batch_window_ms: int = 1000
+    # Events on these channels flush the user's pending window at once.
+    immediate_channels: tuple[str, ...] = ("orders", "trades")
+    max_message_bytes: int = 65536
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    connections_per_user: int = 5
+    total_connections: int = 100
+    messages_per_second: float = 100.0
+    rate_limit_burst: int = 100
+    rate_limit_close_after_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class RecoverySettings:
+    max_events: int = 1000
+    max_age_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    database: str = "portfolio-ws.sqlite3"
+    session_idle_seconds: float = 1800.0
+    session_absolute_seconds: float = 43200.0
+    # Bearer token for /api/admin/*; set it through PORTFOLIO_WS_AUTH_ADMIN_TOKEN, never in a file.
+    admin_token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    source: Literal["simulator", "alpaca", "none"] = "simulator"
+    # Status goes "offline" when the feed is silent this long while the market is open.
+    silence_offline_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    streaming: StreamingSettings = field(default_factory=StreamingSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    recovery: RecoverySettings = field(default_factory=RecoverySettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    feed: FeedSettings = field(default_factory=FeedSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
