@@ -66,6 +66,44 @@ class FeedSettings:
 
 
 @dataclass(frozen=True)
+class SimulatorSettings:
+    """The market-hours simulator (``simulator/``). Owned by the simulator; extend fields there."""
+
+    seed: int = 1
+    # Simulated seconds per real second (1 = real time, 60 = a minute a second).
+    speed: float = 1.0
+    # "latest-open": start at the latest session's open; "wall-clock": follow real market hours;
+    # or an ISO 8601 time to start at.
+    start: str = "latest-open"
+    users: int = 3
+    symbols: int = 30
+
+
+@dataclass(frozen=True)
+class AlpacaAccount:
+    """One portfolio-ws user mapped to one Alpaca account. Secrets stay in the environment."""
+
+    user: str = ""
+    key_env: str = ""
+    secret_env: str = ""
+    paper: bool = True
+
+
+@dataclass(frozen=True)
+class AlpacaSettings:
+    """The live Alpaca feed (``portfolio_ws/feeds/alpaca*.py``)."""
+
+    accounts: tuple[AlpacaAccount, ...] = ()
+    data_feed: Literal["iex", "sip"] = "iex"
+    # Seconds between REST re-syncs of positions, account and open orders.
+    sync_interval_seconds: float = 60.0
+    # Overrides for tests and proxies; empty = Alpaca's own endpoints.
+    trading_stream_url: str = ""
+    data_stream_url: str = ""
+    rest_url: str = ""
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json: bool = False
@@ -79,4 +117,6 @@ class Settings:
     recovery: RecoverySettings = field(default_factory=RecoverySettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     feed: FeedSettings = field(default_factory=FeedSettings)
+    simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+    alpaca: AlpacaSettings = field(default_factory=AlpacaSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)

@@ -1,0 +1,37 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="portfolio-ws",
+    version="0.1.0",
+    description="Real-time portfolio streaming (positions, orders, account, trades) over one WebSocket",
+    python_requires=">=3.11",
+    packages=find_packages(include=["portfolio_ws", "portfolio_ws.*", "simulator", "simulator.*"]),
+    py_modules=["cli"],
+    package_data={"portfolio_ws": ["static/*", "config.yaml"]},
+    include_package_data=True,
+    install_requires=[
+        "tornado>=6.4,<7",
+        "alpaca-py>=0.44,<0.45",
+        "ujson>=5.9",
+        "click>=8.1",
+        # argon2id password hashing: a vetted KDF beats anything hand-written.
+        "argon2-cffi>=23.1",
+        # YAML config parsing.
+        "PyYAML>=6.0",
+        # IANA time zones for the NYSE calendar on machines without /usr/share/zoneinfo.
+        "tzdata>=2024.1",
+        # Alpaca's market-data stream speaks msgpack (also a dependency of alpaca-py).
+        "msgpack>=1.0",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-tornasync>=0.6",
+            "hypothesis>=6.100",
+            "mypy>=1.10",
+            "types-PyYAML",
+            "websockets>=12",
+        ],
+    },
+    entry_points={"console_scripts": ["portfolio-ws=cli:main"]},
+)
