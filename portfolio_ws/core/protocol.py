@@ -1,0 +1,75 @@
+"""Client messages: text in, a command or a client error out. Pure functions, no state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import ujson
+
+from .. import constants as c
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    channels: frozenset[str]
+    resume_from: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    channels: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ClientError:
+    """The client sent something we can't act on; the connection stays open."""
+
+    code: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+Command = Union[Subscribe, Unsubscribe, Ping]
+
+
+def parse(frame: str | bytes) -> Command | ClientError:
+    if isinstance(frame, bytes):
+        return ClientError(c.INVALID_MESSAGE, "Binary frames are not supported; send JSON text")
+    try:
+        msg = ujson.loads(frame)
+    except (ValueError, OverflowError, RecursionError):
+        return ClientError(c.INVALID_JSON, "Message is not valid JSON")
+    if not isinstance(msg, dict):
+        return ClientError(c.INVALID_MESSAGE, "Message must be a JSON object with a \"type\"")
+    kind = msg.get("type")
+    if not isinstance(kind, str):
+        return ClientError(c.INVALID_MESSAGE, "Message must have a string \"type\"")
+    if kind == c.PING:
+        return Ping()
+    if kind not in c.CLIENT_MESSAGE_TYPES:
+        return ClientError(c.UNKNOWN_MESSAGE_TYPE, f"Unknown message type",
+                           {"type": kind[:64], "validTypes": list(c.CLIENT_MESSAGE_TYPES)})
+    channels = msg.get("channels")
+    if not isinstance(channels, list) or not channels or not all(isinstance(ch, str) for ch in channels):
+        return ClientError(c.INVALID_MESSAGE, "\"channels\" must be a non-empty array of channel names")
+    for channel in channels:
+        if channel not in c.CHANNELS:
+            return ClientError(c.SUBSCRIPTION_FAILED, "Invalid channel name",
+                               {"channel": channel[:64], "validChannels": list(c.CHANNELS)})
+    if kind == c.UNSUBSCRIBE:
+        return Unsubscribe(frozenset(channels))
+    resume = msg.get("resumeFrom")
+    if resume is not None and (isinstance(resume, bool) or not isinstance(resume, int) or resume < 0):
+        return ClientError(c.INVALID_MESSAGE, "\"resumeFrom\" must be a non-negative integer (the last seq processed)")
+    return Subscribe(frozenset(channels), resume)
+
+
+def ordered(channels: frozenset[str]) -> list[str]:
+    """Channels in their canonical order, as the wire lists them."""
+    return [ch for ch in c.CHANNELS if ch in channels]

@@ -1,0 +1,104 @@
+"""Counters behind ``GET /api/admin/websocket-stats`` and the rules that turn them into a status.
+
+Everything is a plain number updated by the engine; ``report`` formats it. No division by zero:
+every ratio has an explicit value for "nothing happened yet".
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from ..feed import FeedHealth
+from . import wire
+
+LATENCY_SAMPLES = 10_000
+RATE_WINDOW = 300.0  # seconds over which the disconnect rate is measured
+
+
+class Stats:
+    def __init__(self, started_at: float) -> None:
+        self.started_at = started_at
+        self.events_emitted = 0          # events taken in (one per event, whatever the fan-out)
+        self.messages_delivered = 0      # data messages written to connections
+        self.control_messages = 0        # info/error/pong written
+        self.unbatched_messages = 0      # data messages there would have been, one per event per connection
+        self.connections_opened = 0
+        self.disconnects = 0
+        self.reconnects = 0
+        self.rejected_connections = 0
+        self.rate_limited = 0
+        self._closed_durations = 0.0
+        self._disconnect_times: deque[float] = deque()
+        self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+
+    def delivered(self, connections: int, raw_events: int, latency: float) -> None:
+        self.messages_delivered += connections
+        self.unbatched_messages += raw_events * connections
+        self._latencies.append(max(0.0, latency))
+
+    def disconnected(self, duration: float, now: float) -> None:
+        self.disconnects += 1
+        self._closed_durations += duration
+        self._disconnect_times.append(now)
+
+    def disconnect_rate_per_minute(self, now: float) -> float:
+        times = self._disconnect_times
+        while times and times[0] < now - RATE_WINDOW:
+            times.popleft()
+        span = min(RATE_WINDOW, max(now - self.started_at, 60.0))
+        return len(times) / (span / 60.0)
+
+    def batch_efficiency(self) -> float:
+        """Share of messages saved by batching, 0..1 (0 before any event)."""
+        if not self.unbatched_messages:
+            return 0.0
+        return min(1.0, max(0.0, 1.0 - self.messages_delivered / self.unbatched_messages))
+
+    def latency_ms(self) -> dict[str, float | None]:
+        ordered = sorted(self._latencies)
+        if not ordered:
+            return {"p50": None, "p95": None, "p99": None, "max": None, "samples": 0}  # type: ignore[dict-item]
+
+        def pick(q: float) -> float:
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0, 2)
+
+        return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99),
+                "max": round(ordered[-1] * 1000.0, 2), "samples": len(ordered)}
+
+    def status(self, *, enabled: bool, feed: FeedHealth, feed_started_at: float, silence: float,
+               active: int, now: float) -> str:
+        if not enabled:
+            return "disabled"
+        last = feed.last_event_at if feed.last_event_at is not None else feed_started_at
+        if not feed.connected or (feed.market_open and now - last > silence):
+            return "offline"
+        rate = self.disconnect_rate_per_minute(now)
+        if rate >= 5 and rate > 0.10 * active:
+            return "degraded"
+        if self.events_emitted > 100 and self.batch_efficiency() < 0.5:
+            return "degraded"
+        return "healthy"
+
+    def average_connection_seconds(self, open_ages: list[float]) -> float:
+        count = self.disconnects + len(open_ages)
+        return (self._closed_durations + sum(open_ages)) / count if count else 0.0
+
+
+def uptime(seconds: float) -> dict[str, Any]:
+    whole = int(max(0.0, seconds))
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return {"seconds": whole, "formatted": f"{days}d {text}" if days else text}
+
+
+def percent_text(ratio: float) -> str:
+    return f"{ratio * 100:.1f}%"
+
+
+def iso_or_none(moment: float | None) -> str | None:
+    return None if moment is None else wire.epoch_timestamp(moment)
+
+

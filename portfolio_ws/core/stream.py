@@ -1,0 +1,289 @@
+"""The streaming engine: events and client frames in, frames and closes out. No I/O, no clock.
+
+Rule 1: every event taken in for a user gets the user's next offset (``seq``), updates that user's
+portfolio state and recovery buffer, and (if the user has connections) joins the user's window.
+Rule 2: a connection's ``seq`` never goes down. Before anything that sends a connection state as of
+now (snapshot, replay), the user's pending window is flushed, so older events can't follow it.
+Rule 3: one message is rendered and serialised per user and distinct subscription set, then
+addressed to every connection in that set.
+Rule 4: a user's data is only ever addressed to that user's connections.
+
+The adapter calls the input verbs (``receive_event``, ``open``, ``receive_frame``, ``closed``,
+``flush``, ``end_session``, ``shutdown``) and then drains ``data_to_send()`` and writes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+from .. import constants as c
+from ..constants import Close
+from ..settings import LimitSettings, RecoverySettings, StreamingSettings
+from . import protocol, wire
+from .events import Event
+from .hub import Connection, Hub
+from .portfolio import PortfolioState
+from .ratelimit import RateGuard, Verdict
+from .recovery import RecoveryBuffer
+from .stats import Stats
+from .window import Rendered, Stamped, Window
+
+RECONNECT_WINDOW = 60.0  # a user's new connection this soon after one closed counts as a reconnect
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One serialised frame for one or more connections (all of the same user)."""
+
+    frame: str
+    connections: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Closing:
+    connection: int
+    close: Close
+
+
+Output = Union[Outgoing, Closing]
+
+
+class UserStream:
+    """Everything the engine keeps per user."""
+
+    __slots__ = ("seq", "state", "recovery", "window", "last_disconnect")
+
+    def __init__(self, recovery: RecoverySettings) -> None:
+        self.seq = 0
+        self.state = PortfolioState()
+        self.recovery = RecoveryBuffer(recovery.max_events, recovery.max_age_seconds)
+        self.window = Window()
+        self.last_disconnect: float | None = None
+
+
+class StreamCore:
+    def __init__(self, streaming: StreamingSettings, limits: LimitSettings, recovery: RecoverySettings,
+                 now: float) -> None:
+        self.streaming = streaming
+        self.limits = limits
+        self.recovery_settings = recovery
+        self.enabled = streaming.enabled
+        self.immediate = frozenset(streaming.immediate_channels)
+        self.hub = Hub(limits.connections_per_user, limits.total_connections)
+        self.stats = Stats(now)
+        self.users: dict[str, UserStream] = {}
+        self._dirty: set[str] = set()
+        self._outbox: list[Output] = []
+        self._next_id = 0
+
+    # ---- outputs ----------------------------------------------------------------------------
+    def data_to_send(self) -> list[Output]:
+        """Frames and closes produced since the last call, in order. The caller writes them."""
+        out, self._outbox = self._outbox, []
+        return out
+
+    # ---- events -----------------------------------------------------------------------------
+    def user(self, user_id: str) -> UserStream:
+        stream = self.users.get(user_id)
+        if stream is None:
+            stream = self.users[user_id] = UserStream(self.recovery_settings)
+        return stream
+
+    def receive_event(self, event: Event, now: float) -> int:
+        """Take in one event; returns its offset."""
+        user = self.user(event.user_id)
+        user.seq += 1
+        stamped = Stamped(user.seq, now, event)
+        user.state.apply(event)
+        user.recovery.append(stamped)
+        self.stats.events_emitted += 1
+        if event.user_id in self.hub.by_user:  # users with no connection accumulate nothing
+            user.window.add(stamped)
+            if event.CHANNEL in self.immediate:
+                self._flush_user(event.user_id, user, now)
+            else:
+                self._dirty.add(event.user_id)
+        return user.seq
+
+    def flush(self, now: float) -> None:
+        """The batch tick: send every user's pending window."""
+        dirty, self._dirty = self._dirty, set()
+        for user_id in dirty:
+            user = self.users.get(user_id)
+            if user is not None:
+                self._flush_user(user_id, user, now)
+
+    def _flush_user(self, user_id: str, user: UserStream, now: float) -> None:
+        window = user.window
+        if not window:
+            return
+        user.window = Window()
+        self._dirty.discard(user_id)
+        groups: dict[frozenset[str], list[Connection]] = {}
+        for conn in self.hub.of_user(user_id):
+            if conn.channels and window.has_any(conn.channels):
+                groups.setdefault(conn.channels, []).append(conn)
+        for channels, conns in groups.items():
+            newer_than = min(conn.last_seq for conn in conns)
+            if all(conn.last_seq == newer_than for conn in conns):
+                self._send_rendered(user_id, conns, window.render(channels, newer_than), now)
+            else:  # rare: connections of one set that were sent different offsets
+                for conn in conns:
+                    self._send_rendered(user_id, [conn], window.render(channels, conn.last_seq), now)
+
+    def _send_rendered(self, user_id: str, conns: list[Connection], rendered: Rendered | None,
+                       now: float) -> None:
+        if rendered is None:
+            return
+        frame = wire.message(rendered.type, user_id, rendered.data, now, rendered.seq)
+        for conn in conns:
+            conn.last_seq = rendered.seq
+        self._outbox.append(Outgoing(frame, tuple(conn.id for conn in conns)))
+        self.stats.delivered(len(conns), rendered.raw_events, now - rendered.oldest_received_at)
+
+    # ---- connections ------------------------------------------------------------------------
+    def open(self, user_id: str | None, session_id: str | None, now: float) -> int:
+        """A WebSocket upgrade completed. ``user_id`` is None when authentication failed.
+
+        Returns the connection id; if the connection is refused, a ``Closing`` for it is queued
+        and nothing else is ever sent to it."""
+        self._next_id += 1
+        conn_id = self._next_id
+        refusal: Close | None
+        if not self.enabled:
+            refusal = c.STREAMING_DISABLED
+        elif user_id is None:
+            refusal = c.AUTH_REQUIRED
+        else:
+            refusal = self.hub.refusal(user_id)
+        if refusal is not None or user_id is None:
+            self.stats.rejected_connections += 1
+            self._outbox.append(Closing(conn_id, refusal or c.AUTH_REQUIRED))
+            return conn_id
+        guard = RateGuard(self.limits.messages_per_second, self.limits.rate_limit_burst,
+                          self.limits.rate_limit_close_after_seconds, now)
+        conn = Connection(conn_id, f"conn-{conn_id}", user_id, session_id, now, guard)
+        self.hub.add(conn)
+        user = self.user(user_id)
+        self.stats.connections_opened += 1
+        if user.last_disconnect is not None and now - user.last_disconnect <= RECONNECT_WINDOW:
+            self.stats.reconnects += 1
+        self._control(conn, c.INFO, now, c.CONNECTED, "Connected", {
+            "connectionId": conn.name,
+            "availableChannels": list(c.CHANNELS),
+            "batchWindowMs": self.streaming.batch_window_ms,
+            "limits": {
+                "connectionsPerUser": self.limits.connections_per_user,
+                "totalConnections": self.limits.total_connections,
+                "messagesPerSecond": self.limits.messages_per_second,
+                "maxMessageBytes": self.streaming.max_message_bytes,
+            },
+        })
+        return conn_id
+
+    def closed(self, conn_id: int, now: float) -> None:
+        """The connection is gone (peer closed, network dropped, or our close completed)."""
+        conn = self.hub.remove(conn_id)
+        if conn is None:
+            return
+        self.stats.disconnected(now - conn.opened_at, now)
+        user = self.users.get(conn.user_id)
+        if user is not None:
+            user.last_disconnect = now
+            if conn.user_id not in self.hub.by_user:
+                user.window = Window()
+                self._dirty.discard(conn.user_id)
+
+    def close(self, conn_id: int, close: Close, now: float) -> None:
+        """Close a connection on the server's initiative."""
+        if conn_id in self.hub.connections:
+            self._outbox.append(Closing(conn_id, close))
+            self.closed(conn_id, now)
+
+    def end_session(self, session_id: str, now: float) -> int:
+        """Logout or expiry: close the session's sockets (1008 Session expired). Returns how many."""
+        conns = self.hub.of_session(session_id)
+        for conn in conns:
+            self.close(conn.id, c.SESSION_EXPIRED, now)
+        return len(conns)
+
+    def shutdown(self, now: float) -> None:
+        """Flush everything pending, then close every connection with 1001."""
+        self.flush(now)
+        for conn_id in list(self.hub.connections):
+            self.close(conn_id, c.SERVER_SHUTTING_DOWN, now)
+
+    def set_enabled(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    # ---- client frames ----------------------------------------------------------------------
+    def receive_frame(self, conn_id: int, frame: str | bytes, now: float) -> None:
+        conn = self.hub.connections.get(conn_id)
+        if conn is None:
+            return
+        verdict = conn.guard.check(now)
+        if verdict is not Verdict.ALLOW:
+            self.stats.rate_limited += 1
+            if verdict is Verdict.CLOSE:
+                self.close(conn_id, c.RATE_LIMIT_EXCEEDED, now)
+            elif verdict is Verdict.REJECT_NOTIFY:
+                self._control(conn, c.ERROR, now, c.RATE_LIMITED,
+                              "Too many messages; messages over the limit are not processed",
+                              {"limitPerSecond": self.limits.messages_per_second})
+            return
+        command = protocol.parse(frame)
+        if isinstance(command, protocol.ClientError):
+            self._control(conn, c.ERROR, now, command.code, command.message, command.details)
+        elif isinstance(command, protocol.Ping):
+            self._outbox.append(Outgoing(wire.message(c.PONG, conn.user_id, {}, now), (conn.id,)))
+            self.stats.control_messages += 1
+        elif isinstance(command, protocol.Subscribe):
+            self._subscribe(conn, command, now)
+        else:
+            conn.channels = conn.channels - command.channels
+            self._control(conn, c.INFO, now, c.UNSUBSCRIBED, "Unsubscribed",
+                          {"channels": protocol.ordered(conn.channels)})
+
+    def _subscribe(self, conn: Connection, command: protocol.Subscribe, now: float) -> None:
+        user = self.user(conn.user_id)
+        self._flush_user(conn.user_id, user, now)  # Rule 2
+        added = command.channels - conn.channels
+        conn.channels = conn.channels | command.channels
+        self._control(conn, c.INFO, now, c.SUBSCRIBED, "Subscribed",
+                      {"channels": protocol.ordered(conn.channels)})
+        if command.resume_from is not None:
+            start = command.resume_from
+            held = user.recovery.since(start, user.seq, now)
+            if held is not None:
+                replay = Window().extend(held).render(conn.channels, max(start, conn.last_seq))
+                self._send_rendered(conn.user_id, [conn], replay, now)
+                conn.last_seq = max(conn.last_seq, user.seq)
+                self._control(conn, c.INFO, now, c.RESUMED, "Resumed",
+                              {"recovered": True, "from": start, "to": user.seq})
+                return
+            self._control(conn, c.INFO, now, c.RESUMED, "Missed events are no longer held; sending a snapshot",
+                          {"recovered": False, "from": start, "to": user.seq})
+            self._snapshot(conn, user, conn.channels, now)
+        elif added:
+            self._snapshot(conn, user, added, now)
+
+    def _snapshot(self, conn: Connection, user: UserStream, channels: frozenset[str], now: float) -> None:
+        data = user.state.snapshot(protocol.ordered(channels))
+        frame = wire.message(c.SNAPSHOT, conn.user_id, data, now, user.seq)
+        conn.last_seq = max(conn.last_seq, user.seq)
+        self._outbox.append(Outgoing(frame, (conn.id,)))
+        self.stats.control_messages += 1
+
+    def _control(self, conn: Connection, type_: str, now: float, code: str, message: str,
+                 details: dict[str, Any]) -> None:
+        self._outbox.append(Outgoing(wire.control(type_, conn.user_id, now, code, message, details), (conn.id,)))
+        self.stats.control_messages += 1
+
+    # ---- queries ----------------------------------------------------------------------------
+    def portfolio(self, user_id: str) -> tuple[int, dict[str, Any]]:
+        """The user's offset and full state (for ``GET /api/portfolio``)."""
+        user = self.users.get(user_id)
+        if user is None:
+            return 0, PortfolioState().snapshot(c.CHANNELS)
+        return user.seq, user.state.snapshot(c.CHANNELS)

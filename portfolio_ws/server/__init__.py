@@ -1,0 +1,1 @@
+"""Tornado adapters around the sans-I/O core: the service (IOLoop glue), handlers, app factory."""

@@ -1,0 +1,37 @@
+"""The app factory: routes and Tornado settings. Dependencies go to handlers via ``initialize``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tornado.web
+
+from .. import constants as c
+from .http import (AdminStatsHandler, HealthHandler, LoginHandler, LogoutHandler, MeHandler,
+                   NotFoundHandler, PortfolioHandler)
+from .service import Service
+from .ws import PortfolioSocket
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def make_app(service: Service) -> tornado.web.Application:
+    deps = {"service": service}
+    server = service.settings.server
+    return tornado.web.Application(
+        [
+            (c.WEBSOCKET_PATH, PortfolioSocket, deps),
+            (r"/api/auth/login", LoginHandler, deps),
+            (r"/api/auth/logout", LogoutHandler, deps),
+            (r"/api/auth/me", MeHandler, deps),
+            (r"/api/portfolio", PortfolioHandler, deps),
+            (r"/api/health", HealthHandler, deps),
+            (r"/api/admin/websocket-stats", AdminStatsHandler, deps),
+            (r"/api/.*", NotFoundHandler, deps),
+        ],
+        static_path=str(STATIC) if STATIC.is_dir() else None,
+        websocket_max_message_size=service.settings.streaming.max_message_bytes,
+        websocket_ping_interval=server.websocket_ping_interval_seconds,
+        websocket_ping_timeout=server.websocket_ping_timeout_seconds,
+        xheaders=False,
+    )

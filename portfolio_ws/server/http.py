@@ -1,0 +1,144 @@
+"""The HTTP endpoints: login/logout/me, portfolio (REST fallback), health, admin stats.
+
+Every response is JSON; every error is ``{"error": {"code", "message"}}`` with a fitting status.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+import ujson
+from tornado.web import HTTPError, RequestHandler
+
+from .. import constants as c
+from ..auth.users import User
+from ..core import wire
+from .service import Service
+
+log = logging.getLogger("portfolio_ws.http")
+
+MAX_LOGIN_BODY = 4096
+
+
+class ApiHandler(RequestHandler):
+    def initialize(self, service: Service) -> None:
+        self.service = service
+        self.session_id: str | None = None
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+
+    def write_json(self, status: int, body: Any) -> None:
+        self.set_status(status)
+        self.finish(ujson.dumps(body, ensure_ascii=False, escape_forward_slashes=False))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = getattr(exc, "log_message", None) if isinstance(exc, HTTPError) else None
+        code = getattr(exc, "reason", None) or self._reason
+        self.finish(ujson.dumps({"error": {"code": code.upper().replace(" ", "_"),
+                                           "message": message or self._reason}}))
+
+    async def session_user(self) -> User | None:
+        cookie = self.get_cookie(c.SESSION_COOKIE)
+        if not cookie:
+            return None
+        session = await self.service.sessions.lookup(cookie, self.service.clock())
+        if session is None:
+            return None
+        self.session_id = cookie
+        return self.service.users.get(session.user_id)
+
+    async def require_user(self) -> User:
+        user = await self.session_user()
+        if user is None:
+            raise HTTPError(401, "Authentication required", reason="Unauthorized")
+        return user
+
+    def json_body(self) -> dict[str, Any]:
+        if len(self.request.body) > MAX_LOGIN_BODY:
+            raise HTTPError(413, "Request body too large", reason="Payload Too Large")
+        try:
+            body = ujson.loads(self.request.body or b"")
+        except (ValueError, OverflowError, RecursionError):
+            raise HTTPError(400, "Body must be a JSON object", reason="Invalid JSON") from None
+        if not isinstance(body, dict):
+            raise HTTPError(400, "Body must be a JSON object", reason="Invalid JSON")
+        return body
+
+
+class LoginHandler(ApiHandler):
+    async def post(self) -> None:
+        body = self.json_body()
+        username, password = body.get("username"), body.get("password")
+        if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
+            raise HTTPError(400, "username and password are required strings", reason="Invalid Request")
+        user = await self.service.users.authenticate_async(username, password)
+        if user is None:
+            log.info("login failed from %s", self.request.remote_ip)
+            raise HTTPError(401, "Invalid username or password", reason="Unauthorized")
+        old = self.get_cookie(c.SESSION_COOKIE)
+        if old:  # a new session id on every login; the old one ends
+            await self.service.sessions.delete(old)
+        session_id = await self.service.sessions.create(user.user_id, self.service.clock())
+        self.set_cookie(c.SESSION_COOKIE, session_id, path="/", httponly=True, samesite="Lax",
+                        secure=self.request.protocol == "https")
+        log.info("login user=%s from %s", user.user_id, self.request.remote_ip)
+        self.write_json(200, {"userId": user.user_id, "username": user.username})
+
+
+class LogoutHandler(ApiHandler):
+    async def post(self) -> None:
+        cookie = self.get_cookie(c.SESSION_COOKIE)
+        ended = False
+        if cookie:
+            ended = await self.service.sessions.delete(cookie) is not None
+            self.service.end_session(cookie)
+        self.clear_cookie(c.SESSION_COOKIE, path="/")
+        self.write_json(200, {"loggedOut": ended})
+
+
+class MeHandler(ApiHandler):
+    async def get(self) -> None:
+        user = await self.require_user()
+        self.write_json(200, {"userId": user.user_id, "username": user.username, "isAdmin": user.is_admin})
+
+
+class PortfolioHandler(ApiHandler):
+    async def get(self) -> None:
+        user = await self.require_user()
+        seq, data = self.service.core.portfolio(user.user_id)
+        now = self.service.clock()
+        self.write_json(200, {"type": c.SNAPSHOT, "timestamp": wire.epoch_timestamp(now),
+                              "userId": user.user_id, "seq": seq, "data": data})
+
+
+class HealthHandler(ApiHandler):
+    def get(self) -> None:
+        enabled = self.service.core.enabled
+        self.write_json(200, {"status": "ok" if not self.service.stopping else "stopping",
+                              "streaming": "enabled" if enabled else "disabled",
+                              "features": {"realtimePortfolio": enabled}})
+
+
+class AdminStatsHandler(ApiHandler):
+    async def get(self) -> None:
+        token = self.service.settings.auth.admin_token
+        header = self.request.headers.get("Authorization", "")
+        if token and header.startswith("Bearer "):
+            if hmac.compare_digest(header[7:].encode(), token.encode()):
+                self.write_json(200, self.service.stats())
+                return
+            raise HTTPError(401, "Invalid admin token", reason="Unauthorized")
+        user = await self.require_user()
+        if not user.is_admin:
+            raise HTTPError(403, "Admin access required", reason="Forbidden")
+        self.write_json(200, self.service.stats())
+
+
+class NotFoundHandler(ApiHandler):
+    def prepare(self) -> None:
+        raise HTTPError(404, "No such endpoint", reason="Not Found")

@@ -1,0 +1,180 @@
+"""The service: runs the core on the IOLoop. It feeds the core (bus events, socket frames, the
+batch tick from a PeriodicCallback, the clock) and writes what the core says to the sockets.
+
+Handlers never touch the core directly; they call the service, which pumps the core's output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from tornado.ioloop import PeriodicCallback
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError
+
+from .. import constants as c
+from ..auth.sessions import SessionStore
+from ..auth.users import UserStore
+from ..bus import EventBus
+from ..core.events import Event
+from ..core.report import admin_report
+from ..core.stream import Closing, StreamCore
+from ..feed import Feed
+from ..settings import Settings
+
+if TYPE_CHECKING:
+    from tornado.websocket import WebSocketHandler
+
+log = logging.getLogger("portfolio_ws.service")
+
+SESSION_RECHECK_SECONDS = 30.0
+SLOW_CONSUMER_BYTES = 1 << 20  # a connection that lets more than this pile up unread is closed
+
+
+class Clock(Protocol):
+    def __call__(self) -> float: ...
+
+
+def _retrieve(future: "asyncio.Future[Any]") -> None:
+    if not future.cancelled():
+        future.exception()  # a write to a socket that closed meanwhile: nothing to do
+
+
+def _unsent_bytes(handler: "WebSocketHandler") -> int:
+    """Bytes written to the socket's buffer that the peer has not read yet."""
+    stream = getattr(handler.ws_connection, "stream", None)
+    if stream is None:
+        return 0
+    return stream._total_write_index - stream._total_write_done_index  # type: ignore[no-any-return]
+
+
+class Service:
+    def __init__(self, settings: Settings, *, bus: EventBus, feed: Feed, users: UserStore,
+                 sessions: SessionStore, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.feed = feed
+        self.users = users
+        self.sessions = sessions
+        self.clock = clock
+        self.core = StreamCore(settings.streaming, settings.limits, settings.recovery, clock())
+        self.sockets: dict[int, WebSocketHandler] = {}
+        self.feed_started_at = clock()
+        self._unsubscribe: Callable[[], None] | None = None
+        self._ticker: PeriodicCallback | None = None
+        self._rechecker: PeriodicCallback | None = None
+        self.stopping = False
+
+    # ---- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Subscribe to the bus, start the batch tick and the feed. Call on the running IOLoop."""
+        self._unsubscribe = self.bus.subscribe(self.receive_event)
+        self._ticker = PeriodicCallback(self.tick, self.settings.streaming.batch_window_ms)
+        self._ticker.start()
+        self._rechecker = PeriodicCallback(self._recheck_sessions, SESSION_RECHECK_SECONDS * 1000)
+        self._rechecker.start()
+        self.feed_started_at = self.clock()
+        await self.feed.start(self.bus)
+
+    async def shutdown(self, drain_seconds: float | None = None) -> None:
+        """Flush pending batches, close every socket with 1001, wait (bounded) for the closes."""
+        if self.stopping:
+            return
+        self.stopping = True
+        for timer in (self._ticker, self._rechecker):
+            if timer is not None:
+                timer.stop()
+        try:
+            await asyncio.wait_for(self.feed.stop(), timeout=2.0)
+        except Exception:  # a feed that can't stop cleanly must not stop the shutdown
+            log.exception("feed did not stop cleanly")
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        handlers = list(self.sockets.values())
+        self.core.shutdown(self.clock())
+        self.pump()
+        drain = self.settings.server.drain_seconds if drain_seconds is None else drain_seconds
+        waits = [h.closed_future for h in handlers if getattr(h, "closed_future", None) is not None]
+        if waits:
+            done, pending = await asyncio.wait(waits, timeout=drain)
+            for handler in handlers:
+                if getattr(handler, "closed_future", None) in pending and handler.ws_connection is not None:
+                    handler.ws_connection.abort()  # type: ignore[attr-defined]
+
+    # ---- inputs -----------------------------------------------------------------------------
+    def receive_event(self, event: Event) -> None:
+        self.core.receive_event(event, self.clock())
+        self.pump()
+
+    def tick(self) -> None:
+        self.core.flush(self.clock())
+        self.pump()
+
+    def attach(self, handler: "WebSocketHandler", user_id: str | None, session_id: str | None) -> int:
+        if self.stopping:
+            user_id = None
+        conn_id = self.core.open(user_id, session_id, self.clock())
+        self.sockets[conn_id] = handler
+        self.pump()
+        return conn_id
+
+    def receive_frame(self, conn_id: int, frame: str | bytes) -> None:
+        self.core.receive_frame(conn_id, frame, self.clock())
+        self.pump()
+
+    def detach(self, conn_id: int) -> None:
+        self.sockets.pop(conn_id, None)
+        self.core.closed(conn_id, self.clock())
+        self.pump()
+
+    def end_session(self, session_id: str) -> None:
+        self.core.end_session(session_id, self.clock())
+        self.pump()
+
+    def set_enabled(self, enabled: bool) -> None:
+        self.core.set_enabled(enabled)
+
+    async def _recheck_sessions(self) -> None:
+        """Close the sockets of sessions that expired since they connected."""
+        now = self.clock()
+        ids = {conn.session_id for conn in self.core.hub.connections.values() if conn.session_id}
+        for session_id in ids:
+            if await self.sessions.lookup(session_id, now) is None:
+                self.end_session(session_id)
+
+    # ---- outputs ----------------------------------------------------------------------------
+    def pump(self) -> None:
+        """Write everything the core produced to the sockets."""
+        outputs = self.core.data_to_send()
+        while outputs:
+            self._write(outputs)
+            outputs = self.core.data_to_send()
+
+    def _write(self, outputs: list[Any]) -> None:
+        for output in outputs:
+            if isinstance(output, Closing):
+                handler = self.sockets.pop(output.connection, None)
+                if handler is not None:
+                    handler.close(output.close.code, output.close.reason)
+                continue
+            for conn_id in output.connections:
+                handler = self.sockets.get(conn_id)
+                if handler is None:
+                    continue
+                try:
+                    handler.write_message(output.frame).add_done_callback(_retrieve)
+                except (WebSocketClosedError, StreamClosedError):
+                    continue
+                if _unsent_bytes(handler) > SLOW_CONSUMER_BYTES:
+                    log.warning("closing slow consumer %s", conn_id)
+                    self.core.close(conn_id, c.SLOW_CONSUMER, self.clock())
+                    self.sockets.pop(conn_id, None)
+                    handler.close(c.SLOW_CONSUMER.code, c.SLOW_CONSUMER.reason)
+
+    # ---- queries ----------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        return admin_report(self.core, self.feed.health(), self.feed_started_at,
+                            self.settings.feed.silence_offline_seconds, self.clock())

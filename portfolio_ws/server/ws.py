@@ -1,0 +1,58 @@
+"""``/ws/portfolio``: the WebSocket handler. Authenticates on upgrade, then only relays frames
+between Tornado and the service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from tornado.websocket import WebSocketHandler
+
+from .. import constants as c
+from .service import Service
+
+log = logging.getLogger("portfolio_ws.ws")
+
+
+class PortfolioSocket(WebSocketHandler):
+    def initialize(self, service: Service) -> None:
+        self.service = service
+        self.conn_id: int | None = None
+        self.closed_future: asyncio.Future[None] = asyncio.get_event_loop().create_future()
+
+    def check_origin(self, origin: str) -> bool:
+        allowed = self.service.settings.server.allowed_origins
+        if not allowed:
+            return bool(super().check_origin(origin))
+        return origin.rstrip("/").lower() in {o.rstrip("/").lower() for o in allowed}
+
+    def get_compression_options(self) -> dict[str, Any] | None:
+        return None
+
+    async def open(self, *args: Any, **kwargs: Any) -> None:
+        # Tornado holds on_message until open() returns, so nothing sent right after the
+        # client's onopen is lost while the session lookup is in flight.
+        user_id = session_id = None
+        cookie = self.get_cookie(c.SESSION_COOKIE)
+        if cookie:
+            session = await self.service.sessions.lookup(cookie, self.service.clock())
+            if session is not None:
+                user_id, session_id = session.user_id, cookie
+        if user_id is None:
+            log.info("websocket auth failed from %s", self.request.remote_ip)
+        if self.ws_connection is None:  # the peer went away during the lookup
+            return
+        self.conn_id = self.service.attach(self, user_id, session_id)
+
+    def on_message(self, message: str | bytes) -> None:
+        if self.conn_id is not None:
+            self.service.receive_frame(self.conn_id, message)
+
+    def on_close(self) -> None:
+        if self.conn_id is not None:
+            self.service.detach(self.conn_id)
+        if not self.closed_future.done():
+            self.closed_future.set_result(None)
+
+

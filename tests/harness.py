@@ -1,0 +1,215 @@
+"""A real portfolio-ws server on a real socket, for tests: users, login, WebSocket clients, and
+publishing events through the same bus interface the feeds use.
+
+Use the ``make_server`` fixture (tests/conftest.py): ``server = await make_server(**overrides)``
+where overrides are dotted settings keys with ``__`` for the dot (``limits__total_connections=3``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import ujson
+from argon2 import PasswordHasher
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+from portfolio_ws.auth.sessions import SessionLifetime
+from portfolio_ws.auth.sessions_sqlite import SQLiteSessionStore
+from portfolio_ws.auth.users import User, UserStore
+from portfolio_ws.bus_memory import InMemoryBus
+from portfolio_ws.config import load_settings
+from portfolio_ws.core.events import AccountUpdate, Event, OrderUpdate, PositionUpdate, TradeExecuted
+from portfolio_ws.feed import Feed, NoFeed
+from portfolio_ws.server.app import make_app
+from portfolio_ws.server.service import Service
+from portfolio_ws.settings import Settings
+
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+PASSWORD = "correct horse battery"
+RECV_TIMEOUT = 10.0
+
+
+class Client:
+    """A WebSocket client speaking JSON, with awaitable reads (no sleeps)."""
+
+    def __init__(self, conn: WebSocketClientConnection) -> None:
+        self.conn = conn
+
+    async def send(self, message: Any) -> None:
+        await self.conn.write_message(message if isinstance(message, (str, bytes)) else ujson.dumps(message),
+                                      binary=isinstance(message, bytes))
+
+    async def recv(self, timeout: float = RECV_TIMEOUT) -> dict[str, Any] | None:
+        """The next message, or None once the server closed the connection."""
+        raw = await asyncio.wait_for(self.conn.read_message(), timeout)
+        return None if raw is None else ujson.loads(raw)
+
+    async def expect(self, type_: str, code: str | None = None) -> dict[str, Any]:
+        msg = await self.recv()
+        assert msg is not None, f"closed ({self.close_code} {self.close_reason}) while waiting for {type_}"
+        assert msg["type"] == type_, f"expected {type_} {code or ''}, got {msg}"
+        if code is not None:
+            assert msg["data"]["code"] == code, f"expected {code}, got {msg}"
+        return msg
+
+    async def subscribe(self, *channels: str, resume_from: int | None = None) -> dict[str, Any]:
+        """Subscribe and return the SUBSCRIBED info (the snapshot/replay that follows is left to read)."""
+        message: dict[str, Any] = {"type": "subscribe", "channels": list(channels)}
+        if resume_from is not None:
+            message["resumeFrom"] = resume_from
+        await self.send(message)
+        return await self.expect("info", "SUBSCRIBED")
+
+    async def assert_nothing_pending(self) -> None:
+        """Prove no message is queued before now: the reply to a ping comes next."""
+        await self.send({"type": "ping"})
+        msg = await self.recv()
+        assert msg is not None and msg["type"] == "pong", f"expected nothing pending, got {msg}"
+
+    async def closed(self, timeout: float = RECV_TIMEOUT) -> tuple[int | None, str | None]:
+        """Read until the server closes; returns (code, reason). Fails if a data message arrives."""
+        while True:
+            msg = await self.recv(timeout)
+            if msg is None:
+                return self.close_code, self.close_reason
+            assert msg["type"] in ("info", "error", "pong"), f"unexpected data before close: {msg}"
+
+    @property
+    def close_code(self) -> int | None:
+        return self.conn.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        return self.conn.close_reason
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@dataclass
+class TestServer:
+    settings: Settings
+    service: Service
+    http: HTTPServer
+    port: int
+    users: UserStore
+    bus: InMemoryBus
+    http_client: AsyncHTTPClient = field(default_factory=AsyncHTTPClient)
+    clients: list[Client] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/portfolio"
+
+    def add_user(self, username: str, admin: bool = False, password: str = PASSWORD) -> User:
+        return self.users.add(username, password, admin=admin)
+
+    async def fetch(self, path: str, method: str = "GET", body: Any = None, cookie: str | None = None,
+                    headers: dict[str, str] | None = None) -> HTTPResponse:
+        """An HTTP request that returns the response whatever its status."""
+        all_headers = dict(headers or {})
+        if cookie:
+            all_headers["Cookie"] = f"session={cookie}"
+        data = body if isinstance(body, (bytes, str)) or body is None else ujson.dumps(body)
+        if method == "POST" and data is None:
+            data = b""
+        request = HTTPRequest(self.url + path, method=method, body=data, headers=all_headers)
+        try:
+            return await self.http_client.fetch(request)
+        except HTTPClientError as exc:
+            assert exc.response is not None
+            return exc.response
+
+    async def login(self, username: str, password: str = PASSWORD) -> str:
+        response = await self.fetch("/api/auth/login", "POST", {"username": username, "password": password})
+        assert response.code == 200, response.body
+        cookie = response.headers["Set-Cookie"]
+        return cookie.split(";", 1)[0].split("=", 1)[1]
+
+    async def user_session(self, username: str, admin: bool = False) -> tuple[User, str]:
+        user = self.add_user(username, admin=admin)
+        return user, await self.login(username)
+
+    async def connect(self, cookie: str | None = None, headers: dict[str, str] | None = None,
+                      expect_connected: bool = True) -> Client:
+        all_headers = dict(headers or {})
+        if cookie:
+            all_headers["Cookie"] = f"session={cookie}"
+        conn = await websocket_connect(HTTPRequest(self.ws_url, headers=all_headers))
+        client = Client(conn)
+        self.clients.append(client)
+        if expect_connected:
+            await client.expect("info", "CONNECTED")
+        return client
+
+    def publish(self, event: Event) -> None:
+        self.bus.publish(event)
+
+    async def stop(self) -> None:
+        for client in self.clients:
+            client.close()
+        self.http.stop()
+        await self.service.shutdown(drain_seconds=1.0)
+        await self.http.close_all_connections()
+        self.http_client.close()
+        self.users.close()
+
+
+async def start_server(tmp_path: Path, overrides: dict[str, Any] | None = None, feed: Feed | None = None,
+                       clock: Callable[[], float] = time.time) -> TestServer:
+    settings = load_settings(overrides={"auth.database": str(tmp_path / "test.sqlite3"),
+                                        "feed.source": "none", **(overrides or {})})
+    users = UserStore(settings.auth.database, hasher=FAST_HASHER)
+    sessions = SQLiteSessionStore(settings.auth.database, SessionLifetime.from_settings(settings.auth))
+    bus = InMemoryBus()
+    service = Service(settings, bus=bus, feed=feed or NoFeed(), users=users, sessions=sessions, clock=clock)
+    await service.start()
+    [sock] = bind_sockets(0, "127.0.0.1")
+    http = HTTPServer(make_app(service))
+    http.add_sockets([sock])
+    return TestServer(settings, service, http, sock.getsockname()[1], users, bus)
+
+
+# ---- event builders (Decimal in, as the feeds produce them) ---------------------------------
+T0 = datetime(2026, 1, 5, 15, 0, tzinfo=timezone.utc)  # a Monday, 10:00 New York
+
+
+def position(user: str, symbol: str = "AAPL", qty: str = "100", price: str = "175.50",
+             entry: str = "170.25", side: str = "long") -> PositionUpdate:
+    q, p, e = Decimal(qty), Decimal(price), Decimal(entry)
+    sign = 1 if side == "long" else -1
+    pnl = (p - e) * q * sign
+    return PositionUpdate(user, symbol, q, p, e, pnl, (pnl / (e * q) * 100) if q else Decimal(0),
+                          p * q, side, "strategy-1", T0)
+
+
+def order(user: str, order_id: str = "order-1", status: str = "new", symbol: str = "TSLA",
+          qty: str = "50", filled: str = "0", avg: str | None = None) -> OrderUpdate:
+    return OrderUpdate(user, order_id, symbol, "buy", "limit", status, Decimal(qty), Decimal(filled), T0,
+                       broker_order_id="broker-" + order_id,
+                       filled_avg_price=Decimal(avg) if avg else None, limit_price=Decimal("246.00"),
+                       filled_at=T0 if status == "filled" else None)
+
+
+def account(user: str, equity: str = "104308.75", cash: str = "50000.00") -> AccountUpdate:
+    e = Decimal(equity)
+    return AccountUpdate(user, e, e * 2, Decimal(cash), e, Decimal("1234.56"), Decimal("1.2"), T0)
+
+
+def trade(user: str, trade_id: str = "trade-1", symbol: str = "NVDA", qty: str = "25",
+          price: str = "520.50", pnl: str | None = "1250.00") -> TradeExecuted:
+    return TradeExecuted(user, trade_id, symbol, "sell", Decimal(qty), Decimal(price), T0,
+                         Decimal(pnl) if pnl else None, "strategy-1", "order-1")
