@@ -101,9 +101,9 @@ class Window:
             only = everything[0]
             return Rendered(only.event.TYPE, only.payload, seq, raw, oldest)
         data: dict[str, Any] = {}
-        for channel, items in picked:
-            if channel == c.ACCOUNT:
-                data[channel] = items[-1].payload
+        for name, items in picked:
+            if name == c.ACCOUNT:
+                data[name] = items[-1].payload
             else:
-                data[channel] = [s.payload for s in items]
+                data[name] = [s.payload for s in items]
         return Rendered(c.BATCH, data, seq, raw, oldest)

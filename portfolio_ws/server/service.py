@@ -26,7 +26,7 @@ from ..feed import Feed
 from ..settings import Settings
 
 if TYPE_CHECKING:
-    from tornado.websocket import WebSocketHandler
+    from .ws import PortfolioSocket as WebSocketHandler
 
 log = logging.getLogger("portfolio_ws.service")
 

@@ -1,0 +1,69 @@
+"""Running the server as a process: build the stores, feed and service from settings, listen,
+and shut down gracefully on SIGINT/SIGTERM (flush, 1001 to every client, exit 0)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Callable
+
+from tornado.httpserver import HTTPServer
+
+from ..auth.sessions_sqlite import SQLiteSessionStore
+from ..auth.users import UserStore
+from ..bus_memory import InMemoryBus
+from ..errors import ConfigError
+from ..feed import Feed, NoFeed
+from ..settings import Settings
+from .app import make_app
+from .service import Service
+
+log = logging.getLogger("portfolio_ws.runner")
+
+
+def build_feed(settings: Settings, users: UserStore) -> Feed:
+    source = settings.feed.source
+    if source == "simulator":
+        from simulator.feed import SimulatorFeed
+
+        return SimulatorFeed([u.user_id for u in users.list()], settings.simulator)
+    if source == "alpaca":
+        from ..feeds.alpaca import AlpacaFeed
+
+        if not settings.alpaca.accounts:
+            raise ConfigError("alpaca.accounts", "the alpaca feed needs at least one account mapping")
+        return AlpacaFeed(settings.alpaca)
+    return NoFeed()
+
+
+async def serve(settings: Settings, *, feed_factory: Callable[[UserStore], Feed] | None = None,
+                ready: Callable[[str], None] | None = None) -> None:
+    """Serve until SIGINT/SIGTERM, then shut down within ``server.drain_seconds``."""
+    users = UserStore(settings.auth.database)
+    sessions = SQLiteSessionStore.from_settings(settings.auth)
+    feed = feed_factory(users) if feed_factory else build_feed(settings, users)
+    service = Service(settings, bus=InMemoryBus(), feed=feed, users=users, sessions=sessions)
+    http = HTTPServer(make_app(service))
+    http.listen(settings.server.port, settings.server.host)
+    await service.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    url = f"http://{settings.server.host}:{settings.server.port}"
+    log.info("portfolio-ws listening on %s (feed: %s, streaming %s)", url, feed.source,
+             "enabled" if settings.streaming.enabled else "disabled")
+    if ready:
+        ready(url)
+    await stop.wait()
+    log.info("shutting down: closing %d connection(s)", len(service.sockets))
+    http.stop()  # stop accepting
+    await service.shutdown()
+    try:
+        await asyncio.wait_for(http.close_all_connections(), timeout=1.0)
+    except asyncio.TimeoutError:
+        pass
+    await sessions.close()
+    users.close()
+    log.info("stopped")
