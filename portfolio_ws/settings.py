@@ -76,7 +76,22 @@ class SimulatorSettings:
     # or an ISO 8601 time to start at.
     start: str = "latest-open"
     users: int = 3
+    # Symbols traded: the first 30 are real large caps, beyond them synthetic tickers.
     symbols: int = 30
+    # Mean orders a user's strategy places per session; each user draws 0.5x to 2x of it.
+    orders_per_day: float = 10.0
+    # Scales every symbol's print rate (each print is one position_update per holder).
+    tick_rate: float = 1.0
+    # Mean account updates a minute per user while the market is open; each user draws 0.5x-1.5x.
+    account_updates_per_minute: float = 4.0
+    # Starting equity of a simulated account in dollars; each user draws 0.25x to 4x of it.
+    starting_equity: int = 100000
+    # Buying power = max(0, margin x equity - gross position value): 2 = Reg-T, 1 = cash account.
+    margin: float = 2.0
+    # Real milliseconds between the feed's steps of simulated time.
+    step_ms: int = 100
+    # In simulated time (not wall-clock), closed hours pass in an instant: open follows close.
+    skip_closed: bool = True
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,12 @@ class AlpacaSettings:
     trading_stream_url: str = ""
     data_stream_url: str = ""
     rest_url: str = ""
+    # Price ticks recompute equity; at most one account_update per user this often (0 = every tick).
+    account_update_interval_seconds: float = 1.0
+    # Seconds between reads of Alpaca's market clock (is the market open?).
+    clock_interval_seconds: float = 60.0
+    # Timeout of each REST call (the SDK sets none).
+    rest_timeout_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
