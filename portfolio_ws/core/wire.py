@@ -22,8 +22,12 @@ _ONE = Decimal(1)
 
 def money(value: Decimal) -> str:
     """A money amount or price as the wire shows it."""
-    step = _BASIS if value and abs(value) < _ONE else _CENT
-    result = value.quantize(step, rounding=ROUND_HALF_UP)
+    # 4 decimals only when the shown amount is below $1: 0.99995 is "1.00", 0.00004 is "0.00".
+    result = value.quantize(_CENT, rounding=ROUND_HALF_UP)
+    if abs(value) < _ONE:
+        fine = value.quantize(_BASIS, rounding=ROUND_HALF_UP)
+        if fine and abs(fine) < _ONE:
+            result = fine
     if not result:  # no "-0.00"
         result = abs(result)
     return f"{result:f}"
