@@ -42,7 +42,10 @@ class PortfolioState:
                 self.positions[event.symbol] = event
         elif isinstance(event, OrderUpdate):
             self._see(event.last_time)
-            self.orders[event.order_id] = event
+            if event.is_open or self.day is None or trading_day(event.last_time) >= self.day:
+                self.orders[event.order_id] = event
+            else:  # closed on an earlier day: neither open nor closed today
+                self.orders.pop(event.order_id, None)
         elif isinstance(event, AccountUpdate):
             self._see(event.timestamp)
             self.account = event
