@@ -14,6 +14,7 @@ The adapter calls the input verbs (``receive_event``, ``open``, ``receive_frame`
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -125,12 +126,15 @@ class StreamCore:
             if conn.channels and window.has_any(conn.channels):
                 groups.setdefault(conn.channels, []).append(conn)
         for channels, conns in groups.items():
-            newer_than = min(conn.last_seq for conn in conns)
-            if all(conn.last_seq == newer_than for conn in conns):
-                self._send_rendered(user_id, conns, window.render(channels, newer_than), now)
-            else:  # rare: connections of one set that were sent different offsets
-                for conn in conns:
-                    self._send_rendered(user_id, [conn], window.render(channels, conn.last_seq), now)
+            # Connections of one set may have been sent different offsets (one joined later, with a
+            # newer snapshot); those the window's events split alike still get one serialisation.
+            held = sorted(s.seq for ch in channels for s in window.items[ch].values())
+            alike: dict[int, list[Connection]] = {}
+            for conn in conns:
+                alike.setdefault(bisect_right(held, conn.last_seq), []).append(conn)
+            for members in alike.values():
+                newer_than = min(conn.last_seq for conn in members)
+                self._send_rendered(user_id, members, window.render(channels, newer_than), now)
 
     def _send_rendered(self, user_id: str, conns: list[Connection], rendered: Rendered | None,
                        now: float) -> None:
