@@ -70,6 +70,7 @@ class StreamCore:
         self.limits = limits
         self.recovery_settings = recovery
         self.enabled = streaming.enabled
+        self.stopping = False  # after shutdown(): new connections are told to come back (1001)
         self.immediate = frozenset(streaming.immediate_channels)
         self.hub = Hub(limits.connections_per_user, limits.total_connections)
         self.stats = Stats(now)
@@ -155,7 +156,9 @@ class StreamCore:
         self._next_id += 1
         conn_id = self._next_id
         refusal: Close | None
-        if not self.enabled:
+        if self.stopping:
+            refusal = c.SERVER_SHUTTING_DOWN
+        elif not self.enabled:
             refusal = c.STREAMING_DISABLED
         elif user_id is None:
             refusal = c.AUTH_REQUIRED
@@ -213,7 +216,8 @@ class StreamCore:
         return len(conns)
 
     def shutdown(self, now: float) -> None:
-        """Flush everything pending, then close every connection with 1001."""
+        """Flush everything pending, then close every connection with 1001 (later ones too)."""
+        self.stopping = True
         self.flush(now)
         for conn_id in list(self.hub.connections):
             self.close(conn_id, c.SERVER_SHUTTING_DOWN, now)

@@ -114,8 +114,6 @@ class Service:
         self.pump()
 
     def attach(self, handler: "WebSocketHandler", user_id: str | None, session_id: str | None) -> int:
-        if self.stopping:
-            user_id = None
         conn_id = self.core.open(user_id, session_id, self.clock())
         self.sockets[conn_id] = handler
         self.pump()

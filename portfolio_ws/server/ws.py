@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from tornado.websocket import WebSocketHandler
 
@@ -21,10 +22,20 @@ class PortfolioSocket(WebSocketHandler):
         self.conn_id: int | None = None
         self.closed_future: asyncio.Future[None] = asyncio.get_event_loop().create_future()
 
+    def prepare(self) -> None:
+        # The Origin rule is decided here, before Tornado's own check: since 6.6 Tornado admits the
+        # server's own host and any "Sec-Fetch-Site: same-origin" upgrade even when the configured
+        # allowlist leaves them out, and its default no longer compares Origin with Host.
+        origin = self.request.headers.get("Origin")
+        if origin is not None and not self.check_origin(origin):
+            log.info("websocket origin %r refused from %s", origin[:200], self.request.remote_ip)
+            self.set_status(403)
+            self.finish("Cross origin websockets not allowed")
+
     def check_origin(self, origin: str) -> bool:
         allowed = self.service.settings.server.allowed_origins
-        if not allowed:
-            return bool(super().check_origin(origin))
+        if not allowed:  # default: the server's own host
+            return urlsplit(origin).netloc.lower() == self.request.headers.get("Host", "").lower()
         return origin.rstrip("/").lower() in {o.rstrip("/").lower() for o in allowed}
 
     def get_compression_options(self) -> dict[str, Any] | None:
