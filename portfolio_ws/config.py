@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from .constants import CHANNELS
 from .errors import ConfigError
 from .settings import Settings
 
@@ -49,8 +50,17 @@ def load_settings(
         if value is None:
             continue
         section, _, name = key.partition(".")
-        raw.setdefault(section, {})[name] = value
+        _section(raw, section)[name] = value
     return _build(Settings, raw, "")
+
+
+def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    """The raw mapping of one section, created when absent (or empty in the file)."""
+    if raw.get(name) is None:
+        raw[name] = {}
+    if not isinstance(raw[name], dict):
+        raise ConfigError(name, "must be a mapping")
+    return raw[name]  # type: ignore[no-any-return]
 
 
 def default_config_path() -> Path | None:
@@ -74,7 +84,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError("config", f"{path} must hold a mapping of sections")
-    return data
+    # A section whose keys are all commented out is empty, not an error.
+    return {name: {} if value is None else value for name, value in data.items()}
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -87,11 +98,10 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
         rest = name[len(ENV_PREFIX):].lower()
         for section in sections:
             if rest.startswith(section + "_"):
-                raw.setdefault(section, {})
-                if not isinstance(raw[section], dict):
-                    raw[section] = {}
-                raw[section][rest[len(section) + 1:]] = value
+                _section(raw, section)[rest[len(section) + 1:]] = value
                 break
+        else:  # a typo in the section must not silently fall back to a default
+            raise ConfigError(name, f"unknown setting (sections: {', '.join(sections)})")
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
@@ -109,7 +119,17 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
             values[f.name] = _coerce(hints[f.name], raw[f.name], key)
             if key in _POSITIVE and values[f.name] <= 0:
                 raise ConfigError(key, f"must be greater than 0, got {raw[f.name]!r}")
+            _check_range(key, values[f.name])
     return cls(**values)
+
+
+def _check_range(key: str, value: Any) -> None:
+    if key == "server.port" and value > 65535:
+        raise ConfigError(key, f"must be a TCP port (1-65535), got {value!r}")
+    if key == "streaming.immediate_channels":
+        for i, channel in enumerate(value):
+            if channel not in CHANNELS:
+                raise ConfigError(f"{key}[{i}]", f"must be one of {', '.join(CHANNELS)}, got {channel!r}")
 
 
 def _coerce(kind: Any, value: Any, key: str) -> Any:
