@@ -60,7 +60,8 @@ def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
         raw[name] = {}
     if not isinstance(raw[name], dict):
         raise ConfigError(name, "must be a mapping")
-    return raw[name]  # type: ignore[no-any-return]
+    section: dict[str, Any] = raw[name]
+    return section
 
 
 def default_config_path() -> Path | None:
