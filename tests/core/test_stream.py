@@ -5,14 +5,15 @@ would: JSON frames per connection, close codes and reasons."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
 from portfolio_ws.core.stream import Closing, Outgoing
 from tests.core.builders import (
-    CONTROL_TYPES, DATA_TYPES, NOW, Sent, account, connect, drain, make_core, order, position, publish,
-    send, trade,
+    CONTROL_TYPES, DATA_TYPES, NOW, Sent, account, connect, drain, later, make_core, order, position,
+    publish, send, trade,
 )
 from tests.core.test_wire import ISO_MS
 
@@ -650,3 +651,22 @@ def test_portfolio_query_is_the_full_snapshot() -> None:
     publish(core, position("u1"), order("u1"), account("u1"), trade("u1"))
     seq, data = core.portfolio("u1")
     assert seq == 4 and list(data) == ALL and data["orders"][0]["orderId"] == "order-1"
+
+
+def test_snapshot_contents() -> None:
+    yesterday = datetime(2026, 1, 2, 15, 0, tzinfo=timezone.utc)  # the Friday before
+    core = make_core()
+    publish(core, order("u1", "old-open", "new", at=yesterday), order("u1", "old-done", "filled", at=yesterday),
+            trade("u1", "old-trade", at=yesterday),
+            position("u1", "AAPL"), position("u1", "TSLA"), position("u1", "TSLA", qty="0"),
+            order("u1", "today-done", "canceled"), order("u1", "today-open", "accepted"),
+            *(trade("u1", f"t{i:03d}", at=later(i)) for i in range(120)), account("u1", "99.00"))
+    conn = connect(core, "u1")
+    [_, snap] = subscribe(core, conn, *ALL).to(conn)
+    data = snap["data"]
+    assert snap["seq"] == 129 and list(data) == ALL
+    assert [p["symbol"] for p in data["positions"]] == ["AAPL"]                    # open positions only
+    assert [o["orderId"] for o in data["orders"]] == ["old-open", "today-done", "today-open"]
+    assert data["account"]["equity"] == "99.00"
+    trades = [t["tradeId"] for t in data["trades"]]
+    assert len(trades) == 100 and trades[0] == "t020" and trades[-1] == "t119"     # today's, newest last
