@@ -115,6 +115,7 @@ async def alpaca_env(
     setup: Callable[[AlpacaTestServer, dict[str, tuple[str, str]]], None] = default_portfolios,
     env_overrides: dict[str, str] | None = None,
     before_start: Callable[[AlpacaTestServer], None] | None = None,
+    clock: Callable[[], float] | None = None,
     **settings: Any,
 ) -> AsyncIterator[AlpacaEnv]:
     """A local Alpaca with ``setup``'s accounts and a started ``AlpacaFeed`` on an ``InMemoryBus``."""
@@ -135,6 +136,7 @@ async def alpaca_env(
         AlpacaSettings(accounts=accounts, trading_stream_url=server.trading_url,
                        data_stream_url=server.data_url, rest_url=server.rest_url, **options),
         env=env,
+        **({"clock": clock} if clock is not None else {}),
     )
     bus = InMemoryBus()
     context = AlpacaEnv(server, feed, bus, Collector(bus), {u: USERS[u] for u in names})
