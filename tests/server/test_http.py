@@ -200,3 +200,31 @@ async def test_unknown_api_paths_and_methods_get_json_errors(make_server):
         error_of(await server.fetch(path, cookie=cookie), 404)
     error_of(await server.fetch(LOGIN), 405)
     error_of(await server.fetch("/api/portfolio", "POST", {}, cookie=cookie), 405)
+
+
+# ---- session lifetime ----------------------------------------------------------------------
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_an_open_socket_keeps_its_session_alive_until_the_absolute_expiry(make_server):
+    clock = FakeClock(1_767_625_200.0)  # 2026-01-05 15:00 UTC
+    server = await make_server(clock=clock, auth__session_idle_seconds=600, auth__session_absolute_seconds=3600)
+    _, cookie = await server.user_session("alice")
+    _, other = await server.user_session("bob")
+    client = await server.connect(cookie)
+    for _ in range(5):  # 50 minutes without an HTTP request: the periodic recheck is the socket's use
+        clock.now += 590
+        await server.service._recheck_sessions()  # what the PeriodicCallback runs
+    await client.assert_nothing_pending()
+    assert (await server.fetch("/api/auth/me", cookie=cookie)).code == 200
+    error_of(await server.fetch("/api/auth/me", cookie=other), 401)  # bob's idle session ended
+
+    clock.now += 3600 - 5 * 590  # the absolute lifetime is over
+    await server.service._recheck_sessions()
+    assert await client.closed() == (1008, "Session expired")
+    error_of(await server.fetch("/api/auth/me", cookie=cookie), 401)
