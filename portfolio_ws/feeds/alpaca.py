@@ -30,6 +30,7 @@ from .alpaca_sdk import (
     StreamStatus,
     describe,
     in_executor,
+    iso_or_none,
     order_queries,
     trading_client,
 )
@@ -178,7 +179,7 @@ class AlpacaFeed(Feed):
             a.user_id: {
                 "paper": a.config.paper,
                 "trading": a.trading.as_dict(),
-                "rest": {"lastSyncAt": a.last_sync_at, "syncs": a.syncs, "error": a.rest_error},
+                "rest": {"lastSyncAt": iso_or_none(a.last_sync_at), "syncs": a.syncs, "error": a.rest_error},
             }
             for a in self._accounts
         }

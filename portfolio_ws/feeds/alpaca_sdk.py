@@ -27,7 +27,13 @@ from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest
 from alpaca.trading.stream import TradingStream
 
+from ..core.wire import epoch_timestamp
+
 log = logging.getLogger(__name__)
+
+
+def iso_or_none(epoch: float | None) -> str | None:
+    return None if epoch is None else epoch_timestamp(epoch)
 
 Handler = Callable[[Any], Awaitable[None]]
 
@@ -81,7 +87,7 @@ class StreamStatus:
     def as_dict(self) -> dict[str, Any]:
         return {
             "connected": self.connected,
-            "lastEventAt": self.last_event_at,
+            "lastEventAt": iso_or_none(self.last_event_at),
             "reconnects": self.reconnects,
             "error": self.error,
         }

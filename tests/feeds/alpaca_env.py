@@ -10,6 +10,7 @@ from typing import Any, AsyncIterator, Callable
 
 from portfolio_ws.bus_memory import InMemoryBus
 from portfolio_ws.core.events import Event, TradeExecuted
+from portfolio_ws.feed import Feed
 from portfolio_ws.feeds.alpaca import AlpacaFeed
 from portfolio_ws.settings import AlpacaAccount, AlpacaSettings
 from tests.alpaca_server import AlpacaTestServer, Conditions
@@ -75,16 +76,7 @@ class AlpacaEnv:
             await self.server.data_subscribed(symbols)
 
     async def health_until(self, predicate: Callable[[Any], bool], what: str, timeout: float = 10.0) -> Any:
-        """Until ``predicate(feed.health())``: health has no callbacks, so look again each loop turn."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            health = self.feed.health()
-            if predicate(health):
-                return health
-            if loop.time() > deadline:
-                raise asyncio.TimeoutError(f"health never showed {what}: {health}")
-            await asyncio.sleep(0.02)
+        return await health_until(self.feed, predicate, what, timeout)
 
     def assert_isolation(self) -> None:
         """No event of one user's account ever carries another user's id."""
@@ -96,6 +88,20 @@ class AlpacaEnv:
             broker_id = getattr(event, "broker_order_id", None)
             if broker_id in self.server.order_owner:
                 assert owner_of_key[self.server.order_owner[broker_id]] == event.user_id, event
+
+
+async def health_until(feed: Feed, predicate: Callable[[Any], bool], what: str, timeout: float = 10.0) -> Any:
+    """Until ``predicate(feed.health())``. Health has no callbacks, so it is looked at again every
+    20 ms: a condition, not a fixed wait."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        health = feed.health()
+        if predicate(health):
+            return health
+        if loop.time() > deadline:
+            raise asyncio.TimeoutError(f"health never showed {what}: {health}")
+        await asyncio.sleep(0.02)
 
 
 def default_portfolios(server: AlpacaTestServer, users: dict[str, tuple[str, str]]) -> None:
