@@ -85,11 +85,14 @@ RECONNECTABLE_CLOSE_CODES: Final = frozenset({GOING_AWAY, INTERNAL_ERROR, TRY_AG
 AUTH_REQUIRED: Final = Close(POLICY_VIOLATION, "Authentication required")
 SESSION_EXPIRED: Final = Close(POLICY_VIOLATION, "Session expired")
 RATE_LIMIT_EXCEEDED: Final = Close(POLICY_VIOLATION, "Rate limit exceeded")
-MESSAGE_TOO_BIG_CLOSE: Final = Close(MESSAGE_TOO_BIG, "Message too big")
+# Sent by Tornado itself (websocket_max_message_size) before the message is buffered; its wording.
+MESSAGE_TOO_BIG_CLOSE: Final = Close(MESSAGE_TOO_BIG, "message too big")
 SERVER_CAPACITY: Final = Close(TRY_AGAIN_LATER, "Server capacity reached - try again later")
 STREAMING_DISABLED: Final = Close(TRY_AGAIN_LATER, "Realtime streaming disabled")
 SLOW_CONSUMER: Final = Close(TRY_AGAIN_LATER, "Slow consumer")
 SERVER_SHUTTING_DOWN: Final = Close(GOING_AWAY, "Server shutting down")
+# A peer silent (no pong, no message) past the heartbeat limit: 1001 so live-but-slow clients reconnect.
+HEARTBEAT_TIMEOUT: Final = Close(GOING_AWAY, "Heartbeat timeout")
 INTERNAL_ERROR_CLOSE: Final = Close(INTERNAL_ERROR, "Internal server error")
 
 

@@ -169,13 +169,15 @@ class TestServer:
 
 
 async def start_server(tmp_path: Path, overrides: dict[str, Any] | None = None, feed: Feed | None = None,
-                       clock: Callable[[], float] = time.time) -> TestServer:
+                       clock: Callable[[], float] = time.time, seq_base: int | None = 0) -> TestServer:
+    """``seq_base=0`` keeps offsets 1, 2, 3 for readable tests; None uses the production base."""
     settings = load_settings(overrides={"auth.database": str(tmp_path / "test.sqlite3"),
                                         "feed.source": "none", **(overrides or {})})
     users = UserStore(settings.auth.database, hasher=FAST_HASHER)
     sessions = SQLiteSessionStore(settings.auth.database, SessionLifetime.from_settings(settings.auth))
     bus = InMemoryBus()
-    service = Service(settings, bus=bus, feed=feed or NoFeed(), users=users, sessions=sessions, clock=clock)
+    service = Service(settings, bus=bus, feed=feed or NoFeed(), users=users, sessions=sessions, clock=clock,
+                      seq_base=seq_base)
     await service.start()
     [sock] = bind_sockets(0, "127.0.0.1")
     http = HTTPServer(make_app(service))

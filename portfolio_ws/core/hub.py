@@ -22,6 +22,8 @@ class Connection:
     # The newest offset this connection has been sent (snapshots included); seq never goes down.
     last_seq: int = 0
     closing: bool = False
+    # When the peer was last heard from (a frame or a protocol pong): the heartbeat rule.
+    last_heard: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)
 
 

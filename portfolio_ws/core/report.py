@@ -40,7 +40,7 @@ def admin_report(core: StreamCore, feed: FeedHealth, feed_started_at: float, sil
         "limits": {
             "connectionsPerUser": core.limits.connections_per_user,
             "totalConnections": core.limits.total_connections,
-            "messagesPerSecond": core.limits.messages_per_second,
+            "messagesPerSecond": wire.plain_number(core.limits.messages_per_second),
             "maxMessageBytes": core.streaming.max_message_bytes,
             "batchWindowMs": core.streaming.batch_window_ms,
         },

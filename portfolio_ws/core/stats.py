@@ -32,10 +32,11 @@ class Stats:
         self._disconnect_times: deque[float] = deque()
         self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
 
-    def delivered(self, connections: int, raw_events: int, latency: float) -> None:
+    def delivered(self, connections: int, raw_events: int, latency: float | None) -> None:
         self.messages_delivered += connections
         self.unbatched_messages += raw_events * connections
-        self._latencies.append(max(0.0, latency))
+        if latency is not None:
+            self._latencies.append(max(0.0, latency))
 
     def disconnected(self, duration: float, now: float) -> None:
         self.disconnects += 1

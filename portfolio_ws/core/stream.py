@@ -55,8 +55,8 @@ class UserStream:
 
     __slots__ = ("seq", "state", "recovery", "window", "last_disconnect")
 
-    def __init__(self, recovery: RecoverySettings) -> None:
-        self.seq = 0
+    def __init__(self, recovery: RecoverySettings, seq_base: int) -> None:
+        self.seq = seq_base
         self.state = PortfolioState()
         self.recovery = RecoveryBuffer(recovery.max_events, recovery.max_age_seconds)
         self.window = Window()
@@ -65,7 +65,11 @@ class UserStream:
 
 class StreamCore:
     def __init__(self, streaming: StreamingSettings, limits: LimitSettings, recovery: RecoverySettings,
-                 now: float) -> None:
+                 now: float, seq_base: int = 0) -> None:
+        """``seq_base``: where every user's offsets start. A server passes its start time in ms, so
+        offsets from a previous run are always below this run's and a resume across a restart is
+        never mistaken for a recovery."""
+        self.seq_base = seq_base
         self.streaming = streaming
         self.limits = limits
         self.recovery_settings = recovery
@@ -89,7 +93,7 @@ class StreamCore:
     def user(self, user_id: str) -> UserStream:
         stream = self.users.get(user_id)
         if stream is None:
-            stream = self.users[user_id] = UserStream(self.recovery_settings)
+            stream = self.users[user_id] = UserStream(self.recovery_settings, self.seq_base)
         return stream
 
     def receive_event(self, event: Event, now: float) -> int:
@@ -138,14 +142,17 @@ class StreamCore:
                 self._send_rendered(user_id, members, window.render(channels, newer_than), now)
 
     def _send_rendered(self, user_id: str, conns: list[Connection], rendered: Rendered | None,
-                       now: float) -> None:
+                       now: float, live: bool = True) -> None:
+        """Address one rendered message to ``conns``. ``live=False`` (a replay) keeps it out of
+        the latency figures, which are about live delivery."""
         if rendered is None:
             return
         frame = wire.message(rendered.type, user_id, rendered.data, now, rendered.seq)
         for conn in conns:
             conn.last_seq = rendered.seq
         self._outbox.append(Outgoing(frame, tuple(conn.id for conn in conns)))
-        self.stats.delivered(len(conns), rendered.raw_events, now - rendered.oldest_received_at)
+        self.stats.delivered(len(conns), rendered.raw_events,
+                             now - rendered.oldest_received_at if live else None)
 
     # ---- connections ------------------------------------------------------------------------
     def open(self, user_id: str | None, session_id: str | None, now: float) -> int:
@@ -170,7 +177,7 @@ class StreamCore:
             return conn_id
         guard = RateGuard(self.limits.messages_per_second, self.limits.rate_limit_burst,
                           self.limits.rate_limit_close_after_seconds, now)
-        conn = Connection(conn_id, f"conn-{conn_id}", user_id, session_id, now, guard)
+        conn = Connection(conn_id, f"conn-{conn_id}", user_id, session_id, now, guard, last_heard=now)
         self.hub.add(conn)
         user = self.user(user_id)
         self.stats.connections_opened += 1
@@ -183,7 +190,7 @@ class StreamCore:
             "limits": {
                 "connectionsPerUser": self.limits.connections_per_user,
                 "totalConnections": self.limits.total_connections,
-                "messagesPerSecond": self.limits.messages_per_second,
+                "messagesPerSecond": wire.plain_number(self.limits.messages_per_second),
                 "maxMessageBytes": self.streaming.max_message_bytes,
             },
         })
@@ -222,6 +229,19 @@ class StreamCore:
         for conn_id in list(self.hub.connections):
             self.close(conn_id, c.SERVER_SHUTTING_DOWN, now)
 
+    def heard_from(self, conn_id: int, now: float) -> None:
+        """The peer answered a protocol-level ping."""
+        conn = self.hub.connections.get(conn_id)
+        if conn is not None:
+            conn.last_heard = now
+
+    def close_silent(self, now: float, limit: float) -> int:
+        """Close (1001 Heartbeat timeout) every connection not heard from for ``limit`` seconds."""
+        silent = [conn.id for conn in self.hub.connections.values() if now - conn.last_heard > limit]
+        for conn_id in silent:
+            self.close(conn_id, c.HEARTBEAT_TIMEOUT, now)
+        return len(silent)
+
     def set_enabled(self, enabled: bool) -> None:
         self.enabled = enabled
 
@@ -230,6 +250,7 @@ class StreamCore:
         conn = self.hub.connections.get(conn_id)
         if conn is None:
             return
+        conn.last_heard = now
         verdict = conn.guard.check(now)
         if verdict is not Verdict.ALLOW:
             self.stats.rate_limited += 1
@@ -238,7 +259,7 @@ class StreamCore:
             elif verdict is Verdict.REJECT_NOTIFY:
                 self._control(conn, c.ERROR, now, c.RATE_LIMITED,
                               "Too many messages; messages over the limit are not processed",
-                              {"limitPerSecond": self.limits.messages_per_second})
+                              {"limitPerSecond": wire.plain_number(self.limits.messages_per_second)})
             return
         command = protocol.parse(frame)
         if isinstance(command, protocol.ClientError):
@@ -264,11 +285,14 @@ class StreamCore:
             start = command.resume_from
             held = user.recovery.since(start, user.seq, now)
             if held is not None:
-                replay = Window().extend(held).render(conn.channels, max(start, conn.last_seq))
-                self._send_rendered(conn.user_id, [conn], replay, now)
+                prior = conn.last_seq
+                replay = Window().extend(held).render(conn.channels, max(start, prior))
+                self._send_rendered(conn.user_id, [conn], replay, now, live=False)
                 conn.last_seq = max(conn.last_seq, user.seq)
                 self._control(conn, c.INFO, now, c.RESUMED, "Resumed",
                               {"recovered": True, "from": start, "to": user.seq})
+                if added and prior > start:  # the replay skipped what this socket already had
+                    self._snapshot(conn, user, added, now)
                 return
             self._control(conn, c.INFO, now, c.RESUMED, "Missed events are no longer held; sending a snapshot",
                           {"recovered": False, "from": start, "to": user.seq})

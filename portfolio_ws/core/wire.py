@@ -57,6 +57,11 @@ def epoch_timestamp(now: float) -> str:
     return timestamp(datetime.fromtimestamp(now, timezone.utc))
 
 
+def plain_number(value: float) -> int | float:
+    """A setting as JSON shows it: ``100`` rather than ``100.0``."""
+    return int(value) if float(value).is_integer() else value
+
+
 def _opt(fmt: Any, value: Any) -> Any:
     return None if value is None else fmt(value)
 

@@ -81,8 +81,9 @@ class LoginHandler(ApiHandler):
             log.info("login failed from %s", self.request.remote_ip)
             raise HTTPError(401, "Invalid username or password", reason="Unauthorized")
         old = self.get_cookie(c.SESSION_COOKIE)
-        if old:  # a new session id on every login; the old one ends
+        if old:  # a new session id on every login; the old one ends, and its sockets with it
             await self.service.sessions.delete(old)
+            self.service.end_session(old)
         session_id = await self.service.sessions.create(user.user_id, self.service.clock())
         self.set_cookie(c.SESSION_COOKIE, session_id, path="/", httponly=True, samesite="Lax",
                         secure=self.request.protocol == "https")

@@ -53,19 +53,24 @@ def _unsent_bytes(handler: "WebSocketHandler") -> int:
 
 class Service:
     def __init__(self, settings: Settings, *, bus: EventBus, feed: Feed, users: UserStore,
-                 sessions: SessionStore, clock: Callable[[], float] = time.time) -> None:
+                 sessions: SessionStore, clock: Callable[[], float] = time.time,
+                 seq_base: int | None = None) -> None:
+        """``seq_base`` defaults to the start time in ms (see ``StreamCore``); tests pass 0."""
         self.settings = settings
         self.bus = bus
         self.feed = feed
         self.users = users
         self.sessions = sessions
         self.clock = clock
-        self.core = StreamCore(settings.streaming, settings.limits, settings.recovery, clock())
+        now = clock()
+        self.core = StreamCore(settings.streaming, settings.limits, settings.recovery, now,
+                               int(now * 1000) if seq_base is None else seq_base)
         self.sockets: dict[int, WebSocketHandler] = {}
         self.feed_started_at = clock()
         self._unsubscribe: Callable[[], None] | None = None
         self._ticker: PeriodicCallback | None = None
         self._rechecker: PeriodicCallback | None = None
+        self._heartbeat: PeriodicCallback | None = None
         self.stopping = False
 
     # ---- lifecycle --------------------------------------------------------------------------
@@ -76,6 +81,9 @@ class Service:
         self._ticker.start()
         self._rechecker = PeriodicCallback(self._recheck_sessions, SESSION_RECHECK_SECONDS * 1000)
         self._rechecker.start()
+        server = self.settings.server
+        self._heartbeat = PeriodicCallback(self._close_silent, server.websocket_ping_interval_seconds * 1000 / 2)
+        self._heartbeat.start()
         self.feed_started_at = self.clock()
         await self.feed.start(self.bus)
 
@@ -84,7 +92,7 @@ class Service:
         if self.stopping:
             return
         self.stopping = True
-        for timer in (self._ticker, self._rechecker):
+        for timer in (self._ticker, self._rechecker, self._heartbeat):
             if timer is not None:
                 timer.stop()
         try:
@@ -122,6 +130,20 @@ class Service:
     def receive_frame(self, conn_id: int, frame: str | bytes) -> None:
         self.core.receive_frame(conn_id, frame, self.clock())
         self.pump()
+
+    def heard_from(self, conn_id: int) -> None:
+        self.core.heard_from(conn_id, self.clock())
+
+    def fail(self, conn_id: int) -> None:
+        """Our own code failed on this connection's input: close it 1011 (the client reconnects)."""
+        self.core.close(conn_id, c.INTERNAL_ERROR_CLOSE, self.clock())
+        self.pump()
+
+    def _close_silent(self) -> None:
+        server = self.settings.server
+        limit = server.websocket_ping_interval_seconds + server.websocket_ping_timeout_seconds
+        if self.core.close_silent(self.clock(), limit):
+            self.pump()
 
     def detach(self, conn_id: int) -> None:
         self.sockets.pop(conn_id, None)

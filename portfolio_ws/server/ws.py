@@ -56,9 +56,24 @@ class PortfolioSocket(WebSocketHandler):
             return
         self.conn_id = self.service.attach(self, user_id, session_id)
 
-    def on_message(self, message: str | bytes) -> None:
+    @property
+    def ping_timeout(self) -> float:
+        # Tornado closes a silent peer with 1000, which tells clients not to reconnect. We keep its
+        # pings but judge silence ourselves (Service._close_silent: 1001 Heartbeat timeout).
+        return 0
+
+    def on_pong(self, data: bytes) -> None:
         if self.conn_id is not None:
+            self.service.heard_from(self.conn_id)
+
+    def on_message(self, message: str | bytes) -> None:
+        if self.conn_id is None:
+            return
+        try:
             self.service.receive_frame(self.conn_id, message)
+        except Exception:
+            log.exception("internal error handling a message on connection %s", self.conn_id)
+            self.service.fail(self.conn_id)
 
     def on_close(self) -> None:
         if self.conn_id is not None:
