@@ -189,11 +189,20 @@ class AlpacaFeed(Feed):
         return FeedHealth(
             source=self.source,
             connected=self._started and trading_up and data_up,
-            last_event_at=self._last_event_at,
+            last_event_at=self._last_heard(),
             market_open=True if self._market_open is None else self._market_open,
             reconnects=sum(a.trading.reconnects for a in self._accounts) + self._data_status.reconnects,
             details={"accounts": accounts, "data": data},
         )
+
+    def _last_heard(self) -> float | None:
+        """When Alpaca last proved the feed alive: an event published, a frame on any stream, or a
+        REST sync. A quiet account (no orders, no holdings) is not a silent feed: its syncs count."""
+        times = [self._last_event_at, self._data_status.last_event_at]
+        for account in self._accounts:
+            times += [account.trading.last_event_at, account.last_sync_at]
+        known = [t for t in times if t is not None]
+        return max(known) if known else None
 
     # --- trading stream -----------------------------------------------------------------------
     def _trade_handler(self, account: _Account) -> Callable[[Any], Any]:

@@ -318,3 +318,24 @@ async def test_no_event_of_one_account_reaches_another(io_loop):
             signed = latest.quantity if latest.side == "long" else -latest.quantity
             assert signed == positions["AAPL"].qty, user
         env.assert_isolation()
+
+
+async def test_health_follows_alpacas_clock_and_counts_syncs_as_signs_of_life(io_loop):
+    clock = [1_700_000_000.0]
+
+    def closed_market(server: AlpacaTestServer) -> None:
+        server.market_open = False
+
+    async with alpaca_env(users=["carol"], before_start=closed_market, clock=lambda: clock[0],
+                          sync_interval_seconds=0.2) as env:
+        await env.ready(symbols={"MSFT"})
+        health = await env.health_until(lambda h: not h.market_open, "the market closed")
+        assert health.last_event_at == clock[0] and health.connected
+        carol = health.details["accounts"]["carol"]
+        assert carol["rest"]["lastSyncAt"] == "2023-11-14T22:13:20.000Z" and carol["paper"] is True
+        # Nothing happens for an hour but the periodic sync: the feed is quiet, not silent.
+        clock[0] += 3600
+        syncs = carol["rest"]["syncs"]
+        health = await env.health_until(
+            lambda h: h.details["accounts"]["carol"]["rest"]["syncs"] > syncs, "another sync")
+        assert health.last_event_at == clock[0]
