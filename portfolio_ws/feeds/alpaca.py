@@ -107,13 +107,13 @@ class AlpacaFeed(Feed):
         for name in ("user", "key_env", "secret_env"):
             if not getattr(config, name):
                 raise ConfigError(f"{where}.{name}", "is required")
-        account = _Account(config=config, state=AccountState(config.user), trading=StreamStatus(self._clock))
-        account.trading = StreamStatus(
+        status = StreamStatus(
             self._clock,
             on_connected=lambda: self._request_sync(account),
             # Refused keys still get their first REST sync at once (it shows its own error).
             on_failed=lambda: self._request_first_sync(account),
         )
+        account = _Account(config=config, state=AccountState(config.user), trading=status)
         missing = [name for name in (config.key_env, config.secret_env) if not env.get(name)]
         if missing:
             # Not fatal: the other users still stream; health() names what is missing.
