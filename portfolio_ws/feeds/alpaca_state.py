@@ -365,13 +365,17 @@ class AccountState:
         return event
 
     def _is_news(self, update: OrderUpdate) -> bool:
-        """Differs from what was sent for the order, and is not older (REST and the stream race)."""
+        """Not older than what was sent for the order (REST and the stream race), and different
+        from it in more than ``updated_at`` (which clients never see; kept silently)."""
         held = self._orders.get(update.order_id)
         if held is None:
             return True
-        if held == update:
+        if held.updated_at and update.updated_at and update.updated_at < held.updated_at:
             return False
-        return not (held.updated_at and update.updated_at and update.updated_at < held.updated_at)
+        if replace(update, updated_at=held.updated_at) == held:
+            self._orders[update.order_id] = update
+            return False
+        return True
 
     def _remember_execution(self, trade_id: str) -> None:
         self._executions[trade_id] = None

@@ -339,3 +339,25 @@ async def test_health_follows_alpacas_clock_and_counts_syncs_as_signs_of_life(io
         health = await env.health_until(
             lambda h: h.details["accounts"]["carol"]["rest"]["syncs"] > syncs, "another sync")
         assert health.last_event_at == clock[0]
+
+
+async def test_partial_fills_cancels_and_replacements_stream_as_order_statuses(io_loop):
+    async with alpaca_env(users=["alice"]) as env:
+        await env.ready(symbols={"AAPL"})
+        key, server = env.key("alice"), env.server
+        mark = env.events.mark()
+        order_id = server.place_order(key, "AAPL", "buy", "10", type_="limit", limit_price="151")
+        first = server.fill(key, order_id, "4", "150.5")
+        server.order_event(key, order_id, "pending_cancel")
+        server.order_event(key, order_id, "canceled")
+        other = server.place_order(key, "AAPL", "sell", "3", type_="limit", limit_price="170")
+        server.order_event(key, other, "replaced")
+        await env.events.first(mark, _is(OrderUpdate, "alice", broker_order_id=other, status="canceled"))
+        statuses = [(e.broker_order_id == order_id, e.status, e.filled_qty)
+                    for e in env.events.since(mark, "alice", OrderUpdate)]
+        assert statuses == [(True, "new", 0), (True, "partially_filled", 4), (True, "canceled", 4),
+                            (False, "new", 0), (False, "canceled", 0)]  # pending_cancel changed nothing visible
+        [trade] = env.events.since(mark, "alice", TradeExecuted)
+        assert (trade.trade_id, trade.quantity, trade.price) == (first["execution_id"], D(4), D("150.5"))
+        limit = env.events.since(mark, "alice", OrderUpdate)[1]
+        assert (limit.type, limit.limit_price, limit.qty) == ("limit", D(151), D(10))
