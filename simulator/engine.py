@@ -174,9 +174,12 @@ class Simulation:
     def _begin_session(self, t: float, gap: bool) -> None:
         self.market_open = True
         session, prices = self.session, self.prices
+        users, out = self.users, self._out
         for sym in range(len(prices)):
-            if gap:
-                prices.gap(sym)
+            if gap:  # the opening print carries the overnight move to every holder
+                price = prices.gap(sym)
+                for idx, position in self._holders[sym].items():
+                    out.append((t, position.event(users[idx].user_id, price)))
             self._last_print[sym] = t
             self._schedule(t + prices.next_gap(sym, (t - session.open) / session.seconds) * 0.5, _PRINT, sym)
         self._day_open = list(prices.decimals)

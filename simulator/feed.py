@@ -1,0 +1,118 @@
+"""The simulator as a ``Feed``: drives the sans-I/O ``Simulation`` from the IOLoop and publishes.
+
+Rule 1: thin. Every ``settings.step_ms`` of real time, read the injected clock, map it to simulated
+time (``SimClock``), advance the simulation there, publish what came out, in order.
+Rule 2: never raise out of the background task: a failed step is logged and shown in ``health()``,
+and the next step tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+from portfolio_ws.bus import EventBus
+from portfolio_ws.core.events import Event
+from portfolio_ws.core.wire import epoch_timestamp
+from portfolio_ws.feed import Feed, FeedHealth
+from portfolio_ws.settings import SimulatorSettings
+
+from .clock import SimClock
+from .engine import Simulation
+
+log = logging.getLogger(__name__)
+
+
+class SimulatorFeed(Feed):
+    """Simulated portfolios for ``user_ids``. ``clock`` returns real epoch seconds (injected for tests)."""
+
+    source = "simulator"
+
+    def __init__(self, user_ids: list[str], settings: SimulatorSettings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._user_ids = list(dict.fromkeys(user_ids))
+        self._settings = settings
+        self._clock = clock
+        self._bus: EventBus | None = None
+        self._sim_clock: SimClock | None = None
+        self._sim: Simulation | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_event_at: float | None = None
+        self._events = 0
+        self._error: str | None = None
+
+    @property
+    def simulation(self) -> Simulation | None:
+        """The running core (None before ``start``), for inspection; drive it only through the feed."""
+        return self._sim
+
+    async def start(self, bus: EventBus) -> None:
+        """Publish every user's starting state, then keep stepping on the running loop."""
+        if self._task is not None:
+            return
+        now = self._clock()
+        self._bus = bus
+        self._sim_clock = SimClock.from_settings(self._settings, now)
+        self._sim = Simulation(self._user_ids, self._settings, self._sim_clock.start)
+        self._publish(self._sim.initial_events(), now)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="simulator-feed")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    def health(self) -> FeedHealth:
+        sim = self._sim
+        details: dict[str, object] = {"users": len(self._user_ids), "events": self._events}
+        if sim is not None:
+            details["simulatedTime"] = epoch_timestamp(sim.now)
+            details["speed"] = 1.0 if self._sim_clock and self._sim_clock.wall_clock else self._settings.speed
+        if self._error:
+            details["lastError"] = self._error
+        return FeedHealth(source=self.source, connected=self._task is not None and not self._task.done(),
+                          last_event_at=self._last_event_at,
+                          market_open=sim.market_open if sim is not None else False, details=details)
+
+    def add_user(self, user_id: str) -> None:
+        """Simulate one more user from now on (its starting state is published at once)."""
+        if user_id in self._user_ids:
+            return
+        self._user_ids.append(user_id)
+        if self._sim is not None:
+            self._publish(self._sim.add_user(user_id), self._clock())
+
+    def step(self) -> int:
+        """Advance to the clock's current time and publish; returns how many events went out."""
+        if self._sim is None or self._sim_clock is None:
+            return 0
+        now = self._clock()
+        events = self._sim.advance_to(self._sim_clock.sim_time(now))
+        self._publish([event for _, event in events], now)
+        return len(events)
+
+    def _publish(self, events: list[Event], now: float) -> None:
+        bus = self._bus
+        if bus is None or not events:
+            return
+        for event in events:
+            bus.publish(event)
+        self._events += len(events)
+        self._last_event_at = now
+
+    async def _run(self) -> None:
+        interval = self._settings.step_ms / 1000.0
+        while True:
+            try:
+                self.step()
+                self._error = None
+            except Exception as exc:  # keep the feed alive; health() shows what went wrong
+                self._error = f"{type(exc).__name__}: {exc}"
+                log.exception("simulator step failed")
+            await asyncio.sleep(interval)
