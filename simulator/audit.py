@@ -10,7 +10,8 @@ The invariants (Decimal, exact to the cent unless noted):
   goes flat is sent with quantity 0; cash moves by -quantity x price per fill;
   equity = cash + long market value - short market value = portfolio value; buying power =
   max(0, margin x equity - gross value); day P&L = equity - last-close equity, and the last-close
-  equity only changes to the equity of the account update before it (the rollover);
+  equity only changes to the equity of the account update before it (the rollover); each fill is
+  followed at once by its position update (quantity 0 when it went flat);
   order statuses only move along ``orders.TRANSITIONS``; filled quantity = sum of the order's
   trades; fills happen only during a session; limit fills respect the limit.
 """
@@ -63,6 +64,8 @@ class _Account:
     orders: dict[str, _Order] = field(default_factory=dict)
     base: Decimal | None = None
     last_equity: Decimal | None = None
+    # After a fill: the symbol whose position update must be the account's very next event.
+    expect: str | None = None
 
 
 class Auditor:
@@ -103,6 +106,10 @@ class Auditor:
         if account is None or account.cash is None:
             self._fail("event for a user without a starting state", event)
             return
+        if account.expect is not None:
+            if not isinstance(event, PositionUpdate) or event.symbol != account.expect:
+                self._fail(f"a fill of {account.expect} must be followed by its position update", event)
+            account.expect = None
         if isinstance(event, PositionUpdate):
             self._check_position(account, event)
         elif isinstance(event, OrderUpdate):
@@ -199,6 +206,7 @@ class Auditor:
             self._fail(f"realized P&L should be {realized}", e)
         assert account.cash is not None
         account.cash -= signed * e.price
+        account.expect = e.symbol
 
     # --- the account -------------------------------------------------------------------------
     def _check_account(self, account: _Account, e: AccountUpdate) -> None:

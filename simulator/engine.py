@@ -190,7 +190,7 @@ class Simulation:
         user.trades_today = 0
         close = self.session.close
         first = t + user.rng.uniform(60.0, 1800.0)
-        if first < close:
+        if first < close and user.orders_per_day > 0:
             self._schedule(first, _DECIDE, (user, True))
         self._schedule_account(user, t + user.rng.uniform(0.5, user.account_gap))
 
@@ -360,7 +360,7 @@ class Simulation:
 
     def _affordable(self, user: User, order: Order) -> bool:
         """The broker's check: the order's added exposure fits the buying power left after the
-        other open orders. A cash account (margin < 2) may not open shorts."""
+        other open orders that passed this check. A cash account (margin < 2) may not open shorts."""
         opening = self._opening_qty(user, order)
         if not opening:
             return True
@@ -370,7 +370,7 @@ class Simulation:
         equity, gross = user.book.valuation(self.prices.decimals)
         available = user.book.buying_power(equity, gross)
         for other in user.open_orders.values():
-            if other is not order:
+            if other is not order and other.status != PENDING_NEW:  # only orders already accepted
                 available -= self._opening_qty(user, other) * self._reference_price(other)
         return opening * self._reference_price(order) <= available
 

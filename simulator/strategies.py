@@ -3,7 +3,7 @@
 Rule 1: a strategy is data (a ``Profile``: order-type mix, sizes, price offsets, cancel habits)
 plus one pure function, ``decide``, that turns the account's state, the prices and the user's own
 ``random.Random`` into one ``Intent`` (or None). It never touches the engine's state.
-Rule 2: about 2% of intents are "fat-finger" sized (20x), so the broker's buying-power check
+Rule 2: about 2% of opening intents are "fat-finger" sized (50x), so the broker's buying-power check
 rejects some orders for real reasons.
 """
 
@@ -19,7 +19,7 @@ from .accounting import Book
 from .prices import cents_to_decimal
 
 FAT_FINGER_PROBABILITY = 0.02
-FAT_FINGER_FACTOR = 20
+FAT_FINGER_FACTOR = 50
 
 
 @dataclass(frozen=True, slots=True)
