@@ -42,6 +42,7 @@ class SimulatorFeed(Feed):
         self._last_event_at: float | None = None
         self._events = 0
         self._error: str | None = None
+        self._failures = 0
 
     @property
     def simulation(self) -> Simulation | None:
@@ -70,7 +71,8 @@ class SimulatorFeed(Feed):
 
     def health(self) -> FeedHealth:
         sim = self._sim
-        details: dict[str, object] = {"users": len(self._user_ids), "events": self._events}
+        details: dict[str, object] = {"users": len(self._user_ids), "events": self._events,
+                                      "stepErrors": self._failures}
         if sim is not None:
             details["simulatedTime"] = epoch_timestamp(sim.now)
             details["speed"] = 1.0 if self._sim_clock and self._sim_clock.wall_clock else self._settings.speed
@@ -114,5 +116,6 @@ class SimulatorFeed(Feed):
                 self._error = None
             except Exception as exc:  # keep the feed alive; health() shows what went wrong
                 self._error = f"{type(exc).__name__}: {exc}"
+                self._failures += 1
                 log.exception("simulator step failed")
             await asyncio.sleep(interval)
