@@ -32,6 +32,8 @@ class StreamingSettings:
     # Events on these channels flush the user's pending window at once.
     immediate_channels: tuple[str, ...] = ("orders", "trades")
     max_message_bytes: int = 65536
+    # Load tests only: data messages carry "eventAt" (when the oldest event in them arrived).
+    trace_event_time: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,10 @@ class AuthSettings:
     session_absolute_seconds: float = 43200.0
     # Bearer token for /api/admin/*; set it through PORTFOLIO_WS_AUTH_ADMIN_TOKEN, never in a file.
     admin_token: str = field(default="", repr=False)
+    # Failed logins allowed per username, and per client address, within the window; then 429.
+    login_failures_per_user: int = 10
+    login_failures_per_address: int = 50
+    login_window_seconds: float = 300.0
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ class StreamCore:
         self.enabled = streaming.enabled
         self.stopping = False  # after shutdown(): new connections are told to come back (1001)
         self.immediate = frozenset(streaming.immediate_channels)
+        self.trace_event_time = streaming.trace_event_time
         self.hub = Hub(limits.connections_per_user, limits.total_connections)
         self.stats = Stats(now)
         self.users: dict[str, UserStream] = {}
@@ -147,7 +148,8 @@ class StreamCore:
         the latency figures, which are about live delivery."""
         if rendered is None:
             return
-        frame = wire.message(rendered.type, user_id, rendered.data, now, rendered.seq)
+        frame = wire.message(rendered.type, user_id, rendered.data, now, rendered.seq,
+                             rendered.oldest_received_at if self.trace_event_time and live else None)
         for conn in conns:
             conn.last_seq = rendered.seq
         self._outbox.append(Outgoing(frame, tuple(conn.id for conn in conns)))

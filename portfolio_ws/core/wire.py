@@ -137,11 +137,28 @@ def payload(event: Event) -> dict[str, Any]:
     return _PAYLOADS[type(event)](event)  # type: ignore[no-any-return]
 
 
-def message(type_: str, user_id: str, data: Mapping[str, Any], now: float, seq: int | None = None) -> str:
-    """One server message, serialised. Data messages carry ``seq``; control messages don't."""
-    envelope: dict[str, Any] = {"type": type_, "timestamp": epoch_timestamp(now), "userId": user_id}
+_last_stamp: tuple[float, str] = (float("nan"), "")
+
+
+def _cached_timestamp(now: float) -> str:
+    # One tick formats thousands of messages with the same ``now``: format it once.
+    global _last_stamp
+    if _last_stamp[0] != now:
+        _last_stamp = (now, epoch_timestamp(now))
+    return _last_stamp[1]
+
+
+def message(type_: str, user_id: str, data: Mapping[str, Any], now: float, seq: int | None = None,
+            event_at: float | None = None) -> str:
+    """One server message, serialised. Data messages carry ``seq``; control messages don't.
+
+    ``event_at`` (load tests only, ``streaming.trace_event_time``): when the oldest event in the
+    message reached the server, epoch seconds, so a client can measure end-to-end latency."""
+    envelope: dict[str, Any] = {"type": type_, "timestamp": _cached_timestamp(now), "userId": user_id}
     if seq is not None:
         envelope["seq"] = seq
+    if event_at is not None:
+        envelope["eventAt"] = round(event_at, 6)
     envelope["data"] = data
     return ujson.dumps(envelope, ensure_ascii=False, escape_forward_slashes=False)
 

@@ -1,0 +1,361 @@
+"""Orchestrating a load test: start the server (with the simulator) or target a running one, spread
+clients over worker processes, sample the server's CPU and memory, and report.
+
+Latency is end to end on one host clock: the server stamps each data message with when its oldest
+event arrived (``streaming.trace_event_time``), the client subtracts that from when it parsed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import multiprocessing
+import os
+import queue
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .worker import Interval, WorkerPlan, worker_main
+
+CHANNELS = ["positions", "orders", "account", "trades"]
+WARMUP_SECONDS = 2.0
+
+
+@dataclass
+class LoadTestOptions:
+    clients: int = 100
+    users: int | None = None          # default: clients / 5 (users of 5 connections)
+    duration: float = 20.0
+    workers: int = 2
+    url: str | None = None            # target a running server instead of starting one
+    user_prefix: str = "demo"         # with --url: users prefix1..prefixN ...
+    password: str | None = None       # ... and their password
+    symbols: int = 30
+    tick_rate: float = 1.0
+    speed: float = 1.0
+    batch_window_ms: int = 1000
+    idle: bool = False                # no feed, no subscriptions: memory per idle connection
+    seed: int = 1
+    out: Path = Path("loadtest-results")
+    server_args: list[str] = field(default_factory=list)
+    server_env: dict[str, str] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """``portfolio-ws serve`` in a process of its own, with users and sessions made up front."""
+
+    def __init__(self, options: LoadTestOptions, users: int, scratch: Path) -> None:
+        self.options = options
+        self.port = free_port()
+        self.token = secrets.token_urlsafe(24)
+        self.database = str(scratch / "loadtest.sqlite3")
+        self.users = users
+        self.scratch = scratch
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def make_sessions(self) -> list[str]:
+        from argon2 import PasswordHasher, profiles
+
+        from ..auth.sessions import SessionLifetime
+        from ..auth.sessions_sqlite import SQLiteSessionStore
+        from ..auth.users import UserStore
+
+        store = UserStore(self.database, hasher=PasswordHasher.from_parameters(profiles.CHEAPEST))
+        ids = [store.add(f"load{n}", secrets.token_urlsafe(12)).user_id for n in range(1, self.users + 1)]
+        store.close()
+        sessions = SQLiteSessionStore(self.database, SessionLifetime(86400, 86400))
+
+        async def create() -> list[str]:
+            made = [await sessions.create(uid, time.time()) for uid in ids]
+            await sessions.close()
+            return made
+
+        return asyncio.run(create())
+
+    def start(self, connections: int) -> None:
+        o = self.options
+        per_user = max(5, math.ceil(connections / max(1, self.users)))
+        env = dict(os.environ)
+        env.update({
+            "PORTFOLIO_WS_LIMITS_TOTAL_CONNECTIONS": str(connections + 100),
+            "PORTFOLIO_WS_LIMITS_CONNECTIONS_PER_USER": str(per_user),
+            "PORTFOLIO_WS_STREAMING_TRACE_EVENT_TIME": "true",
+            "PORTFOLIO_WS_STREAMING_BATCH_WINDOW_MS": str(o.batch_window_ms),
+            "PORTFOLIO_WS_SIMULATOR_SYMBOLS": str(o.symbols),
+            "PORTFOLIO_WS_SIMULATOR_TICK_RATE": str(o.tick_rate),
+            "PORTFOLIO_WS_SIMULATOR_SPEED": str(o.speed),
+            "PORTFOLIO_WS_SIMULATOR_SEED": str(o.seed),
+            "PORTFOLIO_WS_AUTH_ADMIN_TOKEN": self.token,
+            "PORTFOLIO_WS_LOGGING_LEVEL": "WARNING",
+        })
+        env.update(o.server_env)
+        config = self.scratch / "empty.yaml"
+        config.write_text("{}\n")
+        cmd = [sys.executable, "-m", "cli", "serve", "--config", str(config), "--port", str(self.port),
+               "--database", self.database, "--feed", "none" if o.idle else "simulator", *o.server_args]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                     stderr=open(self.scratch / "server.log", "wb"))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {(self.scratch / 'server.log').read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/health", timeout=1).read()
+                return
+            except OSError:
+                time.sleep(0.1)  # polling for readiness, bounded by the deadline
+        raise RuntimeError("server did not become ready within 30 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def stats(self) -> dict[str, Any]:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/admin/websocket-stats",
+                                         headers={"Authorization": f"Bearer {self.token}"})
+        return json.loads(urllib.request.urlopen(request, timeout=10).read())  # type: ignore[no-any-return]
+
+
+def proc_sample(pid: int) -> tuple[float, int, int]:
+    """(cpu seconds, RSS bytes, peak RSS bytes) of a process, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    rss = hwm = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) * 1024
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1]) * 1024
+    return cpu, rss, hwm
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def login_sessions(url: str, prefix: str, password: str, users: int) -> list[str]:
+    sessions = []
+    for n in range(1, users + 1):
+        body = json.dumps({"username": f"{prefix}{n}", "password": password}).encode()
+        request = urllib.request.Request(url.rstrip("/") + "/api/auth/login", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            cookie = response.headers["Set-Cookie"]
+        sessions.append(cookie.split(";", 1)[0].split("=", 1)[1])
+    return sessions
+
+
+def run_loadtest(options: LoadTestOptions, progress: Callable[[str, float], None] | None = None) -> dict[str, Any]:
+    """Run one load test and return the report (also written to ``options.out``)."""
+    o = options
+    users = o.users or max(1, math.ceil(o.clients / 5))
+    say = progress or (lambda phase, fraction: None)
+    with tempfile.TemporaryDirectory(prefix="portfolio-ws-load-") as scratch_name:
+        scratch = Path(scratch_name)
+        server: ServerProcess | None = None
+        if o.url is None:
+            server = ServerProcess(o, users, scratch)
+            say("creating users and sessions", 0.0)
+            sessions = server.make_sessions()
+            server.start(o.clients)
+            host, port = "127.0.0.1", server.port
+        else:
+            if not o.password:
+                raise ValueError("--url needs --password for the users prefix1..prefixN")
+            sessions = login_sessions(o.url, o.user_prefix, o.password, users)
+            parts = o.url.split("://", 1)[-1].split("/", 1)[0]
+            host, _, port_text = parts.partition(":")
+            port = int(port_text or 80)
+        try:
+            return _drive(o, sessions, host, port, server, say)
+        finally:
+            if server is not None:
+                server.stop()
+
+
+def _drive(o: LoadTestOptions, sessions: list[str], host: str, port: int, server: ServerProcess | None,
+           say: Callable[[str, float], None]) -> dict[str, Any]:
+    cookies = [sessions[n % len(sessions)] for n in range(o.clients)]
+    ctx = multiprocessing.get_context("spawn")
+    reports: Any = ctx.Queue()
+    workers = max(1, min(o.workers, o.clients))
+    plans = [WorkerPlan(host, port, cookies[i::workers], o.duration, CHANNELS, not o.idle, o.seed)
+             for i in range(workers)]
+    pid = server.proc.pid if server and server.proc else None
+    baseline = proc_sample(pid) if pid else None
+    procs = [ctx.Process(target=worker_main, args=(i, plan, reports), daemon=True) for i, plan in enumerate(plans)]
+    for proc in procs:
+        proc.start()
+    intervals: list[Interval] = []
+    samples: list[dict[str, Any]] = []
+    done = 0
+    all_ready_at: float | None = None
+    ready: dict[int, bool] = {}
+    deadline = time.time() + o.duration + 300
+    while done < workers and time.time() < deadline:
+        try:
+            item = reports.get(timeout=1.0)
+        except queue.Empty:
+            item = False
+        if item is None:
+            done += 1
+            continue
+        if isinstance(item, Interval):
+            intervals.append(item)
+            ready[item.worker] = item.ready
+            if all_ready_at is None and len(ready) == workers and all(ready.values()):
+                all_ready_at = item.at
+        if pid:
+            cpu, rss, hwm = proc_sample(pid)
+            samples.append({"at": time.time(), "cpu": cpu, "rss": rss, "hwm": hwm})
+        if all_ready_at is None:
+            say("connecting", sum(iv.connected for iv in intervals[-workers:]) / max(1, o.clients))
+        else:
+            say("measuring", min(1.0, (time.time() - all_ready_at) / o.duration))
+    stats = server.stats() if server else None
+    for proc in procs:
+        proc.join(timeout=10)
+    return _report(o, intervals, samples, baseline, all_ready_at, stats)
+
+
+def _report(o: LoadTestOptions, intervals: list[Interval], samples: list[dict[str, Any]],
+            baseline: tuple[float, int, int] | None, ready_at: float | None,
+            stats: dict[str, Any] | None) -> dict[str, Any]:
+    start = (ready_at or 0.0) + WARMUP_SECONDS
+    steady = [iv for iv in intervals if iv.at >= start]
+    span = max(1e-9, (max((iv.at for iv in steady), default=start) + 1.0) - start)
+    messages = sum(iv.messages for iv in steady)
+    data_messages = sum(iv.data_messages for iv in steady)
+    batched = [x for iv in steady for x in iv.batched_latency]
+    immediate = [x for iv in steady for x in iv.immediate_latency]
+    closes: dict[str, int] = {}
+    for iv in intervals:
+        for key, count in iv.closes.items():
+            closes[key] = closes.get(key, 0) + count
+    steady_samples = [s for s in samples if s["at"] >= start]
+    cpu_seconds = (steady_samples[-1]["cpu"] - steady_samples[0]["cpu"]) if len(steady_samples) > 1 else None
+    cpu_span = (steady_samples[-1]["at"] - steady_samples[0]["at"]) if len(steady_samples) > 1 else None
+    per_second_held: dict[float, int] = {}
+    for iv in steady:
+        per_second_held[round(iv.at)] = per_second_held.get(round(iv.at), 0) + iv.connected
+
+    def ms(value: float | None) -> float | None:
+        return None if value is None else round(value * 1000, 1)
+
+    rss_connected = None
+    if samples and ready_at is not None:
+        near = [s for s in samples if s["at"] >= ready_at]
+        rss_connected = near[0]["rss"] if near else None
+    report: dict[str, Any] = {
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(o).items()},
+        "connectionsHeld": min(per_second_held.values()) if per_second_held else 0,
+        "measuredSeconds": round(span, 1),
+        "messagesPerSecond": round(messages / span, 1),
+        "dataMessagesPerSecond": round(data_messages / span, 1),
+        "bytesPerSecond": round(sum(iv.bytes for iv in steady) / span, 1),
+        "latencyMs": {
+            "batched": {"p50": ms(percentile(batched, 0.5)), "p95": ms(percentile(batched, 0.95)),
+                        "p99": ms(percentile(batched, 0.99)),
+                        "max": ms(max((iv.batched_max for iv in steady), default=None)),
+                        "messages": sum(iv.batched_count for iv in steady)},
+            "ordersAndTrades": {"p50": ms(percentile(immediate, 0.5)), "p95": ms(percentile(immediate, 0.95)),
+                                "p99": ms(percentile(immediate, 0.99)),
+                                "max": ms(max((iv.immediate_max for iv in steady), default=None)),
+                                "messages": sum(iv.immediate_count for iv in steady)},
+        },
+        "closes": closes,
+        "connectErrors": sum(iv.connect_errors for iv in intervals),
+        "server": None,
+        "timeline": [
+            {"t": round(t - start, 1), "connected": held} for t, held in sorted(per_second_held.items())
+        ],
+    }
+    if samples:
+        peak = max(s["hwm"] for s in samples)
+        server_report: dict[str, Any] = {
+            "cpuPercent": round(100 * cpu_seconds / cpu_span, 1) if cpu_seconds and cpu_span else None,
+            "cpuMicrosecondsPerMessage": round(cpu_seconds / messages * 1e6, 2) if cpu_seconds and messages else None,
+            "peakRssMB": round(peak / 2**20, 1),
+            "rssBeforeMB": round(baseline[1] / 2**20, 1) if baseline else None,
+            "rssConnectedMB": round(rss_connected / 2**20, 1) if rss_connected else None,
+            "memoryPerConnectionKB": (round((rss_connected - baseline[1]) / max(1, o.clients) / 1024, 2)
+                                      if rss_connected and baseline else None),
+        }
+        report["server"] = server_report
+    if stats:
+        report["serverStats"] = {"batchEfficiency": stats["performance"]["batchEfficiency"],
+                                 "latencyMs": stats["performance"]["latencyMs"],
+                                 "totalMessagesDelivered": stats["totalMessagesDelivered"],
+                                 "totalEventsEmitted": stats["totalEventsEmitted"],
+                                 "activeConnections": stats["activeConnections"]}
+    report["series"] = _series(intervals, start)
+    return report
+
+
+def _series(intervals: list[Interval], start: float) -> list[dict[str, Any]]:
+    buckets: dict[int, list[Interval]] = {}
+    for iv in intervals:
+        buckets.setdefault(int(iv.at - start), []).append(iv)
+    series = []
+    for second in sorted(buckets):
+        ivs = buckets[second]
+        lat = [x for iv in ivs for x in iv.batched_latency + iv.immediate_latency]
+        series.append({"t": second, "messages": sum(iv.messages for iv in ivs),
+                       "p50": percentile(lat, 0.5), "p99": percentile(lat, 0.99)})
+    return series
+
+
+def write_outputs(report: dict[str, Any], out: Path) -> list[Path]:
+    """``report.json`` and, when matplotlib is installed, ``report.png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "report.json"]
+    written[0].write_text(json.dumps(report, indent=2))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return written
+    series = report["series"]
+    t = [s["t"] for s in series]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    top.plot(t, [s["messages"] for s in series], color="#2a6f97")
+    top.set_ylabel("messages / s")
+    top.set_title(f"portfolio-ws load test: {report['options']['clients']} clients")
+    bottom.plot(t, [(s["p50"] or 0) * 1000 for s in series], label="p50")
+    bottom.plot(t, [(s["p99"] or 0) * 1000 for s in series], label="p99")
+    bottom.set_ylabel("latency (ms)")
+    bottom.set_xlabel("seconds since steady state")
+    bottom.legend()
+    fig.tight_layout()
+    png = out / "report.png"
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
+    written.append(png)
+    return written
