@@ -31,6 +31,9 @@ setup(
             "mypy>=1.10",
             "types-PyYAML",
             "websockets>=12",
+            # Browser tests (tests/browser) drive Debian's Chromium (apt-get install chromium) through
+            # Playwright's own driver; never `playwright install`, no browser is downloaded.
+            "playwright>=1.45",
         ],
     },
     entry_points={"console_scripts": ["portfolio-ws=cli:main"]},

@@ -169,8 +169,10 @@ class TestServer:
 
 
 async def start_server(tmp_path: Path, overrides: dict[str, Any] | None = None, feed: Feed | None = None,
-                       clock: Callable[[], float] = time.time, seq_base: int | None = 0) -> TestServer:
-    """``seq_base=0`` keeps offsets 1, 2, 3 for readable tests; None uses the production base."""
+                       clock: Callable[[], float] = time.time, seq_base: int | None = 0,
+                       port: int = 0) -> TestServer:
+    """``seq_base=0`` keeps offsets 1, 2, 3 for readable tests; None uses the production base.
+    ``port=0`` picks a free port; a given port lets a test restart a server where clients expect it."""
     settings = load_settings(overrides={"auth.database": str(tmp_path / "test.sqlite3"),
                                         "feed.source": "none", **(overrides or {})})
     users = UserStore(settings.auth.database, hasher=FAST_HASHER)
@@ -179,7 +181,7 @@ async def start_server(tmp_path: Path, overrides: dict[str, Any] | None = None, 
     service = Service(settings, bus=bus, feed=feed or NoFeed(), users=users, sessions=sessions, clock=clock,
                       seq_base=seq_base)
     await service.start()
-    [sock] = bind_sockets(0, "127.0.0.1")
+    [sock] = bind_sockets(port, "127.0.0.1")
     http = HTTPServer(make_app(service))
     http.add_sockets([sock])
     return TestServer(settings, service, http, sock.getsockname()[1], users, bus)
