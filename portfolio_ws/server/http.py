@@ -76,10 +76,21 @@ class LoginHandler(ApiHandler):
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
             raise HTTPError(400, "username and password are required strings", reason="Invalid Request")
+        throttle, address = self.service.login_throttle, self.request.remote_ip or "unknown"
+        blocked = throttle.check(username, address, self.service.clock())
+        if blocked is not None:  # refused before any password check, whatever the password
+            log.warning("login rate-limited (per %s) from %s; retry after %ds", blocked.scope, address,
+                        blocked.retry_after)
+            self.set_header("Retry-After", str(blocked.retry_after))  # an HTTPError would clear headers
+            self.write_json(429, {"error": {"code": "TOO_MANY_REQUESTS",
+                                            "message": "Too many failed logins; try again later"}})
+            return
         user = await self.service.users.authenticate_async(username, password)
         if user is None:
-            log.info("login failed from %s", self.request.remote_ip)
+            throttle.failed(username, address, self.service.clock())
+            log.info("login failed from %s", address)
             raise HTTPError(401, "Invalid username or password", reason="Unauthorized")
+        throttle.succeeded(username, self.service.clock())
         old = self.get_cookie(c.SESSION_COOKIE)
         if old:  # a new session id on every login; the old one ends, and its sockets with it
             await self.service.sessions.delete(old)

@@ -17,6 +17,7 @@ from tornado.websocket import WebSocketClosedError
 
 from .. import constants as c
 from ..auth.sessions import SessionStore
+from ..auth.throttle import LoginThrottle
 from ..auth.users import UserStore
 from ..bus import EventBus
 from ..core.events import Event
@@ -61,6 +62,7 @@ class Service:
         self.feed = feed
         self.users = users
         self.sessions = sessions
+        self.login_throttle = LoginThrottle.from_settings(settings.auth)
         self.clock = clock
         now = clock()
         self.core = StreamCore(settings.streaming, settings.limits, settings.recovery, now,
