@@ -128,10 +128,12 @@ class StreamCore:
         user.window = Window()
         self._dirty.discard(user_id)
         groups: dict[frozenset[str], list[Connection]] = {}
-        for conn in self.hub.of_user(user_id):
-            if conn.channels and window.has_any(conn.channels):
+        for conn in self.hub.by_user.get(user_id, {}).values():
+            if conn.channels:
                 groups.setdefault(conn.channels, []).append(conn)
         for channels, conns in groups.items():
+            if not window.has_any(channels):
+                continue
             # Connections of one set may have been sent different offsets (one joined later, with a
             # newer snapshot); those the window's events split alike still get one serialisation.
             held = sorted(s.seq for ch in channels for s in window.items[ch].values())

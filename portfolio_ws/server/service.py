@@ -12,10 +12,9 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from tornado.ioloop import PeriodicCallback
-from tornado.iostream import StreamClosedError
-from tornado.websocket import WebSocketClosedError
 
 from .. import constants as c
+from .frames import QUEUED, send_frame, text_frame
 from ..auth.sessions import SessionStore
 from ..auth.throttle import LoginThrottle
 from ..auth.users import UserStore
@@ -31,17 +30,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("portfolio_ws.service")
 
-SESSION_RECHECK_SECONDS = 30.0
 SLOW_CONSUMER_BYTES = 1 << 20  # a connection that lets more than this pile up unread is closed
 
 
 class Clock(Protocol):
     def __call__(self) -> float: ...
-
-
-def _retrieve(future: "asyncio.Future[Any]") -> None:
-    if not future.cancelled():
-        future.exception()  # a write to a socket that closed meanwhile: nothing to do
 
 
 def _unsent_bytes(handler: "WebSocketHandler") -> int:
@@ -81,7 +74,8 @@ class Service:
         self._unsubscribe = self.bus.subscribe(self.receive_event)
         self._ticker = PeriodicCallback(self.tick, self.settings.streaming.batch_window_ms)
         self._ticker.start()
-        self._rechecker = PeriodicCallback(self._recheck_sessions, SESSION_RECHECK_SECONDS * 1000)
+        self._rechecker = PeriodicCallback(self._recheck_sessions,
+                                           self.settings.auth.session_recheck_seconds * 1000)
         self._rechecker.start()
         server = self.settings.server
         self._heartbeat = PeriodicCallback(self._close_silent, server.websocket_ping_interval_seconds * 1000 / 2)
@@ -182,13 +176,12 @@ class Service:
                 if handler is not None:
                     handler.close(output.close.code, output.close.reason)
                 continue
+            frame = text_frame(output.frame)  # framed once for every connection it goes to
             for conn_id in output.connections:
                 handler = self.sockets.get(conn_id)
                 if handler is None:
                     continue
-                try:
-                    handler.write_message(output.frame).add_done_callback(_retrieve)
-                except (WebSocketClosedError, StreamClosedError):
+                if send_frame(handler, frame) != QUEUED:
                     continue
                 if _unsent_bytes(handler) > SLOW_CONSUMER_BYTES:
                     log.warning("closing slow consumer %s", conn_id)
