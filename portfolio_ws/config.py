@@ -31,6 +31,7 @@ _POSITIVE = {
     "limits.rate_limit_burst", "limits.rate_limit_close_after_seconds", "recovery.max_events",
     "recovery.max_age_seconds", "auth.session_idle_seconds", "auth.session_absolute_seconds",
     "auth.login_failures_per_user", "auth.login_failures_per_address", "auth.login_window_seconds",
+    "auth.session_recheck_seconds",
     "feed.silence_offline_seconds", "simulator.speed", "simulator.users", "simulator.symbols",
     "alpaca.sync_interval_seconds",
 }

@@ -62,6 +62,8 @@ class AuthSettings:
     login_failures_per_user: int = 10
     login_failures_per_address: int = 50
     login_window_seconds: float = 300.0
+    # Seconds between checks that the sessions of open sockets are still valid (expired: 1008).
+    session_recheck_seconds: float = 30.0
 
 
 @dataclass(frozen=True)

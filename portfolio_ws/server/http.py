@@ -109,6 +109,7 @@ class LogoutHandler(ApiHandler):
         if cookie:
             ended = await self.service.sessions.delete(cookie) is not None
             self.service.end_session(cookie)
+        log.info("logout from %s (%s)", self.request.remote_ip, "session ended" if ended else "no live session")
         self.clear_cookie(c.SESSION_COOKIE, path="/")
         self.write_json(200, {"loggedOut": ended})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +21,8 @@ class PortfolioSocket(WebSocketHandler):
     def initialize(self, service: Service) -> None:
         self.service = service
         self.conn_id: int | None = None
+        self.user_id: str | None = None
+        self._rate_limit_logged_at = -1.0
         self.closed_future: asyncio.Future[None] = asyncio.get_event_loop().create_future()
 
     def prepare(self) -> None:
@@ -55,6 +58,11 @@ class PortfolioSocket(WebSocketHandler):
         if self.ws_connection is None:  # the peer went away during the lookup
             return
         self.conn_id = self.service.attach(self, user_id, session_id)
+        self.user_id = user_id
+        if self.conn_id in self.service.core.hub.connections:
+            log.info("websocket conn-%d connected user=%s from %s", self.conn_id, user_id, self.request.remote_ip)
+        elif user_id is not None:
+            log.info("websocket conn-%d refused user=%s from %s", self.conn_id, user_id, self.request.remote_ip)
 
     @property
     def ping_timeout(self) -> float:
@@ -69,14 +77,21 @@ class PortfolioSocket(WebSocketHandler):
     def on_message(self, message: str | bytes) -> None:
         if self.conn_id is None:
             return
+        stats = self.service.core.stats
+        limited = stats.rate_limited
         try:
             self.service.receive_frame(self.conn_id, message)
         except Exception:
             log.exception("internal error handling a message on connection %s", self.conn_id)
             self.service.fail(self.conn_id)
+        if stats.rate_limited > limited and time.monotonic() - self._rate_limit_logged_at >= 1.0:
+            self._rate_limit_logged_at = time.monotonic()  # at most one line a second per connection
+            log.warning("websocket conn-%d user=%s over the message rate limit", self.conn_id, self.user_id)
 
     def on_close(self) -> None:
         if self.conn_id is not None:
+            if self.user_id is not None:
+                log.info("websocket conn-%d closed user=%s code=%s", self.conn_id, self.user_id, self.close_code)
             self.service.detach(self.conn_id)
         if not self.closed_future.done():
             self.closed_future.set_result(None)
