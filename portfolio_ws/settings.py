@@ -23,6 +23,9 @@ class ServerSettings:
     # Protocol-level (RFC 6455) pings, so dead peers are dropped.
     websocket_ping_interval_seconds: float = 20.0
     websocket_ping_timeout_seconds: float = 30.0
+    # PEM certificate chain and private key: both set = serve https and wss; empty = plain http and ws.
+    certfile: str = ""
+    keyfile: str = ""
 
 
 @dataclass(frozen=True)

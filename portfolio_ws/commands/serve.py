@@ -19,11 +19,14 @@ from .common import config_option, settings_from_cli
 @click.option("--feed", type=click.Choice(["simulator", "alpaca", "none"]), default=None,
               help="Event source (default: simulator).")
 @click.option("--database", default=None, help="SQLite file with users and sessions.")
+@click.option("--certfile", default=None, help="PEM certificate (chain): serve https and wss (needs --keyfile).")
+@click.option("--keyfile", default=None, help="PEM private key of --certfile.")
 def command(config: str | None, host: str | None, port: int | None, feed: str | None,
-            database: str | None) -> None:
+            database: str | None, certfile: str | None, keyfile: str | None) -> None:
     """Serve /ws/portfolio and the HTTP API until SIGINT/SIGTERM."""
     settings = settings_from_cli(config, {"server.host": host, "server.port": port, "feed.source": feed,
-                                          "auth.database": database})
+                                          "auth.database": database, "server.certfile": certfile,
+                                          "server.keyfile": keyfile})
     configure(settings.logging)
     try:
         asyncio.run(serve(settings))

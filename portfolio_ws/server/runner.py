@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import ssl
 from typing import Callable
 
 from tornado.httpserver import HTTPServer
@@ -15,7 +17,7 @@ from ..auth.users import UserStore
 from ..bus_memory import InMemoryBus
 from ..errors import ConfigError
 from ..feed import Feed, NoFeed
-from ..settings import Settings
+from ..settings import ServerSettings, Settings
 from .app import make_app
 from .service import Service
 
@@ -37,21 +39,41 @@ def build_feed(settings: Settings, users: UserStore) -> Feed:
     return NoFeed()
 
 
+def tls_context(server: ServerSettings) -> ssl.SSLContext | None:
+    """The server's TLS context when a certificate is configured, else None (plain http/ws)."""
+    if not server.certfile and not server.keyfile:
+        return None
+    if not server.certfile or not server.keyfile:
+        missing = "server.keyfile" if server.certfile else "server.certfile"
+        raise ConfigError(missing, "TLS needs both server.certfile and server.keyfile")
+    for key, path in (("server.certfile", server.certfile), ("server.keyfile", server.keyfile)):
+        if not os.path.isfile(path):
+            raise ConfigError(key, f"no such file: {path}")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(server.certfile, server.keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError("server.certfile", f"cannot load the certificate and key: {exc}") from None
+    return context
+
+
 async def serve(settings: Settings, *, feed_factory: Callable[[UserStore], Feed] | None = None,
                 ready: Callable[[str], None] | None = None) -> None:
     """Serve until SIGINT/SIGTERM, then shut down within ``server.drain_seconds``."""
+    tls = tls_context(settings.server)  # a bad certificate stops us before anything is opened
     users = UserStore(settings.auth.database)
     sessions = SQLiteSessionStore.from_settings(settings.auth)
     feed = feed_factory(users) if feed_factory else build_feed(settings, users)
     service = Service(settings, bus=InMemoryBus(), feed=feed, users=users, sessions=sessions)
-    http = HTTPServer(make_app(service))
+    http = HTTPServer(make_app(service), ssl_options=tls)
     http.listen(settings.server.port, settings.server.host)
     await service.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    url = f"http://{settings.server.host}:{settings.server.port}"
+    url = f"{'https' if tls else 'http'}://{settings.server.host}:{settings.server.port}"
     log.info("portfolio-ws listening on %s (feed: %s, streaming %s)", url, feed.source,
              "enabled" if settings.streaming.enabled else "disabled")
     if ready:
