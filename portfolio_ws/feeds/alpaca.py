@@ -45,6 +45,8 @@ POST_FILL_SYNC_DELAY = 0.25
 SYNC_RETRY_SECONDS = 1.0
 # The first sync waits at most this long for the trading stream to connect or fail.
 FIRST_SYNC_GRACE = 5.0
+# stop() waits at most this long for the streams' tasks to end.
+STOP_TIMEOUT = 5.0
 
 
 @dataclass(eq=False)
@@ -146,6 +148,11 @@ class AlpacaFeed(Feed):
         log.info("alpaca feed started for %d account(s)", sum(1 for a in self._accounts if a.creds))
 
     async def stop(self) -> None:
+        """Stop every stream and task; returns within ``STOP_TIMEOUT`` whatever the SDK does.
+
+        Cancelling alone is not enough: on Python < 3.12 ``asyncio.wait_for`` swallows a cancel
+        that lands as its awaited frame arrives, and the SDK's loops would run on. So the SDK's own
+        stop flags are raised and the sockets closed too, which ends its loops either way."""
         if not self._started:
             return
         self._started = False
@@ -157,15 +164,23 @@ class AlpacaFeed(Feed):
             tasks.extend(account.tasks)
             account.tasks.clear()
         self._tasks.clear()
+        streams: list[Any] = [a.stream for a in self._accounts if a.stream] + ([self._data] if self._data else [])
+        for stream in streams:
+            await stream.stop_ws()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        streams: list[Any] = [a.stream for a in self._accounts if a.stream] + ([self._data] if self._data else [])
         for stream in streams:
             try:
                 await stream.close()
             except Exception as exc:  # closing a broken socket must not stop closing the others
                 log.debug("alpaca: error closing a stream: %s", describe(exc))
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.debug("alpaca: a task ended with %s", describe(task.exception()))  # type: ignore[arg-type]
+            if pending:
+                log.warning("alpaca: %d task(s) still running after stop", len(pending))
         for account in self._accounts:
             account.stream = None
         self._data = None
@@ -339,7 +354,7 @@ class AlpacaFeed(Feed):
             await asyncio.wait_for(account.sync_wanted.wait(), FIRST_SYNC_GRACE)
         except asyncio.TimeoutError:
             pass
-        while True:
+        while self._started:  # also ends a loop whose cancel wait_for swallowed (Python < 3.12)
             account.sync_wanted.clear()
             try:
                 ok = await self._sync(account)
@@ -393,7 +408,7 @@ class AlpacaFeed(Feed):
 
     async def _clock_loop(self) -> None:
         """Keep ``market_open`` from Alpaca's clock, read through any account that answers."""
-        while True:
+        while self._started:
             for account in self._accounts:
                 if account.client is None:
                     continue
