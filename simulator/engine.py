@@ -94,15 +94,21 @@ class Simulation:
         """Run the market up to ``to`` (inclusive); the events that happened, in time order."""
         return [event for _, event in self.advance_to(to.timestamp())]
 
-    def advance_to(self, to: float) -> list[TimedEvent]:
-        """``advance`` in epoch seconds, each event paired with the simulated time it happened."""
-        agenda, handlers = self._agenda, self._handlers
+    def advance_to(self, to: float, limit: int | None = None) -> list[TimedEvent]:
+        """``advance`` in epoch seconds, each event paired with the simulated time it happened.
+
+        With ``limit``, stop early once at least that many events are out (``now`` then stays
+        at the last action run, before ``to``); call again to go on. The sequence is the same."""
+        agenda, handlers, out = self._agenda, self._handlers, self._out
         while agenda and agenda[0][0] <= to:
+            if limit is not None and len(out) >= limit:
+                break
             t, _, kind, arg = heapq.heappop(agenda)
             self.now = t
             handlers[kind](self, t, arg)
-        self.now = max(self.now, to)
-        out, self._out = self._out, []
+        else:
+            self.now = max(self.now, to)
+        self._out = []
         return out
 
     def add_user(self, user_id: str) -> list[Event]:

@@ -24,11 +24,15 @@ from .engine import Simulation
 
 log = logging.getLogger(__name__)
 
+# Events published per step at most (give or take one action's worth); then the loop gets a turn.
+MAX_EVENTS_PER_STEP = 20_000
+
 
 class SimulatorFeed(Feed):
     """Simulated portfolios for ``user_ids``. ``clock`` returns real epoch seconds (injected for tests)."""
 
     source = "simulator"
+    max_events_per_step = MAX_EVENTS_PER_STEP
 
     def __init__(self, user_ids: list[str], settings: SimulatorSettings,
                  clock: Callable[[], float] = time.time) -> None:
@@ -43,6 +47,7 @@ class SimulatorFeed(Feed):
         self._events = 0
         self._error: str | None = None
         self._failures = 0
+        self._behind = False
 
     @property
     def simulation(self) -> Simulation | None:
@@ -72,7 +77,7 @@ class SimulatorFeed(Feed):
     def health(self) -> FeedHealth:
         sim = self._sim
         details: dict[str, object] = {"users": len(self._user_ids), "events": self._events,
-                                      "stepErrors": self._failures}
+                                      "stepErrors": self._failures, "behind": self._behind}
         if sim is not None:
             details["simulatedTime"] = epoch_timestamp(sim.now)
             details["speed"] = 1.0 if self._sim_clock and self._sim_clock.wall_clock else self._settings.speed
@@ -91,11 +96,15 @@ class SimulatorFeed(Feed):
             self._publish(self._sim.add_user(user_id), self._clock())
 
     def step(self) -> int:
-        """Advance to the clock's current time and publish; returns how many events went out."""
+        """Advance toward the clock's current time and publish; returns how many events went out.
+        At most about ``max_events_per_step`` go out per call, so a simulation running behind
+        never holds the IOLoop for long: it catches up over the following steps."""
         if self._sim is None or self._sim_clock is None:
             return 0
         now = self._clock()
-        events = self._sim.advance_to(self._sim_clock.sim_time(now))
+        target = self._sim_clock.sim_time(now)
+        events = self._sim.advance_to(target, limit=self.max_events_per_step)
+        self._behind = self._sim.now < target
         self._publish([event for _, event in events], now)
         return len(events)
 
@@ -118,4 +127,4 @@ class SimulatorFeed(Feed):
                 self._error = f"{type(exc).__name__}: {exc}"
                 self._failures += 1
                 log.exception("simulator step failed")
-            await asyncio.sleep(interval)
+            await asyncio.sleep(0 if self._behind else interval)

@@ -133,10 +133,11 @@ def _simulate(seed: int, minutes: float, **knobs: object) -> list[TimedEvent]:
 
 
 def test_same_seed_same_sequence_different_seed_differs() -> None:
-    first, second = _simulate(7, 45, orders_per_day=200.0), _simulate(7, 45, orders_per_day=200.0)
+    knobs = {"orders_per_day": 200.0, "tick_rate": 0.3}
+    first, second = _simulate(7, 45, **knobs), _simulate(7, 45, **knobs)
     assert first == second and len(first) > 1000
     assert any(isinstance(e, TradeExecuted) for _, e in first)
-    assert _simulate(8, 45, orders_per_day=200.0) != first
+    assert _simulate(8, 45, **knobs) != first
 
 
 def test_advancing_in_small_steps_is_the_same_as_one_big_step() -> None:
@@ -150,6 +151,18 @@ def test_advancing_in_small_steps_is_the_same_as_one_big_step() -> None:
         t = min(end, t + 7.3)
         stepped += small.advance(datetime.fromtimestamp(t, timezone.utc))
     assert big.advance(datetime.fromtimestamp(end, timezone.utc)) == stepped
+
+
+def test_a_limited_advance_resumes_where_it_stopped() -> None:
+    settings = SimulatorSettings(seed=3, orders_per_day=200.0)
+    whole = Simulation(["a", "b"], settings, ny("2025-03-03 15:50")).advance_to(ny("2025-03-04 09:40"))
+    limited = Simulation(["a", "b"], settings, ny("2025-03-03 15:50"))
+    pieces: list[TimedEvent] = []
+    while limited.now < ny("2025-03-04 09:40"):
+        chunk = limited.advance_to(ny("2025-03-04 09:40"), limit=100)
+        assert len(chunk) < 100 + 50  # one action's worth past the limit at most
+        pieces += chunk
+    assert pieces == whole and len(whole) > 1000
 
 
 def test_ids_are_deterministic_and_per_user() -> None:
@@ -170,7 +183,7 @@ def test_a_weekend_start_is_quiet_until_the_open() -> None:
 
 
 def test_dst_switch_day_opens_at_1330_utc() -> None:
-    sim = Simulation(["a"], SimulatorSettings(orders_per_day=100.0), ny("2025-03-07 15:00"))
+    sim = Simulation(["a"], SimulatorSettings(orders_per_day=100.0, tick_rate=0.3), ny("2025-03-07 15:00"))
     auditor = Auditor()
     auditor.snapshot(sim.initial_events())
     events = sim.advance_to(ny("2025-03-10 16:00") + 1)

@@ -145,6 +145,25 @@ def test_a_failing_step_is_reported_and_the_feed_keeps_going() -> None:
     asyncio.run(main())
 
 
+def test_a_feed_running_behind_catches_up_in_bounded_steps() -> None:
+    async def main() -> None:
+        clock = FakeClock(1_000_000.0)
+        feed = SimulatorFeed(USERS, settings(speed=600.0, step_ms=1000), clock)
+        feed.max_events_per_step = 500
+        bus = InMemoryBus()
+        seen = Collector(bus)
+        await feed.start(bus)
+        await feed.stop()  # drive it by hand from here
+        clock.now += 1  # ten simulated minutes: many steps' worth
+        sizes = []
+        while feed.simulation is not None and feed.simulation.now < ny("2025-03-03 10:10"):
+            sizes.append(feed.step())
+            assert feed.health().details["behind"] is (feed.simulation.now < ny("2025-03-03 10:10"))
+        assert len(sizes) > 3 and max(sizes) < 500 + 100
+
+    asyncio.run(main())
+
+
 def test_default_start_is_the_latest_open_so_a_midnight_demo_is_live() -> None:
     midnight = ny("2025-03-04 00:00")
     clock = SimClock.from_settings(SimulatorSettings(), midnight)
