@@ -15,6 +15,13 @@ from .ws import PortfolioSocket
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
+class StaticHandler(tornado.web.StaticFileHandler):
+    """The dashboard's files, revalidated on every load (ETag) so an upgrade is seen at once."""
+
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("Cache-Control", "no-cache")
+
+
 def make_app(service: Service) -> tornado.web.Application:
     deps = {"service": service}
     server = service.settings.server
@@ -28,8 +35,12 @@ def make_app(service: Service) -> tornado.web.Application:
             (r"/api/health", HealthHandler, deps),
             (r"/api/admin/websocket-stats", AdminStatsHandler, deps),
             (r"/api/.*", NotFoundHandler, deps),
+            # The dashboard at / (its files under /static/, from static_path below).
+            *([(r"/()", StaticHandler, {"path": str(STATIC), "default_filename": "index.html"})]
+              if STATIC.is_dir() else []),
         ],
         static_path=str(STATIC) if STATIC.is_dir() else None,
+        static_handler_class=StaticHandler,
         websocket_max_message_size=service.settings.streaming.max_message_bytes,
         websocket_ping_interval=server.websocket_ping_interval_seconds,
         websocket_ping_timeout=server.websocket_ping_timeout_seconds,
