@@ -27,6 +27,7 @@ _FALSE = {"0", "false", "no", "off"}
 _POSITIVE = {
     "server.port", "server.drain_seconds", "server.websocket_ping_interval_seconds",
     "server.websocket_ping_timeout_seconds", "streaming.batch_window_ms", "streaming.max_message_bytes",
+    "streaming.max_outbound_bytes",
     "limits.connections_per_user", "limits.total_connections", "limits.messages_per_second",
     "limits.rate_limit_burst", "limits.rate_limit_close_after_seconds", "recovery.max_events",
     "recovery.max_age_seconds", "auth.session_idle_seconds", "auth.session_absolute_seconds",

@@ -35,6 +35,8 @@ class StreamingSettings:
     # Events on these channels flush the user's pending window at once.
     immediate_channels: tuple[str, ...] = ("orders", "trades")
     max_message_bytes: int = 65536
+    # A connection with more than this many bytes written but unread by its peer is closed 1013.
+    max_outbound_bytes: int = 1048576
     # Load tests only: data messages carry "eventAt" (when the oldest event in them arrived).
     trace_event_time: bool = False
 

@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("portfolio_ws.service")
 
-SLOW_CONSUMER_BYTES = 1 << 20  # a connection that lets more than this pile up unread is closed
-
 
 class Clock(Protocol):
     def __call__(self) -> float: ...
@@ -183,7 +181,7 @@ class Service:
                     continue
                 if send_frame(handler, frame) != QUEUED:
                     continue
-                if _unsent_bytes(handler) > SLOW_CONSUMER_BYTES:
+                if _unsent_bytes(handler) > self.settings.streaming.max_outbound_bytes:
                     log.warning("closing slow consumer %s", conn_id)
                     self.core.close(conn_id, c.SLOW_CONSUMER, self.clock())
                     self.sockets.pop(conn_id, None)
