@@ -35,6 +35,7 @@ def admin_report(core: StreamCore, feed: FeedHealth, feed_started_at: float, sil
             "disconnectRatePerMinute": f"{stats.disconnect_rate_per_minute(now):.2f}",
             "avgConnectionDurationSeconds": round(stats.average_connection_seconds(ages), 1),
             "latencyMs": stats.latency_ms(),
+            "tickMs": stats.tick_ms(),
         },
         "uptime": uptime(now - stats.started_at),
         "limits": {

@@ -31,6 +31,7 @@ class Stats:
         self._closed_durations = 0.0
         self._disconnect_times: deque[float] = deque()
         self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self._ticks: deque[tuple[float, float]] = deque(maxlen=120)
 
     def delivered(self, connections: int, raw_events: int, latency: float | None) -> None:
         self.messages_delivered += connections
@@ -56,16 +57,21 @@ class Stats:
             return 0.0
         return min(1.0, max(0.0, 1.0 - self.messages_delivered / self.unbatched_messages))
 
+    def ticked(self, started: float, took: float) -> None:
+        """A batch tick ran: when it started (to see late ticks) and how long flush + writes took."""
+        self._ticks.append((started, took))
+
+    def tick_ms(self) -> dict[str, float | None]:
+        ticks = list(self._ticks)
+        gaps = [b[0] - a[0] for a, b in zip(ticks, ticks[1:])]
+        took = sorted(t for _, t in ticks)
+        return {"p50": round(took[len(took) // 2] * 1000, 2) if took else None,
+                "max": round(took[-1] * 1000, 2) if took else None,
+                "maxGap": round(max(gaps) * 1000, 2) if gaps else None}
+
     def latency_ms(self) -> dict[str, float | None]:
-        ordered = sorted(self._latencies)
-        if not ordered:
-            return {"p50": None, "p95": None, "p99": None, "max": None, "samples": 0}  # type: ignore[dict-item]
+        return percentiles_ms(self._latencies)
 
-        def pick(q: float) -> float:
-            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0, 2)
-
-        return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99),
-                "max": round(ordered[-1] * 1000.0, 2), "samples": len(ordered)}
 
     def status(self, *, enabled: bool, feed: FeedHealth, feed_started_at: float, silence: float,
                active: int, now: float) -> str:
@@ -105,3 +111,14 @@ def iso_or_none(moment: float | None) -> str | None:
     return None if moment is None else wire.epoch_timestamp(moment)
 
 
+def percentiles_ms(samples: "deque[float]") -> dict[str, float | None]:
+    """p50/p95/p99/max in ms of seconds-valued samples (None while there are none)."""
+    ordered = sorted(samples)
+    if not ordered:
+        return {"p50": None, "p95": None, "p99": None, "max": None, "samples": 0}  # type: ignore[dict-item]
+
+    def pick(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0, 2)
+
+    return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99),
+            "max": round(ordered[-1] * 1000.0, 2), "samples": len(ordered)}
