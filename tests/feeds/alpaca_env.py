@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
 from portfolio_ws.bus_memory import InMemoryBus
-from portfolio_ws.core.events import Event, TradeExecuted
+from portfolio_ws.core.events import AccountUpdate, Event, TradeExecuted
 from portfolio_ws.feed import Feed
 from portfolio_ws.feeds.alpaca import AlpacaFeed
 from portfolio_ws.settings import AlpacaAccount, AlpacaSettings
@@ -69,7 +69,7 @@ class AlpacaEnv:
         for user in users if users is not None else list(self.users):
             await self.server.trading_listening(self.key(user))
             await self.events.wait_for(
-                lambda u=user: any(e.user_id == u and type(e).__name__ == "AccountUpdate" for e in self.events.events),
+                lambda u=user: any(e.user_id == u and isinstance(e, AccountUpdate) for e in self.events.events),
                 f"first account update of {user}",
             )
         if symbols:

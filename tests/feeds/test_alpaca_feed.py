@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from decimal import Decimal
+from typing import Callable
 
 import msgpack
 
@@ -16,7 +17,9 @@ from tests.feeds.alpaca_env import USERS, alpaca_env
 D = Decimal
 
 
-def _is(kind: type, user: str, **fields: object):  # type: ignore[no-untyped-def]
+def _is(kind: type, user: str, **fields: object) -> Callable[[object], bool]:
+    """Matches events of ``kind`` for ``user`` whose named fields equal the given values."""
+
     def match(event: object) -> bool:
         return isinstance(event, kind) and getattr(event, "user_id") == user and all(
             getattr(event, k) == v for k, v in fields.items()
