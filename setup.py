@@ -7,7 +7,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["portfolio_ws", "portfolio_ws.*", "simulator", "simulator.*"]),
     py_modules=["cli"],
-    package_data={"portfolio_ws": ["static/*", "config.yaml"]},
+    package_data={"portfolio_ws": ["static/*", "config.yaml", "apidocs/*.yaml"]},
     include_package_data=True,
     install_requires=[
         "tornado>=6.4,<7",
@@ -31,6 +31,8 @@ setup(
             "mypy>=1.10",
             "types-PyYAML",
             "websockets>=12",
+            # Checks real traffic against the AsyncAPI/OpenAPI documents (tests/test_api_docs.py).
+            "jsonschema>=4.18",
             # Browser tests (tests/browser) drive Debian's Chromium (apt-get install chromium) through
             # Playwright's own driver; never `playwright install`, no browser is downloaded.
             "playwright>=1.45",

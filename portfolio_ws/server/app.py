@@ -13,6 +13,14 @@ from .service import Service
 from .ws import PortfolioSocket
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
+APIDOCS = Path(__file__).resolve().parent.parent / "apidocs"
+
+
+class ApiDocHandler(tornado.web.StaticFileHandler):
+    """The AsyncAPI (WebSocket) and OpenAPI (HTTP) documents, from ``portfolio_ws/apidocs/``."""
+
+    def get_content_type(self) -> str:
+        return "application/yaml; charset=utf-8"
 
 
 class StaticHandler(tornado.web.StaticFileHandler):
@@ -34,6 +42,7 @@ def make_app(service: Service) -> tornado.web.Application:
             (r"/api/portfolio", PortfolioHandler, deps),
             (r"/api/health", HealthHandler, deps),
             (r"/api/admin/websocket-stats", AdminStatsHandler, deps),
+            (r"/api/docs/(asyncapi\.yaml|openapi\.yaml)", ApiDocHandler, {"path": str(APIDOCS)}),
             (r"/api/.*", NotFoundHandler, deps),
             # The dashboard at / (its files under /static/, from static_path below).
             *([(r"/()", StaticHandler, {"path": str(STATIC), "default_filename": "index.html"})]
