@@ -4,6 +4,7 @@ Rule 1: a data event updates; a ``Snapshot`` replaces the channels it holds and 
 Rule 2: a closed position (quantity 0) leaves the table; orders stay (open and closed today, as the
 server's snapshot holds them); trades keep the newest ``max_trades``.
 Rule 3: ``seq`` is the offset of the last message applied: the ``resumeFrom`` of the next connection.
+A recovered ``RESUMED`` moves it to the server's offset (``to``): nothing in between was for us.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections import deque
 from typing import Iterable
 
 from .. import constants as c
-from .events import AccountEvent, ClientEvent, OrderEvent, PositionEvent, Snapshot, TradeEvent
+from .events import AccountEvent, ClientEvent, OrderEvent, PositionEvent, Resumed, Snapshot, TradeEvent
 
 MAX_TRADES = 1000
 
@@ -41,6 +42,8 @@ class Portfolio:
         elif isinstance(event, Snapshot):
             self.replace(event)
         else:
+            if isinstance(event, Resumed) and event.recovered and (self.seq is None or event.to_seq > self.seq):
+                self.seq = event.to_seq
             return False
         if self.seq is None or event.seq > self.seq:
             self.seq = event.seq

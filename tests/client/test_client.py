@@ -159,6 +159,18 @@ async def test_after_1001_it_reconnects_and_resumes_what_it_missed(make_server, 
     assert server_conn_ids(server).isdisjoint(before) and client.connects == 2
 
 
+async def test_a_resume_with_nothing_for_its_channels_still_advances_its_seq(make_server, make_client):
+    server = await make_server(streaming__batch_window_ms=LONG_WINDOW)
+    u, client, rec = await started(make_client, server, channels=["orders"])
+    assert client.last_seq == 2
+    close_from_server(server, c.SERVER_SHUTTING_DOWN)
+    server.publish(position(u.user_id, "MSFT", "10"))  # not watched
+    assert await rec.next(Resumed) == Resumed(True, 2, 3)
+    assert client.last_seq == 3 and not rec.since(PositionEvent)
+    close_from_server(server, c.SERVER_SHUTTING_DOWN)
+    assert await rec.next(Resumed) == Resumed(True, 3, 3)
+
+
 async def test_when_the_gap_is_no_longer_held_the_snapshot_replaces_the_state(make_server, make_client):
     server = await make_server(streaming__batch_window_ms=LONG_WINDOW, recovery__max_events=1)
     u, client, rec = await started(make_client, server)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from portfolio_ws import constants as c
-from portfolio_ws.client.events import Connected, Snapshot, decode
+from portfolio_ws.client.events import Connected, Resumed, Snapshot, decode
 from portfolio_ws.client.state import Portfolio
 from portfolio_ws.core import wire
 from tests.harness import T0, account, order, position, trade
@@ -62,3 +62,12 @@ def test_trades_are_bounded_and_dropping_channels_forgets_them():
     p.apply(ev(account(U), 4))
     p.drop(["trades", "account"])
     assert list(p.trades) == [] and p.account is None and p.seq == 4
+
+
+def test_a_recovered_resume_moves_seq_to_the_servers_offset_and_an_unrecovered_one_does_not():
+    p = Portfolio()
+    p.apply(ev(trade(U, "t1"), 3))
+    p.apply(Resumed(True, 3, 9))  # events 4..9 were on channels this client doesn't watch
+    assert p.seq == 9
+    p.apply(Resumed(False, 9, 20))  # the snapshot that follows carries the offset
+    assert p.seq == 9
