@@ -22,8 +22,12 @@ setup(
         "tzdata>=2024.1",
         # Alpaca's market-data stream speaks msgpack (also a dependency of alpaca-py).
         "msgpack>=1.0",
+        # /metrics in the Prometheus text format, the format operators' scrapers read.
+        "prometheus-client>=0.20",
     ],
     extras_require={
+        # The PNG plot of `portfolio-ws loadtest` (without it, the JSON report only).
+        "loadtest": ["matplotlib>=3.7"],
         "test": [
             "pytest>=8",
             "pytest-tornasync>=0.6",
@@ -33,6 +37,8 @@ setup(
             "websockets>=12",
             # Checks real traffic against the AsyncAPI/OpenAPI documents (tests/test_api_docs.py).
             "jsonschema>=4.18",
+            # The load tester's latency/throughput plot (tests/loadtest runs a small load test).
+            "matplotlib>=3.7",
             # Browser tests (tests/browser) drive Debian's Chromium (apt-get install chromium) through
             # Playwright's own driver; never `playwright install`, no browser is downloaded.
             "playwright>=1.45",

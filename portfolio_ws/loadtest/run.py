@@ -260,9 +260,12 @@ def _report(o: LoadTestOptions, intervals: list[Interval], samples: list[dict[st
     steady_samples = [s for s in samples if s["at"] >= start]
     cpu_seconds = (steady_samples[-1]["cpu"] - steady_samples[0]["cpu"]) if len(steady_samples) > 1 else None
     cpu_span = (steady_samples[-1]["at"] - steady_samples[0]["at"]) if len(steady_samples) > 1 else None
-    per_second_held: dict[float, int] = {}
-    for iv in steady:
-        per_second_held[round(iv.at)] = per_second_held.get(round(iv.at), 0) + iv.connected
+    latest: dict[int, int] = {}
+    held: list[tuple[float, int]] = []
+    for iv in sorted(intervals, key=lambda iv: iv.at):  # connections held = each worker's latest count
+        latest[iv.worker] = iv.connected
+        if iv.at >= start and iv.at <= start + o.duration - WARMUP_SECONDS:
+            held.append((iv.at, sum(latest.values())))
 
     def ms(value: float | None) -> float | None:
         return None if value is None else round(value * 1000, 1)
@@ -273,7 +276,7 @@ def _report(o: LoadTestOptions, intervals: list[Interval], samples: list[dict[st
         rss_connected = near[0]["rss"] if near else None
     report: dict[str, Any] = {
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(o).items()},
-        "connectionsHeld": min(per_second_held.values()) if per_second_held else 0,
+        "connectionsHeld": min(count for _, count in held) if held else 0,
         "measuredSeconds": round(span, 1),
         "messagesPerSecond": round(messages / span, 1),
         "dataMessagesPerSecond": round(data_messages / span, 1),
@@ -291,9 +294,7 @@ def _report(o: LoadTestOptions, intervals: list[Interval], samples: list[dict[st
         "closes": closes,
         "connectErrors": sum(iv.connect_errors for iv in intervals),
         "server": None,
-        "timeline": [
-            {"t": round(t - start, 1), "connected": held} for t, held in sorted(per_second_held.items())
-        ],
+        "timeline": [{"t": round(t - start, 1), "connected": count} for t, count in held],
     }
     if samples:
         peak = max(s["hwm"] for s in samples)
@@ -310,6 +311,7 @@ def _report(o: LoadTestOptions, intervals: list[Interval], samples: list[dict[st
     if stats:
         report["serverStats"] = {"batchEfficiency": stats["performance"]["batchEfficiency"],
                                  "latencyMs": stats["performance"]["latencyMs"],
+                                 "tickMs": stats["performance"].get("tickMs"),
                                  "totalMessagesDelivered": stats["totalMessagesDelivered"],
                                  "totalEventsEmitted": stats["totalEventsEmitted"],
                                  "activeConnections": stats["activeConnections"]}

@@ -9,6 +9,7 @@ import tornado.web
 from .. import constants as c
 from .http import (AdminStatsHandler, HealthHandler, LoginHandler, LogoutHandler, MeHandler,
                    NotFoundHandler, PortfolioHandler)
+from .metrics import MetricsHandler
 from .service import Service
 from .ws import PortfolioSocket
 
@@ -42,6 +43,7 @@ def make_app(service: Service) -> tornado.web.Application:
             (r"/api/portfolio", PortfolioHandler, deps),
             (r"/api/health", HealthHandler, deps),
             (r"/api/admin/websocket-stats", AdminStatsHandler, deps),
+            (r"/metrics", MetricsHandler, deps),
             (r"/api/docs/(asyncapi\.yaml|openapi\.yaml)", ApiDocHandler, {"path": str(APIDOCS)}),
             (r"/api/.*", NotFoundHandler, deps),
             # The dashboard at / (its files under /static/, from static_path below).

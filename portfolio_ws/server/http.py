@@ -137,18 +137,23 @@ class HealthHandler(ApiHandler):
                               "features": {"realtimePortfolio": enabled}})
 
 
-class AdminStatsHandler(ApiHandler):
-    async def get(self) -> None:
+class AdminHandler(ApiHandler):
+    """Operators only: ``Authorization: Bearer <auth.admin_token>`` or an admin's session."""
+
+    async def prepare(self) -> None:
         token = self.service.settings.auth.admin_token
         header = self.request.headers.get("Authorization", "")
         if token and header.startswith("Bearer "):
             if hmac.compare_digest(header[7:].encode(), token.encode()):
-                self.write_json(200, self.service.stats())
                 return
             raise HTTPError(401, "Invalid admin token", reason="Unauthorized")
         user = await self.require_user()
         if not user.is_admin:
             raise HTTPError(403, "Admin access required", reason="Forbidden")
+
+
+class AdminStatsHandler(AdminHandler):
+    def get(self) -> None:
         self.write_json(200, self.service.stats())
 
 

@@ -1,0 +1,22 @@
+"""The load tester end to end, small: a real server process with the simulator, clients in
+worker processes, a report with the figures the docs quote."""
+
+import json
+
+from portfolio_ws.loadtest.run import LoadTestOptions, run_loadtest, write_outputs
+
+
+def test_a_small_load_test_reports_connections_throughput_latency_and_memory(tmp_path):
+    options = LoadTestOptions(clients=20, duration=4, workers=2, speed=60, out=tmp_path)
+    report = run_loadtest(options)
+    assert report["connectionsHeld"] == 20
+    assert report["connectErrors"] == 0 and report["closes"] == {}
+    assert report["messagesPerSecond"] > 0
+    batched = report["latencyMs"]["batched"]
+    assert batched["messages"] > 0 and 0 < batched["p50"] <= batched["p99"] <= batched["max"]
+    server = report["server"]
+    assert server["peakRssMB"] > 0 and server["cpuPercent"] is not None
+    assert report["serverStats"]["totalMessagesDelivered"] > 0
+    files = write_outputs(report, tmp_path)
+    assert json.loads((tmp_path / "report.json").read_text())["connectionsHeld"] == 20
+    assert (tmp_path / "report.png") in files and (tmp_path / "report.png").stat().st_size > 1000

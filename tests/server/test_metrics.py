@@ -1,0 +1,27 @@
+"""GET /metrics: Prometheus text for operators, counters matching what happened."""
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.harness import position
+
+
+async def test_metrics_need_an_operator_and_report_counters(make_server):
+    server = await make_server(auth__admin_token="s3cret-token", streaming__immediate_channels=("positions",))
+    user, cookie = await server.user_session("alice")
+    assert (await server.fetch("/metrics")).code == 401
+    assert (await server.fetch("/metrics", cookie=cookie)).code == 403
+    client = await server.connect(cookie)
+    await client.subscribe("positions")
+    await client.expect("snapshot")
+    server.publish(position(user.user_id))
+    await client.expect("position_update")
+    response = await server.fetch("/metrics", headers={"Authorization": "Bearer s3cret-token"})
+    assert response.code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    samples = {s.name + str(sorted(s.labels.items())): s.value
+               for family in text_string_to_metric_families(response.body.decode())
+               for s in family.samples}
+    assert samples["portfolio_ws_active_connections[]"] == 1
+    assert samples["portfolio_ws_events_emitted_total[]"] == 1
+    assert samples["portfolio_ws_messages_delivered_total[]"] == 1
+    assert "portfolio_ws_delivery_latency_seconds[('quantile', '0.99')]" in samples
