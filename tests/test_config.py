@@ -284,3 +284,20 @@ def test_default_config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert default_config_path() is None
     yaml_file(tmp_path, "")
     assert default_config_path() == Path("config.yaml")
+
+
+def test_config_yaml_writes_down_every_setting():
+    """Every setting of ``Settings`` appears in config.yaml (with its default and a comment)."""
+    import dataclasses
+
+    import yaml
+
+    from portfolio_ws.settings import Settings
+
+    root = Path(__file__).resolve().parent.parent
+    written = yaml.safe_load((root / "config.yaml").read_text())
+    missing = [f"{section.name}.{f.name}"
+               for section in dataclasses.fields(Settings)
+               for f in dataclasses.fields(section.default_factory())  # type: ignore[misc]
+               if f.name not in (written.get(section.name) or {})]
+    assert missing == []

@@ -355,7 +355,7 @@ class AccountState:
             entry_price=holding.avg_entry,
             unrealized_pnl=unrealized,
             unrealized_pnl_percent=unrealized / cost * HUNDRED if cost else ZERO,
-            market_value=holding.market_value,
+            market_value=abs(holding.market_value),  # unsigned like quantity; side says short
             side="short" if holding.qty < 0 else "long",
             opened_at=holding.opened_at,
         )

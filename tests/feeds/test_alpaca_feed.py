@@ -36,7 +36,7 @@ async def test_start_publishes_each_users_portfolio(io_loop):
         assert aapl.unrealized_pnl == D(50) and aapl.market_value == D(1550)
         assert wire.percent(aapl.unrealized_pnl_percent) == "3.33"
         short = await env.events.first(0, _is(PositionUpdate, "bob", symbol="AAPL"))
-        assert (short.quantity, short.side, short.unrealized_pnl, short.market_value) == (D(5), "short", D(125), D(-775))
+        assert (short.quantity, short.side, short.unrealized_pnl, short.market_value) == (D(5), "short", D(125), D(775))
         account = await env.events.first(0, _is(AccountUpdate, "bob"))
         # cash 25000 - 775 (short) + 3 * 520.5
         assert account.equity == D("25786.5") and account.day_pnl == D("1786.5")
@@ -90,7 +90,7 @@ async def test_a_price_tick_updates_every_holder_and_no_one_else(io_loop):
         bob = await env.events.first(mark, _is(PositionUpdate, "bob", symbol="AAPL"))
         assert alice.current_price == bob.current_price == D("187.3")
         assert (alice.unrealized_pnl, alice.market_value) == (D("373.0"), D("1873.0"))  # (187.3 - 150) * 10
-        assert (bob.unrealized_pnl, bob.market_value) == (D("-36.5"), D("-936.5"))  # short 5 from 180: a loss
+        assert (bob.unrealized_pnl, bob.market_value) == (D("-36.5"), D("936.5"))  # short 5 from 180: a loss; value unsigned
         assert wire.percent(bob.unrealized_pnl_percent) == "-4.06"
         account = await env.events.first(mark, _is(AccountUpdate, "bob"))
         assert account.equity == D(25000) - D("936.5") + 3 * D("520.5")

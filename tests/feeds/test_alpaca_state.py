@@ -61,7 +61,7 @@ def test_the_first_sync_emits_every_position_and_the_account():
     assert kinds(events) == ["PositionUpdate", "PositionUpdate", "AccountUpdate"]
     aapl, tsla, account = events
     assert (aapl.quantity, aapl.unrealized_pnl, aapl.market_value) == (D(10), D(50), D(1550))
-    assert (tsla.quantity, tsla.side, tsla.unrealized_pnl, tsla.market_value) == (D(5), "short", D(50), D(-1200))
+    assert (tsla.quantity, tsla.side, tsla.unrealized_pnl, tsla.market_value) == (D(5), "short", D(50), D(1200))
     assert account.equity == D(10000) + 1550 - 1200 and account.day_pnl == account.equity - 11000
     assert all(e.user_id == "alice" for e in events)
 
