@@ -8,7 +8,7 @@ import statistics
 from decimal import Decimal
 
 from simulator.prices import PEAK_INTENSITY, TROUGH_INTENSITY, TRADING_SECONDS_PER_YEAR, PriceModel, intensity
-from simulator.universe import DEFAULT_SYMBOLS, SymbolSpec, universe
+from simulator.universe import DEFAULT_SYMBOLS, SymbolSpec
 
 CENT = Decimal("0.01")
 
@@ -54,12 +54,3 @@ def test_print_gaps_are_bounded() -> None:
         gaps = [model.next_gap(0, x) for _ in range(1000)]
         assert 0.5 * mean / intensity(x) <= min(gaps) and max(gaps) <= 1.5 * mean / intensity(x)
 
-
-def test_universe_default_and_synthetic() -> None:
-    assert len(universe(30, 1)) == 30 and universe(30, 1)[0].symbol == "AAPL"
-    assert universe(5, 1) == DEFAULT_SYMBOLS[:5]
-    big = universe(500, 1)
-    symbols = [s.symbol for s in big]
-    assert len(set(symbols)) == 500 and big[:30] == DEFAULT_SYMBOLS
-    assert universe(500, 1) == big and universe(500, 2) != big
-    assert all(10 <= s.price <= 600 and 0.15 <= s.volatility <= 0.55 for s in big[30:])
