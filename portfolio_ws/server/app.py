@@ -53,7 +53,7 @@ def make_app(service: Service) -> tornado.web.Application:
         static_path=str(STATIC) if STATIC.is_dir() else None,
         static_handler_class=StaticHandler,
         websocket_max_message_size=service.settings.streaming.max_message_bytes,
-        websocket_ping_interval=server.websocket_ping_interval_seconds,
-        websocket_ping_timeout=server.websocket_ping_timeout_seconds,
+        # Protocol pings are sent by Service._heartbeat_round, not by a Tornado task per socket.
+        websocket_ping_interval=None,
         xheaders=False,
     )

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from tornado.websocket import WebSocketHandler
 
 _FIN_TEXT = 0x81
+PING_FRAME = b"\x89\x00"  # FIN + ping, empty payload: the peer answers with a pong
 
 
 def text_frame(payload: str) -> bytes:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from tornado.ioloop import PeriodicCallback
 
 from .. import constants as c
-from .frames import QUEUED, send_frame, text_frame
+from .frames import PING_FRAME, QUEUED, send_frame, text_frame
 from ..auth.sessions import SessionStore
 from ..auth.throttle import LoginThrottle
 from ..auth.users import UserStore
@@ -76,7 +76,7 @@ class Service:
                                            self.settings.auth.session_recheck_seconds * 1000)
         self._rechecker.start()
         server = self.settings.server
-        self._heartbeat = PeriodicCallback(self._close_silent, server.websocket_ping_interval_seconds * 1000 / 2)
+        self._heartbeat = PeriodicCallback(self._heartbeat_round, server.websocket_ping_interval_seconds * 1000)
         self._heartbeat.start()
         self.feed_started_at = self.clock()
         await self.feed.start(self.bus)
@@ -112,8 +112,10 @@ class Service:
         self.pump()
 
     def tick(self) -> None:
+        started = time.perf_counter()
         self.core.flush(self.clock())
         self.pump()
+        self.core.stats.ticked(self.clock(), time.perf_counter() - started)
 
     def attach(self, handler: "WebSocketHandler", user_id: str | None, session_id: str | None) -> int:
         conn_id = self.core.open(user_id, session_id, self.clock())
@@ -132,6 +134,13 @@ class Service:
         """Our own code failed on this connection's input: close it 1011 (the client reconnects)."""
         self.core.close(conn_id, c.INTERNAL_ERROR_CLOSE, self.clock())
         self.pump()
+
+    def _heartbeat_round(self) -> None:
+        """Ping every socket (one shared frame, no task or timer per connection, unlike Tornado's
+        own pinger), then close those silent past interval + timeout."""
+        for handler in list(self.sockets.values()):
+            send_frame(handler, PING_FRAME)
+        self._close_silent()
 
     def _close_silent(self) -> None:
         server = self.settings.server

@@ -64,12 +64,6 @@ class PortfolioSocket(WebSocketHandler):
         elif user_id is not None:
             log.info("websocket conn-%d refused user=%s from %s", self.conn_id, user_id, self.request.remote_ip)
 
-    @property
-    def ping_timeout(self) -> float:
-        # Tornado closes a silent peer with 1000, which tells clients not to reconnect. We keep its
-        # pings but judge silence ourselves (Service._close_silent: 1001 Heartbeat timeout).
-        return 0
-
     def on_pong(self, data: bytes) -> None:
         if self.conn_id is not None:
             self.service.heard_from(self.conn_id)
