@@ -102,9 +102,10 @@ class Service:
         waits = [h.closed_future for h in handlers if getattr(h, "closed_future", None) is not None]
         if waits:
             done, pending = await asyncio.wait(waits, timeout=drain)
-            for handler in handlers:
-                if getattr(handler, "closed_future", None) in pending and handler.ws_connection is not None:
-                    handler.ws_connection.abort()  # type: ignore[attr-defined]
+            for handler in handlers:  # peers that never answered the close frame: drop them
+                stream = getattr(handler.ws_connection, "stream", None)
+                if getattr(handler, "closed_future", None) in pending and stream is not None:
+                    stream.close()
 
     # ---- inputs -----------------------------------------------------------------------------
     def receive_event(self, event: Event) -> None:

@@ -201,3 +201,20 @@ async def test_serve_process_closes_every_client_1001_and_exits_0_on_signal(serv
     assert time.monotonic() - started < 5, "shutdown took too long"
     log = server.log.read_text()
     assert "Traceback" not in log, log
+
+
+async def test_a_peer_that_ignores_the_close_frame_is_dropped_after_a_short_drain(make_server):
+    import asyncio as _asyncio
+
+    from tests.server.test_heartbeat import raw_upgrade
+
+    server = await make_server()
+    _, cookie = await server.user_session("mute")
+    reader, writer = await raw_upgrade(server, cookie)
+    while not server.service.core.hub.connections:
+        await _asyncio.sleep(0)  # yield until the upgrade is registered
+    started = _asyncio.get_running_loop().time()
+    await server.service.shutdown(drain_seconds=0.2)  # shorter than Tornado's own 5 s close timeout
+    assert _asyncio.get_running_loop().time() - started < 3
+    assert await _asyncio.wait_for(reader.read(), 5) is not None  # the server closed the TCP connection
+    writer.close()
