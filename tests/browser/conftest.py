@@ -3,7 +3,7 @@
 Playwright's async API runs on the test's own event loop (the pytest-tornasync ``io_loop``), so a
 test can publish events through the harness and wait on the page in one coroutine. Chromium is
 ``/usr/bin/chromium`` (``$CHROMIUM`` overrides); Playwright never downloads a browser here. Without
-Chromium the tests are skipped, unless ``PORTFOLIO_WS_REQUIRE_BROWSER=1`` (set by ``.ci/run``),
+Chromium the tests are skipped, unless ``PORTFOLIO_REQUIRE_BROWSER=1`` (set by ``.ci/run``),
 where they fail. Screenshots go to ``test-artifacts/browser/``.
 """
 
@@ -45,7 +45,7 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     reason = _missing()
     if reason is None:
         return
-    if os.environ.get("PORTFOLIO_WS_REQUIRE_BROWSER") == "1":
+    if os.environ.get("PORTFOLIO_REQUIRE_BROWSER") == "1":
         raise pytest.UsageError(f"browser tests required but {reason}")
     here = Path(__file__).resolve().parent
     for item in items:
