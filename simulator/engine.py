@@ -40,6 +40,10 @@ TRADE_BUDGET = 40
 MAX_OPEN_ORDERS = 3
 MAX_FILLS_PER_ORDER = 3
 PARTIAL_FILL_PROBABILITY = 0.3
+# Seconds within which a user's first decision of the day comes: after the opening bell, and
+# when a simulation starts (or a user joins) during a session.
+FIRST_DECISION_AT_OPEN = 90.0
+FIRST_DECISION_AT_START = 8.0
 # Account updates are at least this far apart (so never more than 10 a minute).
 MIN_ACCOUNT_GAP = 6.05
 TimedEvent = tuple[float, Event]
@@ -175,7 +179,7 @@ class Simulation:
             order.move_to(ACCEPTED, order.submitted_at)
             self._working[sym].append(order)
         if self.market_open:
-            self._start_user_day(user, self.now)
+            self._start_user_day(user, self.now, FIRST_DECISION_AT_START)
 
     def _begin_session(self, t: float, gap: bool) -> None:
         self.market_open = True
@@ -189,13 +193,17 @@ class Simulation:
             self._last_print[sym] = t
             self._schedule(t + prices.next_gap(sym, (t - session.open) / session.seconds) * 0.5, _PRINT, sym)
         self._day_open = list(prices.decimals)
+        # The opening rush: everyone's first decision comes within 90 s of the bell; a simulation
+        # starting mid-session (a demo) shows trading within seconds.
         for user in self.users:
-            self._start_user_day(user, t)
+            self._start_user_day(user, t, FIRST_DECISION_AT_OPEN if gap else FIRST_DECISION_AT_START)
 
-    def _start_user_day(self, user: User, t: float) -> None:
+    def _start_user_day(self, user: User, t: float, first_within: float) -> None:
+        """Reset the day's counters and schedule the first decision (within ``first_within`` s)
+        and the first account update."""
         user.trades_today = 0
         close = self.session.close
-        first = t + user.rng.uniform(60.0, 1800.0)
+        first = t + user.rng.uniform(1.0, first_within)
         if first < close and user.orders_per_day > 0:
             self._schedule(first, _DECIDE, (user, True))
         self._schedule_account(user, t + user.rng.uniform(0.5, user.account_gap))
