@@ -90,8 +90,14 @@ class Simulation:
             self._begin_session(self.now, gap=False)
         else:
             self._schedule(self.session.open, _OPEN, None)
-        for user_id in user_ids:
+        for user_id in dict.fromkeys(user_ids):
             self._add_user(user_id)
+
+    def _user(self, user_id: str) -> User:
+        user = self._by_id.get(user_id)
+        if user is None:
+            raise UsageError(f"user {user_id!r} is not simulated")
+        return user
 
     # --- input -------------------------------------------------------------------------------
     def advance(self, to: datetime) -> list[Event]:
@@ -126,7 +132,7 @@ class Simulation:
                      limit_price: Decimal | None = None, stop_price: Decimal | None = None) -> str:
         """Place an order for ``user_id`` at the current time; returns its id. Its ``pending_new``
         event comes out of the next ``advance``."""
-        user = self._by_id[user_id]
+        user = self._user(user_id)
         if symbol not in self.prices.index:
             raise UsageError(f"unknown symbol {symbol!r}")
         intent = Intent(self.prices.index[symbol], side, type_, Decimal(qty), limit_price, stop_price)
@@ -134,7 +140,7 @@ class Simulation:
 
     def cancel_order(self, user_id: str, order_id: str) -> bool:
         """Ask to cancel an open order now; False when it is already closed."""
-        order = self._by_id[user_id].open_orders.get(order_id)
+        order = self._user(user_id).open_orders.get(order_id)
         if order is None:
             return False
         self._cancel(self.now, order)
@@ -146,7 +152,7 @@ class Simulation:
         return [event for user in self.users for event in self.state_events(user.user_id)]
 
     def state_events(self, user_id: str) -> list[Event]:
-        user = self._by_id[user_id]
+        user = self._user(user_id)
         prices = self.prices.decimals
         events: list[Event] = [p.event(user_id, prices[p.sym]) for p in user.book.positions.values()]
         events.extend(order.event(user_id) for order in user.open_orders.values() if order.status)

@@ -257,6 +257,11 @@ def test_users_are_independent_of_each_other() -> None:
     assert added == alone.state_events("a")
     with pytest.raises(UsageError):
         alone.add_user("a")
+    with pytest.raises(UsageError):
+        alone.submit_order("nobody", "AAPL", "buy", "market", 1)
+    with pytest.raises(UsageError):
+        alone.submit_order("a", "NOPE", "buy", "market", 1)
+    assert len(Simulation(["a", "a", "b"], settings, ny("2025-03-03 10:00")).users) == 2
 
 
 def test_a_print_reaches_exactly_the_holders_of_its_symbol() -> None:
