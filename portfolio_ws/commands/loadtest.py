@@ -24,14 +24,16 @@ from ..loadtest.run import LoadTestOptions, run_loadtest, write_outputs
 @click.option("--tick-rate", type=float, default=1.0, show_default=True, help="Scales simulated price prints.")
 @click.option("--batch-window-ms", type=int, default=1000, show_default=True)
 @click.option("--idle", is_flag=True, help="No feed, no subscriptions: memory per idle connection.")
+@click.option("--compression", is_flag=True, help="permessage-deflate on the server and every client.")
 @click.option("--out", type=click.Path(file_okay=False), default="loadtest-results", show_default=True)
 def command(clients: int, users: int | None, duration: float, workers: int, url: str | None, user_prefix: str,
             password: str | None, symbols: int, tick_rate: float, batch_window_ms: int, idle: bool,
-            out: str) -> None:
+            compression: bool, out: str) -> None:
     """Measure throughput, latency, CPU and memory with N clients."""
     options = LoadTestOptions(clients=clients, users=users, duration=duration, workers=workers, url=url,
                               user_prefix=user_prefix, password=password, symbols=symbols,
-                              tick_rate=tick_rate, batch_window_ms=batch_window_ms, idle=idle, out=Path(out))
+                              tick_rate=tick_rate, batch_window_ms=batch_window_ms, idle=idle,
+                              compression=compression, out=Path(out))
     with click.progressbar(length=100, label="load test", show_percent=True) as bar:
         state = {"done": 0}
 

@@ -44,6 +44,7 @@ class LoadTestOptions:
     speed: float = 1.0
     batch_window_ms: int = 1000
     idle: bool = False                # no feed, no subscriptions: memory per idle connection
+    compression: bool = False         # permessage-deflate on the server and every client
     seed: int = 1
     out: Path = Path("loadtest-results")
     server_args: list[str] = field(default_factory=list)
@@ -102,6 +103,7 @@ class ServerProcess:
             "PORTFOLIO_WS_SIMULATOR_SEED": str(o.seed),
             "PORTFOLIO_WS_AUTH_ADMIN_TOKEN": self.token,
             "PORTFOLIO_WS_LOGGING_LEVEL": "WARNING",
+            "PORTFOLIO_WS_STREAMING_COMPRESSION": "true" if o.compression else "false",
         })
         env.update(o.server_env)
         config = self.scratch / "empty.yaml"
@@ -204,7 +206,7 @@ def _drive(o: LoadTestOptions, sessions: list[str], host: str, port: int, server
     ctx = multiprocessing.get_context("spawn")
     reports: Any = ctx.Queue()
     workers = max(1, min(o.workers, o.clients))
-    plans = [WorkerPlan(host, port, cookies[i::workers], o.duration, CHANNELS, not o.idle, o.seed)
+    plans = [WorkerPlan(host, port, cookies[i::workers], o.duration, CHANNELS, not o.idle, o.seed, o.compression)
              for i in range(workers)]
     pid = server.proc.pid if server and server.proc else None
     baseline = proc_sample(pid) if pid else None
@@ -281,6 +283,7 @@ def _report(o: LoadTestOptions, intervals: list[Interval], samples: list[dict[st
         "messagesPerSecond": round(messages / span, 1),
         "dataMessagesPerSecond": round(data_messages / span, 1),
         "bytesPerSecond": round(sum(iv.bytes for iv in steady) / span, 1),
+        "wireBytesPerSecond": round(sum(iv.wire_bytes for iv in steady) / span, 1),
         "latencyMs": {
             "batched": {"p50": ms(percentile(batched, 0.5)), "p95": ms(percentile(batched, 0.95)),
                         "p99": ms(percentile(batched, 0.99)),

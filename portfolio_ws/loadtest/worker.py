@@ -27,6 +27,7 @@ class WorkerPlan:
     channels: list[str]
     subscribe: bool = True
     seed: int = 0
+    compress: bool = False
 
 
 @dataclass
@@ -38,7 +39,8 @@ class Interval:
     connected: int
     messages: int = 0
     data_messages: int = 0
-    bytes: int = 0
+    bytes: int = 0        # message payloads (after decompression)
+    wire_bytes: int = 0   # what crossed the socket (frames, compressed or not)
     batched_latency: list[float] = field(default_factory=list)
     immediate_latency: list[float] = field(default_factory=list)
     batched_max: float = 0.0
@@ -59,6 +61,7 @@ class Worker:
         self.connected = 0
         self.clients: list[LoadClient] = []
         self.ready = False
+        self._received_before = 0
         self._new_interval()
         self._subscribe = ujson.dumps({"type": "subscribe", "channels": plan.channels})
 
@@ -117,7 +120,7 @@ class Worker:
             try:
                 await loop.create_connection(
                     lambda: LoadClient(f"{self.plan.host}:{self.plan.port}", "/ws/portfolio", cookie,
-                                       self.on_message, self.on_open, self.on_close),
+                                       self.on_message, self.on_open, self.on_close, self.plan.compress),
                     self.plan.host, self.plan.port)
             except OSError:
                 self.interval.connect_errors += 1
@@ -141,6 +144,9 @@ class Worker:
 
     def _flush(self) -> None:
         iv = self.interval
+        received = sum(client.bytes_received for client in self.clients)
+        iv.wire_bytes = received - self._received_before
+        self._received_before = received
         iv.connected = self.connected
         iv.ready = self.ready
         self.report.put(iv)

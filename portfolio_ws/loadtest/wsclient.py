@@ -8,6 +8,7 @@ import asyncio
 import base64
 import os
 import struct
+import zlib
 from typing import Callable
 
 MessageHandler = Callable[[bytes], None]
@@ -32,7 +33,10 @@ def client_frame(opcode: int, payload: bytes) -> bytes:
 
 class LoadClient(asyncio.Protocol):
     def __init__(self, host: str, path: str, cookie: str, on_message: MessageHandler,
-                 on_open: Callable[["LoadClient"], None], on_close: Callable[["LoadClient"], None]) -> None:
+                 on_open: Callable[["LoadClient"], None], on_close: Callable[["LoadClient"], None],
+                 compress: bool = False) -> None:
+        self.compress = compress
+        self._inflate: "zlib._Decompress | None" = None
         self.host = host
         self.path = path
         self.cookie = cookie
@@ -52,7 +56,9 @@ class LoadClient(asyncio.Protocol):
         key = base64.b64encode(os.urandom(16)).decode()
         transport.write((f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
                          f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                         f"Cookie: session={self.cookie}\r\n\r\n").encode())
+                         f"Cookie: session={self.cookie}\r\n"
+                         + ("Sec-WebSocket-Extensions: permessage-deflate\r\n" if self.compress else "")
+                         + "\r\n").encode())
 
     def send_text(self, text: str) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -77,6 +83,8 @@ class LoadClient(asyncio.Protocol):
                 assert self.transport is not None
                 self.transport.close()
                 return
+            if b"permessage-deflate" in bytes(buf[:end]).lower():
+                self._inflate = zlib.decompressobj(-15)
             del buf[:end + 4]
             self.upgraded = True
             self.on_open(self)
@@ -101,6 +109,8 @@ class LoadClient(asyncio.Protocol):
             payload = bytes(buf[pos + head:pos + head + length])
             pos += head + length
             opcode = b0 & 0x0F
+            if b0 & 0x40 and self._inflate is not None:  # RSV1: a compressed message
+                payload = self._inflate.decompress(payload + b"\x00\x00\xff\xff")
             if opcode == 0x1:
                 self.on_message(payload)
             elif opcode == 0x9 and self.transport is not None:

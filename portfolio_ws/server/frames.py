@@ -35,6 +35,24 @@ QUEUED = 1   # (partly) waiting in Tornado's buffer: check the consumer isn't st
 CLOSED = 2   # the connection is closing or gone: nothing written
 
 
+def frame_text(frame: bytes) -> str:
+    """The text payload of a frame built by ``text_frame``."""
+    length = frame[1] & 0x7F
+    start = 2 if length < 126 else 4 if length == 126 else 10
+    return frame[start:].decode("utf-8")
+
+
+def send_ping(handler: "WebSocketHandler") -> None:
+    """A protocol-level ping; the peer's pong reaches ``on_pong``."""
+    protocol = handler.ws_connection
+    if protocol is None or protocol.is_closing():
+        return
+    if getattr(protocol, "_compressor", None) is not None:
+        handler.ping(b"")
+    else:
+        send_frame(handler, PING_FRAME)
+
+
 def send_frame(handler: "WebSocketHandler", frame: bytes) -> int:
     """Write ``frame`` to the handler's socket; returns SENT, QUEUED or CLOSED."""
     protocol = handler.ws_connection
@@ -43,6 +61,11 @@ def send_frame(handler: "WebSocketHandler", frame: bytes) -> int:
     stream = getattr(protocol, "stream", None)
     if stream is None or stream.closed():
         return CLOSED
+    if getattr(protocol, "_compressor", None) is not None:
+        # permessage-deflate keeps a compression context per socket: the shared frame can't be
+        # used; Tornado compresses it for this socket.
+        handler.write_message(frame_text(frame))
+        return QUEUED
     if type(stream) is IOStream and not stream.writing():
         try:
             sent = stream.socket.send(frame)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from tornado.ioloop import PeriodicCallback
 
 from .. import constants as c
-from .frames import PING_FRAME, QUEUED, send_frame, text_frame
+from .frames import QUEUED, send_frame, send_ping, text_frame
 from ..auth.sessions import SessionStore
 from ..auth.throttle import LoginThrottle
 from ..auth.users import UserStore
@@ -140,7 +140,7 @@ class Service:
         """Ping every socket (one shared frame, no task or timer per connection, unlike Tornado's
         own pinger), then close those silent past interval + timeout."""
         for handler in list(self.sockets.values()):
-            send_frame(handler, PING_FRAME)
+            send_ping(handler)
         self._close_silent()
 
     def _close_silent(self) -> None:
