@@ -17,22 +17,38 @@ from .. import constants as c
 from ..errors import InvalidEvent
 
 
+_DECIMAL, _DATETIME, _TEXT = 0, 1, 2
+_SCHEMAS: dict[type, tuple[tuple[str, int, bool], ...]] = {}
+
+
+def _schema(cls: type) -> tuple[tuple[str, int, bool], ...]:
+    """(name, kind, optional) per field, worked out once per class: validation is on the hot path."""
+    schema = _SCHEMAS.get(cls)
+    if schema is None:
+        entries = []
+        for f in fields(cls):
+            text = str(f.type)
+            kind = _DECIMAL if "Decimal" in text else _DATETIME if "datetime" in text else _TEXT
+            entries.append((f.name, kind, "None" in text))
+        schema = _SCHEMAS[cls] = tuple(entries)
+    return schema
+
+
 def _check(event: object) -> None:
-    for f in fields(event):  # type: ignore[arg-type]
-        value = getattr(event, f.name)
-        kind = f.type
+    for name, kind, optional in _schema(type(event)):
+        value = getattr(event, name)
         if value is None:
-            if "None" not in str(kind):
-                raise InvalidEvent(f"{type(event).__name__}.{f.name} is required")
+            if not optional:
+                raise InvalidEvent(f"{type(event).__name__}.{name} is required")
             continue
-        if "Decimal" in str(kind):
+        if kind == _DECIMAL:
             if not isinstance(value, Decimal) or not value.is_finite():
-                raise InvalidEvent(f"{type(event).__name__}.{f.name} must be a finite Decimal, got {value!r}")
-        elif "datetime" in str(kind):
+                raise InvalidEvent(f"{type(event).__name__}.{name} must be a finite Decimal, got {value!r}")
+        elif kind == _DATETIME:
             if not isinstance(value, datetime) or value.tzinfo is None:
-                raise InvalidEvent(f"{type(event).__name__}.{f.name} must be an aware datetime, got {value!r}")
+                raise InvalidEvent(f"{type(event).__name__}.{name} must be an aware datetime, got {value!r}")
         elif not isinstance(value, str) or not value:
-            raise InvalidEvent(f"{type(event).__name__}.{f.name} must be a non-empty string, got {value!r}")
+            raise InvalidEvent(f"{type(event).__name__}.{name} must be a non-empty string, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
