@@ -24,6 +24,8 @@ setup(
         "msgpack>=1.0",
         # /metrics in the Prometheus text format, the format operators' scrapers read.
         "prometheus-client>=0.20",
+        # Cluster mode (cluster.redis_url): the Redis bus and session store use redis.asyncio.
+        "redis>=5.0",
     ],
     extras_require={
         # The PNG plot of `portfolio-ws loadtest` (without it, the JSON report only).

@@ -1,7 +1,7 @@
 """The event bus interface: event sources publish, the streaming engine subscribes.
 
-``bus_memory.InMemoryBus`` implements it in-process; a Redis bus will implement the same contract
-(tests/contract_bus.py runs against every implementation). Nothing on the network can publish.
+``bus_memory.InMemoryBus`` implements it in-process, ``bus_redis.RedisBus`` across processes and
+hosts (tests/test_bus_contract.py runs against both). Nothing on the network can publish.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from typing import Callable
 from .core.events import Event
 
 Handler = Callable[[Event], None]
+# (event, offset): the offset the cluster gave the event for its user, or None where the subscriber
+# numbers events itself (in-process).
+NumberedHandler = Callable[[Event, "int | None"], None]
 
 
 class EventBus(ABC):
@@ -24,6 +27,14 @@ class EventBus(ABC):
     @abstractmethod
     def subscribe(self, handler: Handler) -> Callable[[], None]:
         """Register ``handler``; returns a function that unsubscribes it."""
+
+    def subscribe_numbered(self, handler: NumberedHandler) -> Callable[[], None]:
+        """Like ``subscribe``, with each event's offset where the bus assigns them (else None).
+        Offsets of one user are strictly increasing; a subscriber must not renumber them."""
+        return self.subscribe(lambda event: handler(event, None))
+
+    async def start(self) -> None:
+        """Connect. Returns once published events will be delivered. The default has nothing to do."""
 
     async def close(self) -> None:
         """Release resources. The default has none."""

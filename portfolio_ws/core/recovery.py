@@ -19,7 +19,10 @@ class RecoveryBuffer:
         self._max_age = max_age
 
     def append(self, stamped: Stamped) -> None:
-        self._events.append(stamped)
+        events = self._events
+        if events and stamped.seq != events[-1].seq + 1:
+            events.clear()  # a gap (events numbered elsewhere that never reached us): nothing before it can be replayed
+        events.append(stamped)
         self._expire(stamped.received_at)
 
     def _expire(self, now: float) -> None:

@@ -97,10 +97,20 @@ class StreamCore:
             stream = self.users[user_id] = UserStream(self.recovery_settings, self.seq_base)
         return stream
 
-    def receive_event(self, event: Event, now: float) -> int:
-        """Take in one event; returns its offset."""
+    def receive_event(self, event: Event, now: float, seq: int | None = None) -> int:
+        """Take in one event; returns its offset.
+
+        ``seq``: the offset already given to the event elsewhere (a cluster numbers each user's
+        events once, in Redis). The user's offset jumps to it; one at or below the current offset
+        is a duplicate or stale delivery and is dropped (returns the current offset), so offsets
+        stay strictly increasing."""
         user = self.user(event.user_id)
-        user.seq += 1
+        if seq is None:
+            user.seq += 1
+        elif seq <= user.seq:
+            return user.seq
+        else:
+            user.seq = seq
         stamped = Stamped(user.seq, now, event)
         user.state.apply(event)
         user.recovery.append(stamped)

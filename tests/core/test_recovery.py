@@ -58,3 +58,12 @@ def test_old_events_expire_as_new_ones_arrive() -> None:
     buffer = filled(3, start=0.0)
     buffer.append(Stamped(4, 1000.0, position()))
     assert len(buffer) == 1
+
+
+def test_a_gap_in_offsets_drops_what_came_before_it() -> None:
+    # Offsets given elsewhere (a cluster): one that skips ahead means events we never saw.
+    buffer = filled(3)
+    buffer.append(Stamped(6, 3.0, position()))
+    assert len(buffer) == 1
+    assert seqs(buffer.since(5, 6, now=3.0)) == [6]
+    assert buffer.since(3, 6, now=3.0) is None

@@ -670,3 +670,39 @@ def test_snapshot_contents() -> None:
     assert data["account"]["equity"] == "99.00"
     trades = [t["tradeId"] for t in data["trades"]]
     assert len(trades) == 100 and trades[0] == "t020" and trades[-1] == "t119"     # today's, newest last
+
+
+# ---- offsets given by a cluster ------------------------------------------------------------------------
+def test_a_given_offset_is_used_instead_of_the_next_one() -> None:
+    core = make_core(streaming={"immediate_channels": ()})
+    conn = connect(core, "u1", "positions")
+    assert core.receive_event(position("u1"), NOW, seq=41) == 41
+    assert core.receive_event(position("u1", price="180.00"), NOW, seq=42) == 42
+    core.flush(NOW)
+    [batch] = drain(core).to(conn)
+    assert batch["seq"] == 42
+    assert core.receive_event(position("u1"), NOW) == 43  # unnumbered ones carry on from there
+
+
+def test_a_given_offset_at_or_below_the_current_one_is_dropped() -> None:
+    core = make_core(streaming={"immediate_channels": ()})
+    conn = connect(core, "u1", "positions")
+    core.receive_event(position("u1", price="180.00"), NOW, seq=10)
+    assert core.receive_event(position("u1", price="1.00"), NOW, seq=10) == 10   # duplicate
+    assert core.receive_event(position("u1", price="2.00"), NOW, seq=7) == 10    # stale
+    core.flush(NOW)
+    [only] = drain(core).to(conn)
+    assert (only["seq"], only["data"]["currentPrice"]) == (10, "180.00")
+    assert core.portfolio("u1")[1]["positions"][0]["currentPrice"] == "180.00"
+
+
+def test_resume_across_a_gap_in_given_offsets_is_not_recovered() -> None:
+    core = make_core()
+    for seq in (1, 2, 3, 7, 8):  # 4..6 were numbered but never reached this node
+        core.receive_event(position("u1"), NOW, seq=seq)
+    conn = connect(core, "u1")
+    snap = _not_recovered(core, conn, resume_from=2)
+    assert snap["seq"] == 8
+    conn2 = connect(core, "u1")
+    sent = subscribe(core, conn2, "positions", resume_from=7)
+    assert [m["type"] for m in sent.to(conn2)] == ["info", "position_update", "info"]

@@ -1,0 +1,266 @@
+"""The Redis event bus: each event is published once, numbered once, and delivered to every node.
+
+Why pub/sub (plus a per-user stream for history) and not one Redis stream read by every node:
+- pub/sub fans one PUBLISH out to every subscribed node with no per-consumer state to trim or
+  acknowledge, and delivers on one connection in the order Redis ran the publishes;
+- what pub/sub can lose (a node's connection drops) is exactly what the per-user recovery stream
+  keeps: a node that sees a gap in a user's offsets, or that reconnects, reads the missing events
+  from it. So history costs one bounded stream per active user, not one hot global log;
+- it is the shape Centrifuge's Redis broker has (PUBLISH + a capped history stream per channel).
+
+Keys (``prefix`` default ``pws:``):
+- ``<p>events``: the channel; a message is ``"<seq> <json of codec.to_dict(event)>"``.
+- ``<p>seq:<user>``: the user's last offset (INCR). Created at the publisher's clock in ms, so
+  after Redis lost its data new offsets are above every old one (like ``StreamCore.seq_base``).
+- ``<p>recovery:<user>``: the user's last ``max_events`` events, entry id ``<seq>-1``, field ``t``
+  the publish time; the key expires ``max_age`` after the user's last event.
+- ``<p>published:<node>:<n>``: short-lived marker so a publish retried after a lost reply runs once.
+One Lua script numbers, records and publishes atomically, so channel order is offset order.
+
+``publish`` never blocks: events queue (bounded) and a task sends them in pipelines. While Redis is
+down the bus reports ``connected: False``, keeps the queue, and retries with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+import uuid
+from collections import deque
+from typing import Any, Callable
+
+import redis.asyncio as aioredis
+import ujson
+from redis.exceptions import RedisError
+
+from .bus import EventBus, Handler, NumberedHandler
+from .core.codec import from_dict, to_dict
+from .core.events import Event
+from .errors import InvalidEvent
+
+log = logging.getLogger(__name__)
+
+_PUBLISH = """
+if redis.call('SET', KEYS[3], '1', 'NX', 'EX', 300) == false then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[2]) end
+local seq = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-1', 'e', ARGV[1], 't', ARGV[6])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('PUBLISH', ARGV[5], seq .. ' ' .. ARGV[1])
+return seq
+"""
+
+PIPELINE_SIZE = 500          # events per round trip
+MAX_PENDING = 100_000        # queued while Redis is down; beyond it the oldest are dropped (and counted)
+BACKOFF_FIRST, BACKOFF_MAX = 0.05, 5.0
+LIVENESS_SECONDS = 2.0       # an idle subscription is PINGed this often, so a dead Redis is noticed
+
+
+class RedisBus(EventBus):
+    def __init__(self, url: str, *, prefix: str = "pws:", node_id: str = "", max_events: int = 1000,
+                 max_age_seconds: float = 300.0, clock: Callable[[], float] = time.time) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.node_id = node_id or uuid.uuid4().hex[:12]
+        self.max_events = max_events
+        self.max_age = max_age_seconds
+        self.clock = clock
+        self.channel = f"{prefix}events"
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True,
+                                                             socket_connect_timeout=2.0)
+        self._script = self._redis.register_script(_PUBLISH)
+        self._handlers: list[NumberedHandler] = []
+        self._pending: deque[tuple[str, str, float, int]] = deque()  # (user, payload, at, publish no.)
+        self._numbers = itertools.count(1)
+        self._wake = asyncio.Event()
+        self._last: dict[str, int] = {}  # user -> last offset delivered here
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscribed = asyncio.Event()
+        self._closing = False
+        self.publisher_connected = True
+        self.subscriber_connected = False
+        self.counters = dict.fromkeys(("published", "delivered", "repaired", "dropped", "duplicates",
+                                       "reconnects", "invalid"), 0)
+
+    # ---- interface ----------------------------------------------------------------------------
+    def publish(self, event: Event) -> None:
+        if len(self._pending) >= MAX_PENDING:
+            self._pending.popleft()
+            self.counters["dropped"] += 1
+        payload = ujson.dumps(to_dict(event), ensure_ascii=False)
+        self._pending.append((event.user_id, payload, self.clock(), next(self._numbers)))
+        self._wake.set()
+
+    def subscribe(self, handler: Handler) -> Callable[[], None]:
+        return self.subscribe_numbered(lambda event, seq: handler(event))
+
+    def subscribe_numbered(self, handler: NumberedHandler) -> Callable[[], None]:
+        self._handlers.append(handler)
+
+        def unsubscribe() -> None:
+            if handler in self._handlers:
+                self._handlers.remove(handler)
+
+        return unsubscribe
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Start publishing and receiving; returns once subscribed (raises if Redis can't be
+        reached within ``timeout``: a node must not start deaf)."""
+        self._tasks = [asyncio.create_task(self._publish_loop()), asyncio.create_task(self._read_loop())]
+        await asyncio.wait_for(self._subscribed.wait(), timeout)
+
+    async def close(self, drain_seconds: float = 2.0) -> None:
+        """Send what is queued (bounded wait), then stop."""
+        deadline = time.monotonic() + drain_seconds
+        while self._pending and self.publisher_connected and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)  # the publish task empties the queue; nothing to await on
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self._redis.aclose()
+
+    # ---- health -------------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self.publisher_connected and self.subscriber_connected
+
+    def health(self) -> dict[str, Any]:
+        return {"connected": self.connected, "nodeId": self.node_id, "pending": len(self._pending),
+                **self.counters}
+
+    # ---- keys ---------------------------------------------------------------------------------
+    def seq_key(self, user_id: str) -> str:
+        return f"{self.prefix}seq:{user_id}"
+
+    def recovery_key(self, user_id: str) -> str:
+        return f"{self.prefix}recovery:{user_id}"
+
+    # ---- publishing ---------------------------------------------------------------------------
+    async def _publish_loop(self) -> None:
+        backoff = BACKOFF_FIRST
+        while not self._closing:
+            if not self._pending:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch = list(itertools.islice(self._pending, PIPELINE_SIZE))
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for user_id, payload, at, number in batch:
+                        await self._script(
+                            keys=[self.seq_key(user_id), self.recovery_key(user_id),
+                                  f"{self.prefix}published:{self.node_id}:{number}"],
+                            args=[payload, int(at * 1000), self.max_events, max(1, int(self.max_age)),
+                                  self.channel, repr(at)],
+                            client=pipe)
+                    await pipe.execute()
+            except (RedisError, OSError) as exc:
+                if self.publisher_connected:
+                    log.warning("redis bus: publishing failed (%s); retrying with backoff", exc)
+                self.publisher_connected = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                continue
+            if not self.publisher_connected:
+                log.info("redis bus: publishing again")
+            self.publisher_connected, backoff = True, BACKOFF_FIRST
+            sent_up_to = batch[-1][3]  # publish() may have dropped some of the batch meanwhile
+            while self._pending and self._pending[0][3] <= sent_up_to:
+                self._pending.popleft()
+            self.counters["published"] += len(batch)
+
+    # ---- receiving ----------------------------------------------------------------------------
+    async def _read_loop(self) -> None:
+        backoff = BACKOFF_FIRST
+        first = True
+        while not self._closing:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                while True:  # the confirmation: from here on every publish reaches us
+                    msg = await pubsub.get_message(timeout=LIVENESS_SECONDS)
+                    if msg is not None and msg["type"] == "subscribe":
+                        break
+                if not first:
+                    self.counters["reconnects"] += 1
+                    await self._catch_up()
+                    log.info("redis bus: subscribed again")
+                first = False
+                self.subscriber_connected, backoff = True, BACKOFF_FIRST
+                self._subscribed.set()
+                while True:
+                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=LIVENESS_SECONDS)
+                    if msg is None:
+                        await pubsub.ping()  # raises when Redis is gone
+                    elif msg["type"] == "message":
+                        await self._receive(msg["data"])
+            except (RedisError, OSError) as exc:
+                if self.subscriber_connected:
+                    log.warning("redis bus: subscription lost (%s); reconnecting with backoff", exc)
+                self.subscriber_connected = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+            finally:
+                try:
+                    await pubsub.aclose()
+                except (RedisError, OSError):
+                    pass
+
+    async def _receive(self, data: str) -> None:
+        try:
+            seq_text, payload = data.split(" ", 1)
+            seq = int(seq_text)
+            event = from_dict(ujson.loads(payload))
+        except (ValueError, InvalidEvent):
+            self.counters["invalid"] += 1
+            log.error("redis bus: dropped a message that is not an event")
+            return
+        last = self._last.get(event.user_id)
+        if last is not None and seq <= last:
+            self.counters["duplicates"] += 1
+            return
+        if last is not None and seq > last + 1:
+            await self._repair(event.user_id, last, seq)
+        self._deliver(event, seq)
+
+    async def _repair(self, user_id: str, after: int, before: int) -> None:
+        """Deliver the user's held events with offsets in (after, before): those this node missed."""
+        entries: list[tuple[str, dict[str, str]]] = await self._redis.xrange(  # type: ignore[assignment]
+            self.recovery_key(user_id), f"{after + 1}-1", f"{before - 1}-1", count=self.max_events)
+        horizon = self.clock() - self.max_age
+        for entry_id, fields in entries or ():
+            try:
+                if float(fields.get("t", "0")) < horizon:
+                    continue
+                event = from_dict(ujson.loads(fields["e"]))
+            except (ValueError, KeyError, InvalidEvent):
+                self.counters["invalid"] += 1
+                continue
+            self.counters["repaired"] += 1
+            self._deliver(event, int(entry_id.split("-", 1)[0]))
+
+    async def _catch_up(self) -> None:
+        """After a reconnect: deliver what every known user's stream holds beyond what we had."""
+        users = list(self._last)
+        for start in range(0, len(users), 500):
+            chunk = users[start:start + 500]
+            current = await self._redis.mget([self.seq_key(u) for u in chunk])
+            for user_id, value in zip(chunk, current):
+                if value is not None and int(value) > self._last[user_id]:
+                    await self._repair(user_id, self._last[user_id], int(value) + 1)
+
+    def _deliver(self, event: Event, seq: int) -> None:
+        self._last[event.user_id] = seq
+        self.counters["delivered"] += 1
+        for handler in list(self._handlers):
+            try:
+                handler(event, seq)
+            except Exception:  # one broken subscriber must not starve the others
+                log.exception("event handler failed for %s", type(event).__name__)

@@ -1,0 +1,64 @@
+"""Events to plain JSON-safe dicts and back, for carrying them between processes (the Redis bus,
+the Redis recovery buffer). Not the wire format clients see: that is ``core.wire``.
+
+Rule: the round trip is exact. ``Decimal`` travels as its ``str`` (so ``1.50`` stays ``1.50``,
+exponent and all), ``datetime`` as ISO 8601 with its offset and microseconds; ``None`` stays None.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ..errors import InvalidEvent
+from .events import EVENT_TYPES, Event
+
+_BY_TYPE: dict[str, type] = {cls.TYPE: cls for cls in EVENT_TYPES}  # type: ignore[attr-defined]
+# Per event class: field name -> Decimal, datetime or str (the only kinds events hold).
+_KINDS: dict[type, dict[str, type]] = {}
+for _cls in EVENT_TYPES:
+    _hints = typing.get_type_hints(_cls)
+    _KINDS[_cls] = {
+        f.name: Decimal if "Decimal" in str(_hints[f.name]) else datetime if "datetime" in str(_hints[f.name]) else str
+        for f in fields(_cls)
+    }
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    """``{"event": <wire type>, <field>: <str or None>, ...}`` (not "type": orders have a ``type`` field)."""
+    out: dict[str, Any] = {"event": event.TYPE}
+    for name, kind in _KINDS[type(event)].items():
+        value = getattr(event, name)
+        if value is None:
+            out[name] = None
+        elif kind is datetime:
+            out[name] = value.isoformat()
+        else:
+            out[name] = str(value)
+    return out
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    """The event ``to_dict`` made. Raises ``InvalidEvent`` for anything else."""
+    try:
+        cls = _BY_TYPE[data["event"]]
+        values: dict[str, Any] = {}
+        for name, kind in _KINDS[cls].items():
+            value = data.get(name)
+            if value is None:
+                values[name] = None
+            elif kind is Decimal:
+                values[name] = Decimal(value)
+            elif kind is datetime:
+                values[name] = datetime.fromisoformat(value)
+            else:
+                values[name] = value
+        event: Event = cls(**values)
+        return event
+    except InvalidEvent:
+        raise
+    except Exception as exc:  # unknown type, bad number, bad date: all one kind of garbage
+        raise InvalidEvent(f"not an encoded event: {exc!r}") from None
