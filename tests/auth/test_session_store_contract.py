@@ -1,16 +1,18 @@
-"""The SessionStore contract, run against every implementation (today SQLite; Redis plugs in by
-adding a factory to ``FACTORIES``)."""
+"""The SessionStore contract, run against every implementation: SQLite, and Redis (a private
+redis-server per test)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
 
 from portfolio_ws.auth.sessions import SessionLifetime, SessionStore
+from portfolio_ws.auth.sessions_redis import RedisSessionStore
 from portfolio_ws.auth.sessions_sqlite import SQLiteSessionStore
+from tests.redis_server import RedisServer
 
 IDLE = 100.0
 ABSOLUTE = 1000.0
@@ -19,21 +21,40 @@ T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 StoreFactory = Callable[[SessionLifetime], Awaitable[SessionStore]]
 
 
-async def _sqlite(tmp_path: Path, lifetime: SessionLifetime) -> SessionStore:
-    return SQLiteSessionStore(str(tmp_path / "auth.sqlite3"), lifetime)
+def _sqlite(tmp_path: Path) -> tuple[StoreFactory, Callable[[], None]]:
+    async def make(lifetime: SessionLifetime) -> SessionStore:
+        return SQLiteSessionStore(str(tmp_path / "auth.sqlite3"), lifetime)
+
+    return make, lambda: None
 
 
-FACTORIES = {"sqlite": _sqlite}
+def _redis(tmp_path: Path) -> tuple[StoreFactory, Callable[[], None]]:
+    server = RedisServer(tmp_path / "redis").start()
+
+    async def make(lifetime: SessionLifetime) -> SessionStore:
+        return RedisSessionStore(server.url, lifetime)
+
+    return make, server.stop
+
+
+# name -> (tmp_path -> (store factory, cleanup))
+FACTORIES: dict[str, Callable[[Path], tuple[StoreFactory, Callable[[], None]]]] = {
+    "sqlite": _sqlite, "redis": _redis}
 
 
 @pytest.fixture(params=sorted(FACTORIES))
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
-    factory = FACTORIES[request.param]
+def make_store(request: pytest.FixtureRequest, io_loop: Any, tmp_path: Path) -> Iterator[StoreFactory]:
+    factory, cleanup = FACTORIES[request.param](tmp_path)
+    stores: list[SessionStore] = []
 
     async def make(lifetime: SessionLifetime) -> SessionStore:
-        return await factory(tmp_path, lifetime)
+        stores.append(await factory(lifetime))
+        return stores[-1]
 
-    return make
+    yield make
+    for store in stores:
+        io_loop.run_sync(store.close)
+    cleanup()
 
 
 def lifetime(touch: float | None = None) -> SessionLifetime:
