@@ -24,6 +24,7 @@ from ..core.report import admin_report
 from ..core.stream import Closing, StreamCore
 from ..feed import Feed
 from ..settings import Settings
+from .feedguard import FeedGuard
 
 if TYPE_CHECKING:
     from .ws import PortfolioSocket as WebSocketHandler
@@ -51,6 +52,7 @@ class Service:
         self.settings = settings
         self.bus = bus
         self.feed = feed
+        self.feed_guard = FeedGuard(feed)  # a failing feed is counted and shown, never fatal
         self.users = users
         self.sessions = sessions
         self.login_throttle = LoginThrottle.from_settings(settings.auth)
@@ -79,7 +81,7 @@ class Service:
         self._heartbeat = PeriodicCallback(self._heartbeat_round, server.websocket_ping_interval_seconds * 1000)
         self._heartbeat.start()
         self.feed_started_at = self.clock()
-        await self.feed.start(self.bus)
+        await self.feed_guard.start(self.bus)
 
     async def shutdown(self, drain_seconds: float | None = None) -> None:
         """Flush pending batches, close every socket with 1001, wait (bounded) for the closes."""
@@ -90,7 +92,7 @@ class Service:
             if timer is not None:
                 timer.stop()
         try:
-            await asyncio.wait_for(self.feed.stop(), timeout=2.0)
+            await asyncio.wait_for(self.feed_guard.stop(), timeout=2.0)
         except Exception:  # a feed that can't stop cleanly must not stop the shutdown
             log.exception("feed did not stop cleanly")
         if self._unsubscribe is not None:
@@ -199,5 +201,7 @@ class Service:
 
     # ---- queries ----------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
-        return admin_report(self.core, self.feed.health(), self.feed_started_at,
-                            self.settings.feed.silence_offline_seconds, self.clock())
+        report = admin_report(self.core, self.feed_guard.health(), self.feed_started_at,
+                              self.settings.feed.silence_offline_seconds, self.clock())
+        report["feed"]["errors"] = self.feed_guard.errors  # feed failures and events it sent that were dropped
+        return report

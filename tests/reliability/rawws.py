@@ -39,7 +39,7 @@ class RawPeer:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         sock.setblocking(False)
         await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
-        reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 22)
+        reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 16)  # reads stop at 128 KiB unread
         key = base64.b64encode(os.urandom(16)).decode()
         cookie_line = f"Cookie: session={cookie}\r\n" if cookie else ""
         writer.write((f"GET /ws/portfolio HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
