@@ -34,7 +34,7 @@ _POSITIVE = {
     "auth.login_failures_per_user", "auth.login_failures_per_address", "auth.login_window_seconds",
     "auth.session_recheck_seconds",
     "feed.silence_offline_seconds", "simulator.speed", "simulator.users", "simulator.symbols",
-    "alpaca.sync_interval_seconds",
+    "alpaca.sync_interval_seconds", "cluster.lease_ttl_seconds",
 }
 
 

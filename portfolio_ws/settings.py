@@ -140,6 +140,20 @@ class AlpacaSettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    """Several processes or hosts sharing one Redis (``bus_redis``, ``auth/sessions_redis``)."""
+
+    # redis://host:port/db; empty = one process with the in-memory bus and SQLite sessions.
+    redis_url: str = ""
+    # This node's name in Redis and in logs; empty = a random one per start.
+    node_id: str = ""
+    # Prefix of every Redis key and channel, so several deployments can share one Redis.
+    key_prefix: str = "pws:"
+    # Seconds a crashed node's leases (connection slots, the feed lock) outlive it.
+    lease_ttl_seconds: float = 15.0
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json: bool = False
@@ -155,4 +169,5 @@ class Settings:
     feed: FeedSettings = field(default_factory=FeedSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     alpaca: AlpacaSettings = field(default_factory=AlpacaSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)

@@ -12,8 +12,10 @@ from typing import Callable
 
 from tornado.httpserver import HTTPServer
 
+from ..auth.sessions import SessionStore
 from ..auth.sessions_sqlite import SQLiteSessionStore
 from ..auth.users import UserStore
+from ..bus import EventBus
 from ..bus_memory import InMemoryBus
 from ..errors import ConfigError
 from ..feed import Feed, NoFeed
@@ -37,6 +39,25 @@ def build_feed(settings: Settings, users: UserStore) -> Feed:
             raise ConfigError("alpaca.accounts", "the alpaca feed needs at least one account mapping")
         return AlpacaFeed(settings.alpaca)
     return NoFeed()
+
+
+async def build_shared(settings: Settings) -> tuple[EventBus, SessionStore]:
+    """The bus and session store: in this process, or in Redis when ``cluster.redis_url`` is set
+    (then the bus is started: a node must not serve before it hears the others)."""
+    cluster = settings.cluster
+    if not cluster.redis_url:
+        return InMemoryBus(), SQLiteSessionStore.from_settings(settings.auth)
+    from ..auth.sessions_redis import RedisSessionStore
+    from ..bus_redis import RedisBus
+
+    bus = RedisBus(cluster.redis_url, prefix=cluster.key_prefix, node_id=cluster.node_id,
+                   max_events=settings.recovery.max_events, max_age_seconds=settings.recovery.max_age_seconds)
+    try:
+        await bus.start()
+    except (OSError, asyncio.TimeoutError) as exc:
+        await bus.close(drain_seconds=0)
+        raise ConfigError("cluster.redis_url", f"cannot reach Redis at {cluster.redis_url}: {exc!r}") from None
+    return bus, RedisSessionStore.from_settings(cluster.redis_url, settings.auth, cluster.key_prefix)
 
 
 def tls_context(server: ServerSettings) -> ssl.SSLContext | None:
@@ -63,9 +84,12 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStore], Feed]
     """Serve until SIGINT/SIGTERM, then shut down within ``server.drain_seconds``."""
     tls = tls_context(settings.server)  # a bad certificate stops us before anything is opened
     users = UserStore(settings.auth.database)
-    sessions = SQLiteSessionStore.from_settings(settings.auth)
+    bus, sessions = await build_shared(settings)
     feed = feed_factory(users) if feed_factory else build_feed(settings, users)
-    service = Service(settings, bus=InMemoryBus(), feed=feed, users=users, sessions=sessions)
+    # In a cluster, Redis numbers events (its counters start at the publish time in ms), so the
+    # core's own base must not sit above them.
+    service = Service(settings, bus=bus, feed=feed, users=users, sessions=sessions,
+                      seq_base=0 if settings.cluster.redis_url else None)
     http = HTTPServer(make_app(service), ssl_options=tls)
     http.listen(settings.server.port, settings.server.host)
     await service.start()
@@ -87,5 +111,6 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStore], Feed]
     except asyncio.TimeoutError:
         pass
     await sessions.close()
+    await bus.close()
     users.close()
     log.info("stopped")

@@ -71,7 +71,7 @@ class Service:
     # ---- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
         """Subscribe to the bus, start the batch tick and the feed. Call on the running IOLoop."""
-        self._unsubscribe = self.bus.subscribe(self.receive_event)
+        self._unsubscribe = self.bus.subscribe_numbered(self.receive_event)
         self._ticker = PeriodicCallback(self.tick, self.settings.streaming.batch_window_ms)
         self._ticker.start()
         self._rechecker = PeriodicCallback(self._recheck_sessions,
@@ -110,8 +110,9 @@ class Service:
                     stream.close()
 
     # ---- inputs -----------------------------------------------------------------------------
-    def receive_event(self, event: Event) -> None:
-        self.core.receive_event(event, self.clock())
+    def receive_event(self, event: Event, seq: int | None = None) -> None:
+        """``seq``: the offset a cluster bus gave the event (None: the core numbers it)."""
+        self.core.receive_event(event, self.clock(), seq)
         self.pump()
 
     def tick(self) -> None:
