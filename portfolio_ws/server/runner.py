@@ -86,6 +86,12 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStore], Feed]
     users = UserStore(settings.auth.database)
     bus, sessions = await build_shared(settings)
     feed = feed_factory(users) if feed_factory else build_feed(settings, users)
+    cluster = settings.cluster
+    if cluster.redis_url:  # every node has the feed; the holder of the Redis lock runs it
+        from ..cluster_feed import LeaderFeed
+
+        feed = LeaderFeed(feed, cluster.redis_url, getattr(bus, "node_id", cluster.node_id),
+                          cluster.lease_ttl_seconds, cluster.key_prefix)
     # In a cluster, Redis numbers events (its counters start at the publish time in ms), so the
     # core's own base must not sit above them.
     service = Service(settings, bus=bus, feed=feed, users=users, sessions=sessions,
