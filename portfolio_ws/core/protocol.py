@@ -5,9 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-import ujson
+import json
 
 from .. import constants as c
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+# Strict RFC 8259: no NaN/Infinity, no leading zeros, no raw control characters in strings (ujson
+# takes all three). Client messages are small and rate-limited, so the stdlib parser costs nothing.
+_decode = json.JSONDecoder(parse_constant=_not_json, strict=True).decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +47,17 @@ class ClientError:
 Command = Union[Subscribe, Unsubscribe, Ping]
 
 
+def _echo(text: str) -> str:
+    """A client's string quoted back in an error: at most 64 characters, and always encodable (a
+    JSON escape like "\\ud800" decodes to a lone surrogate, which UTF-8 can't carry)."""
+    return text[:64].encode("utf-8", "replace").decode("utf-8")
+
+
 def parse(frame: str | bytes) -> Command | ClientError:
     if isinstance(frame, bytes):
         return ClientError(c.INVALID_MESSAGE, "Binary frames are not supported; send JSON text")
     try:
-        msg = ujson.loads(frame)
+        msg = _decode(frame)
     except (ValueError, OverflowError, RecursionError):
         return ClientError(c.INVALID_JSON, "Message is not valid JSON")
     if not isinstance(msg, dict):
@@ -54,14 +69,14 @@ def parse(frame: str | bytes) -> Command | ClientError:
         return Ping()
     if kind not in c.CLIENT_MESSAGE_TYPES:
         return ClientError(c.UNKNOWN_MESSAGE_TYPE, f"Unknown message type",
-                           {"type": kind[:64], "validTypes": list(c.CLIENT_MESSAGE_TYPES)})
+                           {"type": _echo(kind), "validTypes": list(c.CLIENT_MESSAGE_TYPES)})
     channels = msg.get("channels")
     if not isinstance(channels, list) or not channels or not all(isinstance(ch, str) for ch in channels):
         return ClientError(c.INVALID_MESSAGE, "\"channels\" must be a non-empty array of channel names")
     for channel in channels:
         if channel not in c.CHANNELS:
             return ClientError(c.SUBSCRIPTION_FAILED, "Invalid channel name",
-                               {"channel": channel[:64], "validChannels": list(c.CHANNELS)})
+                               {"channel": _echo(channel), "validChannels": list(c.CHANNELS)})
     if kind == c.UNSUBSCRIBE:
         return Unsubscribe(frozenset(channels))
     resume = msg.get("resumeFrom")
