@@ -160,8 +160,8 @@ class StreamCore:
         the latency figures, which are about live delivery."""
         if rendered is None:
             return
-        frame = wire.message(rendered.type, user_id, rendered.data, now, rendered.seq,
-                             rendered.oldest_received_at if self.trace_event_time and live else None)
+        frame = wire.message_json(rendered.type, user_id, rendered.data_json, now, rendered.seq,
+                                  rendered.oldest_received_at if self.trace_event_time and live else None)
         for conn in conns:
             conn.last_seq = rendered.seq
         self._outbox.append(Outgoing(frame, tuple(conn.id for conn in conns)))

@@ -10,39 +10,60 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+import ujson
+
 from .. import constants as c
 from . import wire
 from .events import Event
 
 
 class Stamped:
-    """An event as the server took it in: the user's offset and the time it arrived."""
+    """An event as the server took it in: the user's offset and the time it arrived.
 
-    __slots__ = ("seq", "received_at", "event", "_payload")
+    Its wire form is made once, on first use, as a JSON fragment; the event object is then let go,
+    so the recovery buffer holds ~0.4 KB per event instead of ~1.6 KB (event + formatted dict)."""
+
+    __slots__ = ("seq", "received_at", "channel", "key", "type", "_event", "_fragment")
 
     def __init__(self, seq: int, received_at: float, event: Event) -> None:
         self.seq = seq
         self.received_at = received_at
-        self.event = event
-        self._payload: dict[str, Any] | None = None
+        self.channel: str = event.CHANNEL
+        self.type: str = event.TYPE
+        # Coalescing key; trades are never coalesced, so each gets its own.
+        self.key: str = str(seq) if event.CHANNEL == c.TRADES else event.key
+        self._event: Event | None = event
+        self._fragment: str | None = None
+
+    @property
+    def fragment(self) -> str:
+        """The event's wire ``data`` as JSON, formatted once however many connections receive it."""
+        if self._fragment is None:
+            assert self._event is not None
+            self._fragment = wire.fragment(wire.payload(self._event))
+            self._event = None
+        return self._fragment
 
     @property
     def payload(self) -> dict[str, Any]:
-        """The wire ``data`` of the event, formatted once however many connections receive it."""
-        if self._payload is None:
-            self._payload = wire.payload(self.event)
-        return self._payload
+        """The wire ``data`` as a dict (tests and tools; the server sends ``fragment``)."""
+        return ujson.loads(self.fragment)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
     type: str
-    data: dict[str, Any]
+    # The message's ``data`` as JSON, assembled from the events' fragments.
+    data_json: str
     seq: int
     # Events that would have been one message each without batching (efficiency accounting).
     raw_events: int
     # When the oldest event in the message arrived (latency accounting).
     oldest_received_at: float
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return ujson.loads(self.data_json)  # type: ignore[no-any-return]
 
 
 class Window:
@@ -56,15 +77,11 @@ class Window:
         self.counts: dict[str, int] = dict.fromkeys(c.CHANNELS, 0)
 
     def add(self, stamped: Stamped) -> None:
-        event = stamped.event
-        channel = event.CHANNEL
+        channel = stamped.channel
         bucket = self.items[channel]
-        if channel == c.TRADES:
-            bucket[str(stamped.seq)] = stamped
-        else:
-            key = event.key
-            bucket.pop(key, None)  # re-insert so the order is that of the latest update
-            bucket[key] = stamped
+        key = stamped.key
+        bucket.pop(key, None)  # re-insert so the order is that of the latest update
+        bucket[key] = stamped
         self.counts[channel] += 1
 
     def extend(self, events: Iterable[Stamped]) -> "Window":
@@ -99,11 +116,11 @@ class Window:
         oldest = min(s.received_at for s in everything)
         if total == 1:
             only = everything[0]
-            return Rendered(only.event.TYPE, only.payload, seq, raw, oldest)
-        data: dict[str, Any] = {}
+            return Rendered(only.type, only.fragment, seq, raw, oldest)
+        parts = []
         for name, items in picked:
             if name == c.ACCOUNT:
-                data[name] = items[-1].payload
+                parts.append(f'"{name}":{items[-1].fragment}')
             else:
-                data[name] = [s.payload for s in items]
-        return Rendered(c.BATCH, data, seq, raw, oldest)
+                parts.append(f'"{name}":[' + ",".join(s.fragment for s in items) + "]")
+        return Rendered(c.BATCH, "{" + ",".join(parts) + "}", seq, raw, oldest)

@@ -163,6 +163,23 @@ def message(type_: str, user_id: str, data: Mapping[str, Any], now: float, seq: 
     return ujson.dumps(envelope, ensure_ascii=False, escape_forward_slashes=False)
 
 
+def fragment(data: Mapping[str, Any]) -> str:
+    """A ``data`` object as the JSON text that goes inside a message."""
+    return ujson.dumps(data, ensure_ascii=False, escape_forward_slashes=False)
+
+
+def message_json(type_: str, user_id: str, data_json: str, now: float, seq: int | None = None,
+                 event_at: float | None = None) -> str:
+    """``message`` with ``data`` already serialised (events' fragments, assembled once per set)."""
+    envelope: dict[str, Any] = {"type": type_, "timestamp": _cached_timestamp(now), "userId": user_id}
+    if seq is not None:
+        envelope["seq"] = seq
+    if event_at is not None:
+        envelope["eventAt"] = round(event_at, 6)
+    head = ujson.dumps(envelope, ensure_ascii=False, escape_forward_slashes=False)
+    return f'{head[:-1]},"data":{data_json}}}'
+
+
 def control(type_: str, user_id: str, now: float, code: str | None = None, message_: str | None = None,
             details: Mapping[str, Any] | None = None) -> str:
     """An ``info``/``error``/``pong`` message (no ``seq``)."""

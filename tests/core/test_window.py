@@ -121,7 +121,7 @@ def test_accounting_fields() -> None:
 
 def test_payload_is_formatted_once() -> None:
     stamped = Stamped(1, NOW, position())
-    assert stamped.payload is stamped.payload
+    assert stamped.fragment is stamped.fragment  # formatted once
 
 
 def test_extend_returns_the_window() -> None:
