@@ -3,6 +3,7 @@ ever holding a session id, a password or the admin token (issue 6)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -78,7 +79,9 @@ async def test_logs_tell_connects_disconnects_failures_and_limits_but_never_secr
     records = list(caplog.records)
     formatter = JsonFormatter()
     for record in records:
-        text = " ".join([record.getMessage(), str(record.args), formatter.format(record)])
+        line = formatter.format(record)  # logging.json: one JSON object per line
+        assert "\n" not in line and {"time", "level", "logger", "message"} <= set(json.loads(line))
+        text = " ".join([record.getMessage(), str(record.args), line])
         for secret in secrets:
             assert secret not in text, f"{record.name} logged a secret: {record.getMessage()!r}"
     messages = "\n".join(r.getMessage() for r in records)
