@@ -28,6 +28,8 @@ setup(
         "redis>=5.0",
     ],
     extras_require={
+        # server.event_loop: uvloop, a libuv-based asyncio loop (less CPU per socket event).
+        "fast": ["uvloop>=0.19"],
         # The PNG plot of `portfolio-ws loadtest` (without it, the JSON report only).
         "loadtest": ["matplotlib>=3.7"],
         "test": [
@@ -44,6 +46,8 @@ setup(
             # Browser tests (tests/browser) drive Debian's Chromium (apt-get install chromium) through
             # Playwright's own driver; never `playwright install`, no browser is downloaded.
             "playwright>=1.45",
+            # serve with server.event_loop: uvloop is tested too.
+            "uvloop>=0.19",
         ],
     },
     entry_points={"console_scripts": ["portfolio-ws=cli:main"]},

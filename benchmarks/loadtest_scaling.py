@@ -41,14 +41,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--uvloop", action="store_true", help="the server on uvloop (server.event_loop)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scaling.json"))
     args = parser.parse_args()
     results: dict[str, list[dict[str, Any]]] = {}
     for size in args.sizes:
         for run in range(args.runs):
             print(f"{size} connections, run {run + 1}/{args.runs} ...", flush=True)
+            env = {"PORTFOLIO_WS_SERVER_EVENT_LOOP": "uvloop"} if args.uvloop else {}
             report = run_loadtest(LoadTestOptions(clients=size, duration=args.duration, workers=args.workers,
-                                                  seed=run + 1))
+                                                  seed=run + 1, server_env=env))
             report.pop("series", None)
             results.setdefault(str(size), []).append(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)

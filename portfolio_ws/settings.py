@@ -26,6 +26,8 @@ class ServerSettings:
     # PEM certificate chain and private key: both set = serve https and wss; empty = plain http and ws.
     certfile: str = ""
     keyfile: str = ""
+    # The asyncio event loop Tornado runs on: the standard one, or uvloop (pip install 'portfolio-ws[fast]').
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from typing import Any, Mapping
+from typing import Any, Coroutine, Mapping
 
 import click
 
 from ..config import default_config_path, load_settings
 from ..errors import ConfigError
-from ..settings import Settings
+from ..settings import ServerSettings, Settings
 
 
 def settings_from_cli(config: str | None, overrides: Mapping[str, Any]) -> Settings:
@@ -24,3 +25,19 @@ def settings_from_cli(config: str | None, overrides: Mapping[str, Any]) -> Setti
 
 config_option = click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
                              help="YAML settings file (default: ./config.yaml when present).")
+
+
+def run_server_loop(settings: ServerSettings, main: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run(main)`` on the event loop ``server.event_loop`` names; uvloop when asked for
+    but not installed stops the program with one line naming the key (exit 2)."""
+    if settings.event_loop == "uvloop":
+        try:
+            import uvloop  # type: ignore[import-not-found]
+        except ImportError:
+            main.close()
+            click.echo("Error: invalid setting server.event_loop: uvloop is not installed "
+                       "(pip install 'portfolio-ws[fast]')", err=True)
+            raise SystemExit(2) from None
+        uvloop.run(main)
+    else:
+        asyncio.run(main)

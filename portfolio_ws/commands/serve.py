@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 
 import click
 
 from ..errors import ConfigError
 from ..logs import configure
 from ..server.runner import serve
-from .common import config_option, settings_from_cli
+from .common import config_option, run_server_loop, settings_from_cli
 
 
 @click.command("serve")
@@ -29,7 +28,7 @@ def command(config: str | None, host: str | None, port: int | None, feed: str | 
                                           "server.keyfile": keyfile})
     configure(settings.logging)
     try:
-        asyncio.run(serve(settings))
+        run_server_loop(settings.server, serve(settings))
     except ConfigError as exc:
         click.echo(f"Error: invalid setting {exc}", err=True)
         raise SystemExit(2) from None

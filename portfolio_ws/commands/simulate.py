@@ -6,7 +6,6 @@ passwords are hashed with cheap argon2 parameters, since the file never outlives
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from dataclasses import replace
 import tempfile
@@ -19,7 +18,7 @@ from ..auth.users import UserStore
 from ..errors import ConfigError, UsageError
 from ..logs import configure
 from ..server.runner import serve
-from .common import config_option, settings_from_cli
+from .common import config_option, run_server_loop, settings_from_cli
 
 DEMO_PREFIX = "demo"
 
@@ -69,7 +68,7 @@ def command(config: str | None, host: str | None, port: int | None, users_count:
                        f"{url}/api/admin/websocket-stats\n", nl=True)
 
         try:
-            asyncio.run(serve(settings, ready=ready))
+            run_server_loop(settings.server, serve(settings, ready=ready))
         except ConfigError as exc:
             click.echo(f"Error: invalid setting {exc}", err=True)
             raise SystemExit(2) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any, Mapping
 
 import ujson
@@ -46,10 +47,13 @@ def quantity(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
+@lru_cache(maxsize=16384)
 def timestamp(moment: datetime) -> str:
-    """``2026-01-04T15:30:45.123Z`` for an aware datetime."""
-    utc = moment.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    """``2026-01-04T15:30:45.123Z`` for an aware datetime.
+
+    Cached: a position's ``openedAt`` is the same moment in every one of its updates, and formatting
+    was 6% of the server's CPU under load. Equal instants give the same UTC text whatever their zone."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def epoch_timestamp(now: float) -> str:

@@ -104,8 +104,8 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStore], Feed]
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     url = f"{'https' if tls else 'http'}://{settings.server.host}:{settings.server.port}"
-    log.info("portfolio-ws listening on %s (feed: %s, streaming %s)", url, feed.source,
-             "enabled" if settings.streaming.enabled else "disabled")
+    log.info("portfolio-ws listening on %s (feed: %s, streaming %s, loop: %s)", url, feed.source,
+             "enabled" if settings.streaming.enabled else "disabled", type(loop).__module__.split(".")[0])
     if ready:
         ready(url)
     await stop.wait()

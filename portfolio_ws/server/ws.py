@@ -50,6 +50,8 @@ class PortfolioSocket(WebSocketHandler):
     async def open(self, *args: Any, **kwargs: Any) -> None:
         # Tornado holds on_message until open() returns, so nothing sent right after the
         # client's onopen is lost while the session lookup is in flight.
+        # Small frames go out at once rather than waiting on Nagle for the previous one's ACK.
+        self.set_nodelay(True)
         user_id = session_id = None
         cookie = self.get_cookie(c.SESSION_COOKIE)
         if cookie:

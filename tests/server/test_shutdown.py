@@ -110,8 +110,9 @@ async def run_cli(cwd: Path, *args: str, stdin: bytes = b"") -> tuple[int, str, 
 
 
 class ServeProcess:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, **env: str) -> None:
         self.tmp_path = tmp_path
+        self.env = env
         self.database = str(tmp_path / "serve.sqlite3")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -123,7 +124,7 @@ class ServeProcess:
         with open(self.log, "wb") as log:  # a file, not a pipe: nothing can block the server's writes
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "cli", "serve", "--port", str(self.port), "--feed", "none",
-                "--database", self.database, cwd=self.tmp_path, env=clean_env(),
+                "--database", self.database, cwd=self.tmp_path, env={**clean_env(), **self.env},
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
         await self.wait_ready()
 
@@ -166,8 +167,8 @@ class ServeProcess:
 def serve_process(io_loop: Any, tmp_path: Path) -> Any:
     processes: list[ServeProcess] = []
 
-    def factory() -> ServeProcess:
-        process = ServeProcess(tmp_path)
+    def factory(**env: str) -> ServeProcess:
+        process = ServeProcess(tmp_path, **env)
         processes.append(process)
         return process
 
@@ -176,9 +177,10 @@ def serve_process(io_loop: Any, tmp_path: Path) -> Any:
         io_loop.run_sync(process.stop, timeout=10)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-async def test_serve_process_closes_every_client_1001_and_exits_0_on_signal(serve_process, tmp_path, signum):
-    server = serve_process()
+@pytest.mark.parametrize("signum, loop", [(signal.SIGTERM, "asyncio"), (signal.SIGINT, "asyncio"),
+                                          (signal.SIGTERM, "uvloop")], ids=["SIGTERM", "SIGINT", "SIGTERM-uvloop"])
+async def test_serve_process_closes_every_client_1001_and_exits_0_on_signal(serve_process, tmp_path, signum, loop):
+    server = serve_process(PORTFOLIO_WS_SERVER_EVENT_LOOP=loop)
     status, out, err = await run_cli(tmp_path, "users", "add", "alice", "--database", server.database,
                                      "--password-stdin", stdin=PASSWORD.encode() + b"\n")
     assert status == 0, err
@@ -201,6 +203,7 @@ async def test_serve_process_closes_every_client_1001_and_exits_0_on_signal(serv
     assert time.monotonic() - started < 5, "shutdown took too long"
     log = server.log.read_text()
     assert "Traceback" not in log, log
+    assert f"loop: {loop})" in log, log
 
 
 async def test_a_peer_that_ignores_the_close_frame_is_dropped_after_a_short_drain(make_server):
