@@ -9,7 +9,7 @@ import base64
 import os
 import struct
 import zlib
-from typing import Callable
+from typing import Callable, cast
 
 MessageHandler = Callable[[bytes], None]
 
@@ -51,10 +51,10 @@ class LoadClient(asyncio.Protocol):
         self._buffer = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's, in the load tester's workers, is not an asyncio.Transport subclass).
+        self.transport = cast(asyncio.Transport, transport)
         key = base64.b64encode(os.urandom(16)).decode()
-        transport.write((f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
+        self.transport.write((f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
                          f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
                          f"Cookie: session={self.cookie}\r\n"
                          + ("Sec-WebSocket-Extensions: permessage-deflate\r\n" if self.compress else "")
