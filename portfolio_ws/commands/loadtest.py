@@ -23,16 +23,18 @@ from ..loadtest.run import LoadTestOptions, run_loadtest, write_outputs
 @click.option("--symbols", type=int, default=30, show_default=True, help="Simulated universe size.")
 @click.option("--tick-rate", type=float, default=1.0, show_default=True, help="Scales simulated price prints.")
 @click.option("--batch-window-ms", type=int, default=1000, show_default=True)
+@click.option("--start", default=LoadTestOptions.start, show_default=True,
+              help="Simulated start (ISO 8601, or latest-open): fixed by default so runs compare.")
 @click.option("--idle", is_flag=True, help="No feed, no subscriptions: memory per idle connection.")
 @click.option("--compression", is_flag=True, help="permessage-deflate on the server and every client.")
 @click.option("--out", type=click.Path(file_okay=False), default="loadtest-results", show_default=True)
 def command(clients: int, users: int | None, duration: float, workers: int, url: str | None, user_prefix: str,
-            password: str | None, symbols: int, tick_rate: float, batch_window_ms: int, idle: bool,
+            password: str | None, symbols: int, tick_rate: float, batch_window_ms: int, start: str, idle: bool,
             compression: bool, out: str) -> None:
     """Measure throughput, latency, CPU and memory with N clients."""
     options = LoadTestOptions(clients=clients, users=users, duration=duration, workers=workers, url=url,
                               user_prefix=user_prefix, password=password, symbols=symbols,
-                              tick_rate=tick_rate, batch_window_ms=batch_window_ms, idle=idle,
+                              tick_rate=tick_rate, batch_window_ms=batch_window_ms, start=start, idle=idle,
                               compression=compression, out=Path(out))
     with click.progressbar(length=100, label="load test", show_percent=True) as bar:
         state = {"done": 0}

@@ -42,6 +42,9 @@ class LoadTestOptions:
     symbols: int = 30
     tick_rate: float = 1.0
     speed: float = 1.0
+    # Simulated start: a fixed mid-morning moment of a regular session, so runs on different days
+    # (or after the close) see the same market and the same event rates. "latest-open" for a live feel.
+    start: str = "2026-11-24T15:30:00Z"
     batch_window_ms: int = 1000
     idle: bool = False                # no feed, no subscriptions: memory per idle connection
     compression: bool = False         # permessage-deflate on the server and every client
@@ -100,6 +103,7 @@ class ServerProcess:
             "PORTFOLIO_WS_SIMULATOR_SYMBOLS": str(o.symbols),
             "PORTFOLIO_WS_SIMULATOR_TICK_RATE": str(o.tick_rate),
             "PORTFOLIO_WS_SIMULATOR_SPEED": str(o.speed),
+            "PORTFOLIO_WS_SIMULATOR_START": o.start,
             "PORTFOLIO_WS_SIMULATOR_SEED": str(o.seed),
             "PORTFOLIO_WS_AUTH_ADMIN_TOKEN": self.token,
             "PORTFOLIO_WS_LOGGING_LEVEL": "WARNING",

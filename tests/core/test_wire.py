@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 import ujson
@@ -189,3 +189,23 @@ def test_text_is_utf8_and_slashes_unescaped() -> None:
     frame = wire.message("info", "ü/1", {"x": "a/b é"}, 0.0)
     assert "ü/1" in frame and "a/b é" in frame
     assert ujson.loads(frame)["userId"] == "ü/1"
+
+
+# ---- the fast paths agree with the plain rule on any value -----------------------------------
+def _reference_money(value: Decimal) -> str:
+    """The rule as PROTOCOL.md states it, written the slow, obvious way."""
+    result = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    fine = value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+    if abs(value) < 1 and fine and abs(fine) < 1:
+        result = fine
+    return f"{abs(result) if not result else result:f}"
+
+
+@settings(max_examples=3000, derandomize=True, database=None)
+@given(st.decimals(min_value=-10**12, max_value=10**12, allow_nan=False, allow_infinity=False, places=6)
+       | st.decimals(min_value=-2, max_value=2, allow_nan=False, allow_infinity=False))
+def test_money_and_percent_match_the_plain_rule_for_any_value(value: Decimal) -> None:
+    assert wire.money(value) == _reference_money(value)
+    plain = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    assert wire.percent(value) == f"{abs(plain) if not plain else plain:f}"
+    assert "E" not in wire.money(value) and "E" not in wire.percent(value)
