@@ -1,6 +1,7 @@
 """Median load-test figures at several connection counts (users of 5, 1 s batches, simulator feed).
 
     python benchmarks/loadtest_scaling.py --sizes 1000 5000 10000 19000 --runs 3 --duration 20
+    python benchmarks/loadtest_scaling.py --sizes 5000 --tick-rate 2 --out benchmarks/results/rate2.json
 
 Prints a Markdown table (medians of ``--runs``) and writes every run's report to
 ``benchmarks/results/scaling.json``.
@@ -41,6 +42,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tick-rate", type=float, default=1.0, help="scales the simulator's price prints (event rate)")
     parser.add_argument("--uvloop", action="store_true", help="the server on uvloop (server.event_loop)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scaling.json"))
     args = parser.parse_args()
@@ -50,7 +52,7 @@ def main() -> None:
             print(f"{size} connections, run {run + 1}/{args.runs} ...", flush=True)
             env = {"PORTFOLIO_WS_SERVER_EVENT_LOOP": "uvloop"} if args.uvloop else {}
             report = run_loadtest(LoadTestOptions(clients=size, duration=args.duration, workers=args.workers,
-                                                  seed=run + 1, server_env=env))
+                                                  seed=run + 1, server_env=env, tick_rate=args.tick_rate))
             report.pop("series", None)
             results.setdefault(str(size), []).append(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ _POSITIVE = {
     "limits.rate_limit_burst", "limits.rate_limit_close_after_seconds", "recovery.max_events",
     "recovery.max_age_seconds", "auth.session_idle_seconds", "auth.session_absolute_seconds",
     "auth.login_failures_per_user", "auth.login_failures_per_address", "auth.login_window_seconds",
-    "auth.session_recheck_seconds",
+    "auth.session_recheck_seconds", "auth.external_cache_seconds", "auth.external_timeout_seconds",
     "feed.silence_offline_seconds", "simulator.speed", "simulator.users", "simulator.symbols",
     "alpaca.sync_interval_seconds", "cluster.lease_ttl_seconds",
 }
@@ -130,6 +130,10 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
 def _check_range(key: str, value: Any) -> None:
     if key == "server.port" and value > 65535:
         raise ConfigError(key, f"must be a TCP port (1-65535), got {value!r}")
+    if key == "auth.external_session_url" and value and not value.lower().startswith(("http://", "https://")):
+        raise ConfigError(key, f"must be an http:// or https:// URL, got {value!r}")
+    if key == "auth.external_user_id_field" and (not value or any(not part for part in value.split("."))):
+        raise ConfigError(key, f"must be a field name or dotted path such as user.id, got {value!r}")
     if key == "streaming.immediate_channels":
         for i, channel in enumerate(value):
             if channel not in CHANNELS:

@@ -73,6 +73,15 @@ class AuthSettings:
     login_window_seconds: float = 300.0
     # Seconds between checks that the sessions of open sockets are still valid (expired: 1008).
     session_recheck_seconds: float = 30.0
+    # Sessions from an existing platform: its URL answering 200 + JSON naming the user to a request
+    # with the "session" cookie (e.g. https://platform.example/api/auth/me); empty = our own logins.
+    external_session_url: str = ""
+    # Where the user id is in that JSON answer (a dotted path: "userId", "user.id").
+    external_user_id_field: str = "userId"
+    # How long a verdict of the platform is kept (per session) before it is asked again.
+    external_cache_seconds: float = 10.0
+    # Connect and answer timeout of each request to the platform.
+    external_timeout_seconds: float = 3.0
 
 
 @dataclass(frozen=True)

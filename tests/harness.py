@@ -22,7 +22,8 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-from portfolio_ws.auth.sessions import SessionLifetime
+from portfolio_ws.auth.sessions import SessionLifetime, SessionStore
+from portfolio_ws.auth.sessions_external import ExternalSessionStore
 from portfolio_ws.auth.sessions_sqlite import SQLiteSessionStore
 from portfolio_ws.auth.users import User, UserStore
 from portfolio_ws.bus_memory import InMemoryBus
@@ -165,6 +166,7 @@ class TestServer:
         await self.service.shutdown(drain_seconds=1.0)
         await self.http.close_all_connections()
         self.http_client.close()
+        await self.service.sessions.close()
         self.users.close()
 
 
@@ -176,7 +178,9 @@ async def start_server(tmp_path: Path, overrides: dict[str, Any] | None = None, 
     settings = load_settings(overrides={"auth.database": str(tmp_path / "test.sqlite3"),
                                         "feed.source": "none", **(overrides or {})})
     users = UserStore(settings.auth.database, hasher=FAST_HASHER)
-    sessions = SQLiteSessionStore(settings.auth.database, SessionLifetime.from_settings(settings.auth))
+    sessions: SessionStore = SQLiteSessionStore(settings.auth.database, SessionLifetime.from_settings(settings.auth))
+    if settings.auth.external_session_url:
+        sessions = ExternalSessionStore.from_settings(settings.auth)
     bus = InMemoryBus()
     service = Service(settings, bus=bus, feed=feed or NoFeed(), users=users, sessions=sessions, clock=clock,
                       seq_base=seq_base)

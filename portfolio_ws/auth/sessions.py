@@ -19,9 +19,13 @@ import hashlib
 import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..settings import AuthSettings
+
+if TYPE_CHECKING:
+    from .users import User
 
 # Longest session id accepted for lookup; ours are 43 characters. Anything longer is not ours.
 MAX_SESSION_ID_LENGTH = 128
@@ -35,6 +39,8 @@ class Session:
     user_id: str
     created_at: float  # epoch seconds
     last_seen_at: float  # epoch seconds; may lag the latest lookup by up to touch_interval_seconds
+    # The user, when the store knows it and the local user database does not (external sessions).
+    user: "User | None" = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,11 @@ class SessionStore(ABC):
     async def lookup(self, session_id: str, now: float) -> Session | None:
         """The live session with this id, its idle timer reset; ``None`` if unknown or expired
         (an expired session is deleted). The caller must still check the user exists."""
+
+    async def still_valid(self, session_id: str, now: float) -> bool | None:
+        """Whether an open socket's session still holds: True, False (close it 1008), or None when
+        the store can't tell right now (keep it; only the external store ever can't tell)."""
+        return await self.lookup(session_id, now) is not None
 
     @abstractmethod
     async def delete(self, session_id: str) -> Session | None:

@@ -50,7 +50,7 @@ class ApiHandler(RequestHandler):
         if session is None:
             return None
         self.session_id = cookie
-        return self.service.users.get(session.user_id)
+        return session.user or self.service.users.get(session.user_id)
 
     async def require_user(self) -> User:
         user = await self.session_user()
@@ -70,8 +70,16 @@ class ApiHandler(RequestHandler):
         return body
 
 
+def refuse_when_external(handler: ApiHandler) -> None:
+    """With external sessions, the platform logs users in and out; these endpoints don't exist."""
+    if handler.service.settings.auth.external_session_url:
+        raise HTTPError(404, "Sessions come from the platform (auth.external_session_url): log in there",
+                        reason="Not Found")
+
+
 class LoginHandler(ApiHandler):
     async def post(self) -> None:
+        refuse_when_external(self)
         body = self.json_body()
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
@@ -104,6 +112,7 @@ class LoginHandler(ApiHandler):
 
 class LogoutHandler(ApiHandler):
     async def post(self) -> None:
+        refuse_when_external(self)
         cookie = self.get_cookie(c.SESSION_COOKIE)
         ended = False
         if cookie:

@@ -45,8 +45,13 @@ async def build_shared(settings: Settings) -> tuple[EventBus, SessionStore]:
     """The bus and session store: in this process, or in Redis when ``cluster.redis_url`` is set
     (then the bus is started: a node must not serve before it hears the others)."""
     cluster = settings.cluster
+    sessions: SessionStore | None = None
+    if settings.auth.external_session_url:
+        from ..auth.sessions_external import ExternalSessionStore
+
+        sessions = ExternalSessionStore.from_settings(settings.auth)
     if not cluster.redis_url:
-        return InMemoryBus(), SQLiteSessionStore.from_settings(settings.auth)
+        return InMemoryBus(), sessions or SQLiteSessionStore.from_settings(settings.auth)
     from ..auth.sessions_redis import RedisSessionStore
     from ..bus_redis import RedisBus
 
@@ -57,7 +62,7 @@ async def build_shared(settings: Settings) -> tuple[EventBus, SessionStore]:
     except (OSError, asyncio.TimeoutError) as exc:
         await bus.close(drain_seconds=0)
         raise ConfigError("cluster.redis_url", f"cannot reach Redis at {cluster.redis_url}: {exc!r}") from None
-    return bus, RedisSessionStore.from_settings(cluster.redis_url, settings.auth, cluster.key_prefix)
+    return bus, sessions or RedisSessionStore.from_settings(cluster.redis_url, settings.auth, cluster.key_prefix)
 
 
 def tls_context(server: ServerSettings) -> ssl.SSLContext | None:

@@ -165,11 +165,12 @@ class Service:
         self.core.set_enabled(enabled)
 
     async def _recheck_sessions(self) -> None:
-        """Close the sockets of sessions that expired since they connected."""
+        """Close the sockets of sessions that ended since they connected (not those whose store
+        can't tell right now: an unreachable platform must not drop everyone)."""
         now = self.clock()
         ids = {conn.session_id for conn in self.core.hub.connections.values() if conn.session_id}
         for session_id in ids:
-            if await self.sessions.lookup(session_id, now) is None:
+            if await self.sessions.still_valid(session_id, now) is False:
                 self.end_session(session_id)
 
     # ---- outputs ----------------------------------------------------------------------------
