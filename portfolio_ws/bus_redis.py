@@ -117,13 +117,14 @@ class RedisBus(EventBus):
         while self._pending and self.publisher_connected and time.monotonic() < deadline:
             await asyncio.sleep(0.01)  # the publish task empties the queue; nothing to await on
         self._closing = True
+        self._wake.set()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        # Bounded: a task whose cancel redis-py swallowed ends at its next check of _closing.
+        done, _ = await asyncio.wait(self._tasks, timeout=LIVENESS_SECONDS + 1) if self._tasks else (set(), set())
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.debug("redis bus task ended with %r", task.exception())
         await self._redis.aclose()
 
     # ---- health -------------------------------------------------------------------------------
@@ -195,7 +196,7 @@ class RedisBus(EventBus):
                 first = False
                 self.subscriber_connected, backoff = True, BACKOFF_FIRST
                 self._subscribed.set()
-                while True:
+                while not self._closing:  # also checked here: redis-py can swallow a cancel
                     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=LIVENESS_SECONDS)
                     if msg is None:
                         await pubsub.ping()  # raises when Redis is gone

@@ -28,6 +28,8 @@ class ServerSettings:
     keyfile: str = ""
     # The asyncio event loop Tornado runs on: the standard one, or uvloop (pip install 'portfolio-ws[fast]').
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    # Server processes on this port (SO_REUSEPORT); more than 1 needs cluster.redis_url.
+    workers: int = 1
 
 
 @dataclass(frozen=True)

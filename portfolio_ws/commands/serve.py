@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 
 import click
 
 from ..errors import ConfigError
 from ..logs import configure
 from ..server.runner import serve
+from ..server.workers import Supervisor
 from .common import config_option, run_server_loop, settings_from_cli
 
 
@@ -20,15 +22,27 @@ from .common import config_option, run_server_loop, settings_from_cli
 @click.option("--database", default=None, help="SQLite file with users and sessions.")
 @click.option("--certfile", default=None, help="PEM certificate (chain): serve https and wss (needs --keyfile).")
 @click.option("--keyfile", default=None, help="PEM private key of --certfile.")
+@click.option("--workers", type=int, default=None,
+              help="Server processes on the port (SO_REUSEPORT; more than 1 needs cluster.redis_url).")
+@click.option("--reuse-port", is_flag=True, hidden=True, help="Bind with SO_REUSEPORT (a worker of --workers).")
 def command(config: str | None, host: str | None, port: int | None, feed: str | None,
-            database: str | None, certfile: str | None, keyfile: str | None) -> None:
+            database: str | None, certfile: str | None, keyfile: str | None, workers: int | None,
+            reuse_port: bool) -> None:
     """Serve /ws/portfolio and the HTTP API until SIGINT/SIGTERM."""
     settings = settings_from_cli(config, {"server.host": host, "server.port": port, "feed.source": feed,
                                           "auth.database": database, "server.certfile": certfile,
-                                          "server.keyfile": keyfile})
+                                          "server.keyfile": keyfile, "server.workers": workers})
     configure(settings.logging)
+    if settings.server.workers > 1:
+        if not settings.cluster.redis_url:
+            click.echo("Error: invalid setting server.workers: more than 1 needs cluster.redis_url "
+                       "(workers share events, offsets and sessions through Redis)", err=True)
+            raise SystemExit(2)
+        supervisor = Supervisor(settings.server.workers, sys.argv[1:], settings.cluster.node_id,
+                                settings.server.drain_seconds)
+        raise SystemExit(supervisor.run())
     try:
-        run_server_loop(settings.server, serve(settings))
+        run_server_loop(settings.server, serve(settings, reuse_port=reuse_port))
     except ConfigError as exc:
         click.echo(f"Error: invalid setting {exc}", err=True)
         raise SystemExit(2) from None

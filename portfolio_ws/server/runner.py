@@ -11,6 +11,7 @@ import ssl
 from typing import Callable
 
 from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
 
 from ..auth.sessions import SessionStore
 from ..auth.sessions_sqlite import SQLiteSessionStore
@@ -85,8 +86,9 @@ def tls_context(server: ServerSettings) -> ssl.SSLContext | None:
 
 
 async def serve(settings: Settings, *, feed_factory: Callable[[UserStore], Feed] | None = None,
-                ready: Callable[[str], None] | None = None) -> None:
-    """Serve until SIGINT/SIGTERM, then shut down within ``server.drain_seconds``."""
+                ready: Callable[[str], None] | None = None, reuse_port: bool = False) -> None:
+    """Serve until SIGINT/SIGTERM, then shut down within ``server.drain_seconds``. ``reuse_port``:
+    bind with SO_REUSEPORT, as one of ``serve --workers N``'s processes."""
     tls = tls_context(settings.server)  # a bad certificate stops us before anything is opened
     users = UserStore(settings.auth.database)
     bus, sessions = await build_shared(settings)
@@ -102,7 +104,7 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStore], Feed]
     service = Service(settings, bus=bus, feed=feed, users=users, sessions=sessions,
                       seq_base=0 if settings.cluster.redis_url else None)
     http = HTTPServer(make_app(service), ssl_options=tls)
-    http.listen(settings.server.port, settings.server.host)
+    http.add_sockets(bind_sockets(settings.server.port, settings.server.host, reuse_port=reuse_port))
     await service.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
@@ -206,4 +207,6 @@ class Service:
         report = admin_report(self.core, self.feed_guard.health(), self.feed_started_at,
                               self.settings.feed.silence_offline_seconds, self.clock())
         report["feed"]["errors"] = self.feed_guard.errors  # feed failures and events it sent that were dropped
+        # Which process answered: one of several nodes or workers (cluster mode, serve --workers).
+        report["node"] = {"id": getattr(self.bus, "node_id", None), "pid": os.getpid()}
         return report
