@@ -169,15 +169,17 @@ class StreamCore:
                              now - rendered.oldest_received_at if live else None)
 
     # ---- connections ------------------------------------------------------------------------
-    def open(self, user_id: str | None, session_id: str | None, now: float) -> int:
-        """A WebSocket upgrade completed. ``user_id`` is None when authentication failed.
+    def open(self, user_id: str | None, session_id: str | None, now: float, refusal: Close | None = None) -> int:
+        """A WebSocket upgrade completed. ``user_id`` is None when authentication failed;
+        ``refusal`` is a refusal decided outside this process (cluster-wide limits).
 
         Returns the connection id; if the connection is refused, a ``Closing`` for it is queued
         and nothing else is ever sent to it."""
         self._next_id += 1
         conn_id = self._next_id
-        refusal: Close | None
-        if self.stopping:
+        if refusal is not None:
+            pass
+        elif self.stopping:
             refusal = c.SERVER_SHUTTING_DOWN
         elif not self.enabled:
             refusal = c.STREAMING_DISABLED

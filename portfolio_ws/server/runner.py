@@ -21,6 +21,7 @@ from ..bus_memory import InMemoryBus
 from ..errors import ConfigError
 from ..feed import Feed, NoFeed
 from ..settings import ServerSettings, Settings
+from ..slots import ConnectionSlots, LocalSlots
 from .app import make_app
 from .service import Service
 
@@ -66,6 +67,18 @@ async def build_shared(settings: Settings) -> tuple[EventBus, SessionStore]:
     return bus, sessions or RedisSessionStore.from_settings(cluster.redis_url, settings.auth, cluster.key_prefix)
 
 
+def build_slots(settings: Settings, bus: EventBus) -> ConnectionSlots:
+    """Cluster-wide connection limits in Redis when clustered; else the hub's own limits."""
+    cluster = settings.cluster
+    if not cluster.redis_url:
+        return LocalSlots()
+    from ..slots_redis import RedisSlots
+
+    return RedisSlots(cluster.redis_url, getattr(bus, "node_id", cluster.node_id),
+                      settings.limits.connections_per_user, settings.limits.total_connections,
+                      cluster.lease_ttl_seconds, cluster.key_prefix)
+
+
 def tls_context(server: ServerSettings) -> ssl.SSLContext | None:
     """The server's TLS context when a certificate is configured, else None (plain http/ws)."""
     if not server.certfile and not server.keyfile:
@@ -102,7 +115,7 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStore], Feed]
     # In a cluster, Redis numbers events (its counters start at the publish time in ms), so the
     # core's own base must not sit above them.
     service = Service(settings, bus=bus, feed=feed, users=users, sessions=sessions,
-                      seq_base=0 if settings.cluster.redis_url else None)
+                      seq_base=0 if settings.cluster.redis_url else None, slots=build_slots(settings, bus))
     http = HTTPServer(make_app(service), ssl_options=tls)
     http.add_sockets(bind_sockets(settings.server.port, settings.server.host, reuse_port=reuse_port))
     await service.start()

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Protocol
 
 from tornado.ioloop import PeriodicCallback
 
@@ -24,7 +24,9 @@ from ..core.events import Event
 from ..core.report import admin_report
 from ..core.stream import Closing, StreamCore
 from ..feed import Feed
+from ..constants import Close
 from ..settings import Settings
+from ..slots import ConnectionSlots, LocalSlots
 from .feedguard import FeedGuard
 
 if TYPE_CHECKING:
@@ -48,7 +50,7 @@ def _unsent_bytes(handler: "WebSocketHandler") -> int:
 class Service:
     def __init__(self, settings: Settings, *, bus: EventBus, feed: Feed, users: UserStore,
                  sessions: SessionStore, clock: Callable[[], float] = time.time,
-                 seq_base: int | None = None) -> None:
+                 seq_base: int | None = None, slots: ConnectionSlots | None = None) -> None:
         """``seq_base`` defaults to the start time in ms (see ``StreamCore``); tests pass 0."""
         self.settings = settings
         self.bus = bus
@@ -56,6 +58,10 @@ class Service:
         self.feed_guard = FeedGuard(feed)  # a failing feed is counted and shown, never fatal
         self.users = users
         self.sessions = sessions
+        # Cluster-wide connection limits (slots_redis) or none beyond the hub's own (LocalSlots).
+        self.slots = slots or LocalSlots()
+        self._slot_of: dict[int, str] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self.login_throttle = LoginThrottle.from_settings(settings.auth)
         self.clock = clock
         now = clock()
@@ -73,6 +79,7 @@ class Service:
     async def start(self) -> None:
         """Subscribe to the bus, start the batch tick and the feed. Call on the running IOLoop."""
         self._unsubscribe = self.bus.subscribe_numbered(self.receive_event)
+        await self.slots.start()
         self._ticker = PeriodicCallback(self.tick, self.settings.streaming.batch_window_ms)
         self._ticker.start()
         self._rechecker = PeriodicCallback(self._recheck_sessions,
@@ -109,6 +116,9 @@ class Service:
                 stream = getattr(handler.ws_connection, "stream", None)
                 if getattr(handler, "closed_future", None) in pending and stream is not None:
                     stream.close()
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=2.0)
+        await self.slots.close()  # every slot this node held, released at once
 
     # ---- inputs -----------------------------------------------------------------------------
     def receive_event(self, event: Event, seq: int | None = None) -> None:
@@ -122,11 +132,23 @@ class Service:
         self.pump()
         self.core.stats.ticked(self.clock(), time.perf_counter() - started)
 
-    def attach(self, handler: "WebSocketHandler", user_id: str | None, session_id: str | None) -> int:
-        conn_id = self.core.open(user_id, session_id, self.clock())
+    def attach(self, handler: "WebSocketHandler", user_id: str | None, session_id: str | None,
+               refusal: Close | None = None, slot: str | None = None) -> int:
+        """Hand an upgraded socket to the core. ``refusal``/``slot``: the verdict of ``slots.acquire``."""
+        conn_id = self.core.open(user_id, session_id, self.clock(), refusal)
         self.sockets[conn_id] = handler
+        if slot is not None:
+            if conn_id in self.core.hub.connections:
+                self._slot_of[conn_id] = slot
+            else:  # refused here after all (shutting down, disabled): give the slot back
+                self._in_background(self.slots.release(slot))
         self.pump()
         return conn_id
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def receive_frame(self, conn_id: int, frame: str | bytes) -> None:
         self.core.receive_frame(conn_id, frame, self.clock())
@@ -155,6 +177,9 @@ class Service:
 
     def detach(self, conn_id: int) -> None:
         self.sockets.pop(conn_id, None)
+        slot = self._slot_of.pop(conn_id, None)
+        if slot is not None:
+            self._in_background(self.slots.release(slot))
         self.core.closed(conn_id, self.clock())
         self.pump()
 

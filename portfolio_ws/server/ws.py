@@ -62,7 +62,14 @@ class PortfolioSocket(WebSocketHandler):
             log.info("websocket auth failed from %s", self.request.remote_ip)
         if self.ws_connection is None:  # the peer went away during the lookup
             return
-        self.conn_id = self.service.attach(self, user_id, session_id)
+        slot = refusal = None
+        if user_id is not None and self.service.core.enabled and not self.service.stopping:
+            slot, refusal = await self.service.slots.acquire(user_id)  # cluster-wide limits
+            if self.ws_connection is None:  # gone meanwhile
+                if slot is not None:
+                    await self.service.slots.release(slot)
+                return
+        self.conn_id = self.service.attach(self, user_id, session_id, refusal, slot)
         self.user_id = user_id
         if self.conn_id in self.service.core.hub.connections:
             log.info("websocket conn-%d connected user=%s from %s", self.conn_id, user_id, self.request.remote_ip)

@@ -14,7 +14,7 @@ from portfolio_ws.auth.users import UserStore
 from portfolio_ws.config import load_settings
 from portfolio_ws.feed import NoFeed
 from portfolio_ws.server.app import make_app
-from portfolio_ws.server.runner import build_shared
+from portfolio_ws.server.runner import build_shared, build_slots
 from portfolio_ws.server.service import Service
 from tests.harness import FAST_HASHER, TestServer
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
@@ -33,7 +33,8 @@ def make_node(io_loop: Any, tmp_path: Path, redis_server: RedisServer) -> Iterat
             **{key.replace("__", "."): value for key, value in overrides.items()}})
         users = UserStore(settings.auth.database, hasher=FAST_HASHER)
         bus, sessions = await build_shared(settings)
-        service = Service(settings, bus=bus, feed=NoFeed(), users=users, sessions=sessions, seq_base=0)
+        service = Service(settings, bus=bus, feed=NoFeed(), users=users, sessions=sessions, seq_base=0,
+                          slots=build_slots(settings, bus))
         await service.start()
         [sock] = bind_sockets(0, "127.0.0.1")
         http = HTTPServer(make_app(service))
