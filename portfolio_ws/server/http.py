@@ -162,8 +162,11 @@ class AdminHandler(ApiHandler):
 
 
 class AdminStatsHandler(AdminHandler):
-    def get(self) -> None:
-        self.write_json(200, self.service.stats())
+    async def get(self) -> None:
+        report = self.service.stats()
+        if self.service.cluster_stats is not None:
+            report["cluster"] = await self.service.cluster_stats.read(report)
+        self.write_json(200, report)
 
 
 class NotFoundHandler(ApiHandler):

@@ -18,6 +18,7 @@ from .. import constants as c
 from .frames import QUEUED, send_frame, send_ping, text_frame
 from ..auth.sessions import SessionStore
 from ..auth.throttle import LoginThrottle
+from ..cluster_stats import ClusterStats
 from ..auth.users import UserStore
 from ..bus import EventBus
 from ..core.events import Event
@@ -62,6 +63,11 @@ class Service:
         self.slots = slots or LocalSlots()
         self._slot_of: dict[int, str] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # In a cluster, every node's admin figures in Redis, for totals on any node.
+        self.cluster_stats: ClusterStats | None = None
+        if settings.cluster.redis_url:
+            self.cluster_stats = ClusterStats(settings.cluster.redis_url, str(getattr(bus, "node_id", "")),
+                                              settings.cluster.key_prefix, self.stats, clock)
         self.login_throttle = LoginThrottle.from_settings(settings.auth)
         self.clock = clock
         now = clock()
@@ -80,6 +86,8 @@ class Service:
         """Subscribe to the bus, start the batch tick and the feed. Call on the running IOLoop."""
         self._unsubscribe = self.bus.subscribe_numbered(self.receive_event)
         await self.slots.start()
+        if self.cluster_stats is not None:
+            await self.cluster_stats.start()
         self._ticker = PeriodicCallback(self.tick, self.settings.streaming.batch_window_ms)
         self._ticker.start()
         self._rechecker = PeriodicCallback(self._recheck_sessions,
@@ -119,6 +127,8 @@ class Service:
         if self._background:
             await asyncio.wait(list(self._background), timeout=2.0)
         await self.slots.close()  # every slot this node held, released at once
+        if self.cluster_stats is not None:
+            await self.cluster_stats.close()
 
     # ---- inputs -----------------------------------------------------------------------------
     def receive_event(self, event: Event, seq: int | None = None) -> None:
@@ -234,4 +244,9 @@ class Service:
         report["feed"]["errors"] = self.feed_guard.errors  # feed failures and events it sent that were dropped
         # Which process answered: one of several nodes or workers (cluster mode, serve --workers).
         report["node"] = {"id": getattr(self.bus, "node_id", None), "pid": os.getpid()}
+        bus_health = getattr(self.bus, "health", None)
+        if callable(bus_health):  # a shared bus (Redis): its health is this node's too
+            report["bus"] = bus_health()
+            if not report["bus"].get("connected", True) and report["status"] == "healthy":
+                report["status"] = "degraded"
         return report

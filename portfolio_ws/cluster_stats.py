@@ -1,0 +1,95 @@
+"""Admin figures of every node, so any node can answer for the whole cluster.
+
+Each node writes a summary of its own admin report to the Redis hash ``<p>nodes`` (field: node id,
+value: JSON with the time it was written) every ``INTERVAL_SECONDS``, and removes it at shutdown.
+A node's admin stats then carry ``cluster``: every node's summary still fresh (written within
+``STALE_AFTER_SECONDS``; a dead node drops out by itself) and their sum. Counters are per node
+since its start, so a restarted node's totals start again from zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable
+
+import redis.asyncio as aioredis
+import ujson
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+INTERVAL_SECONDS = 5.0
+STALE_AFTER_SECONDS = 3 * INTERVAL_SECONDS
+SUMMED = ("activeConnections", "totalMessagesDelivered", "totalEventsEmitted", "totalDisconnects",
+          "totalReconnects", "totalRejectedConnections", "totalRateLimited", "totalControlMessages")
+
+
+def summary(report: dict[str, Any], now: float) -> dict[str, Any]:
+    """What a node shares of its admin report."""
+    return {"id": report["node"]["id"], "pid": report["node"]["pid"], "status": report["status"],
+            **{key: report[key] for key in SUMMED}, "reportedAt": round(now, 3)}
+
+
+def combine(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The cluster section: each fresh node, and the totals over them."""
+    nodes = sorted(summaries, key=lambda s: str(s["id"]))
+    return {"nodes": nodes, "total": {"nodes": len(nodes), **{key: sum(int(s.get(key, 0)) for s in nodes)
+                                                            for key in SUMMED}}}
+
+
+class ClusterStats:
+    def __init__(self, url: str, node_id: str, prefix: str, report: Callable[[], dict[str, Any]],
+                 clock: Callable[[], float]) -> None:
+        self.node_id = node_id
+        self.key = f"{prefix}nodes"
+        self.report = report
+        self.clock = clock
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True,
+                                                             socket_connect_timeout=2.0, socket_timeout=2.0)
+        self._task: asyncio.Task[None] | None = None
+
+    async def publish(self) -> None:
+        now = self.clock()
+        await self._redis.hset(self.key, self.node_id, ujson.dumps(summary(self.report(), now)))
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.publish()
+            except (RedisError, OSError) as exc:
+                log.debug("cluster stats: not published (%s)", exc)
+            await asyncio.sleep(INTERVAL_SECONDS)  # the publishing period
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def read(self, own: dict[str, Any]) -> dict[str, Any]:
+        """The cluster section for an admin report; ``own`` is this node's fresh report. Without
+        Redis, just this node (``reachable: false``)."""
+        now = self.clock()
+        mine = summary(own, now)
+        try:
+            raw: dict[str, str] = await self._redis.hgetall(self.key)  # type: ignore[misc,assignment]
+        except (RedisError, OSError):
+            return {**combine([mine]), "reachable": False}
+        others = []
+        for node, text in raw.items():
+            if node == self.node_id:
+                continue
+            try:
+                entry = ujson.loads(text)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and now - float(entry.get("reportedAt", 0)) <= STALE_AFTER_SECONDS:
+                others.append(entry)
+        return {**combine([mine, *others]), "reachable": True}
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        try:
+            await self._redis.hdel(self.key, self.node_id)
+        except (RedisError, OSError):
+            pass
+        await self._redis.aclose()
