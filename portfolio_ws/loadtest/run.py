@@ -246,6 +246,9 @@ def _drive(o: LoadTestOptions, sessions: list[str], host: str, port: int, server
     stats = server.stats() if server else None
     for proc in procs:
         proc.join(timeout=10)
+        if proc.is_alive():  # a worker that outlived the run must not load the next one
+            proc.terminate()
+            proc.join(timeout=5)
     return _report(o, intervals, samples, baseline, all_ready_at, stats)
 
 
