@@ -169,6 +169,16 @@ class StreamCore:
                              now - rendered.oldest_received_at if live else None)
 
     # ---- connections ------------------------------------------------------------------------
+    def _refusal(self, user_id: str | None) -> Close | None:
+        """Why this process can't admit a new connection of ``user_id`` now, or None."""
+        if self.stopping:
+            return c.SERVER_SHUTTING_DOWN
+        if not self.enabled:
+            return c.STREAMING_DISABLED
+        if user_id is None:
+            return c.AUTH_REQUIRED
+        return self.hub.refusal(user_id)
+
     def open(self, user_id: str | None, session_id: str | None, now: float, refusal: Close | None = None) -> int:
         """A WebSocket upgrade completed. ``user_id`` is None when authentication failed;
         ``refusal`` is a refusal decided outside this process (cluster-wide limits).
@@ -177,16 +187,7 @@ class StreamCore:
         and nothing else is ever sent to it."""
         self._next_id += 1
         conn_id = self._next_id
-        if refusal is not None:
-            pass
-        elif self.stopping:
-            refusal = c.SERVER_SHUTTING_DOWN
-        elif not self.enabled:
-            refusal = c.STREAMING_DISABLED
-        elif user_id is None:
-            refusal = c.AUTH_REQUIRED
-        else:
-            refusal = self.hub.refusal(user_id)
+        refusal = refusal or self._refusal(user_id)
         if refusal is not None or user_id is None:
             self.stats.rejected_connections += 1
             self._outbox.append(Closing(conn_id, refusal or c.AUTH_REQUIRED))

@@ -72,6 +72,16 @@ def test_no_authentication_is_closed_1008_with_nothing_sent_first() -> None:
     assert core.data_to_send() == []
 
 
+def test_a_refusal_decided_elsewhere_closes_with_it_and_admits_nothing() -> None:
+    from portfolio_ws import constants as c
+
+    core = make_core()
+    conn = core.open("u1", "s1", NOW, c.user_limit_close(5))  # cluster-wide: the user is at the limit
+    outputs = core.data_to_send()
+    assert outputs == [Closing(conn, c.user_limit_close(5))]
+    assert conn not in core.hub.connections and core.stats.rejected_connections == 1
+
+
 def test_streaming_disabled_is_closed_1013() -> None:
     core = make_core(streaming={"enabled": False})
     conn = core.open("u1", "s1", NOW)
