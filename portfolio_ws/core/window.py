@@ -93,7 +93,11 @@ class Window:
         return any(self.counts.values())
 
     def has_any(self, channels: Iterable[str]) -> bool:
-        return any(self.counts[ch] for ch in channels)
+        counts = self.counts
+        for channel in channels:  # a loop, not any(genexpr): called per user and set every tick
+            if counts[channel]:
+                return True
+        return False
 
     def render(self, channels: frozenset[str], newer_than: int = 0) -> Rendered | None:
         """The one message a connection subscribed to ``channels`` receives, or None.
