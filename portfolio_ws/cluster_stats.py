@@ -17,6 +17,8 @@ import redis.asyncio as aioredis
 import ujson
 from redis.exceptions import RedisError
 
+from .redis_pool import request_client
+
 log = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 5.0
@@ -45,8 +47,7 @@ class ClusterStats:
         self.key = f"{prefix}nodes"
         self.report = report
         self.clock = clock
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True,
-                                                             socket_connect_timeout=2.0, socket_timeout=2.0)
+        self._redis: aioredis.Redis = request_client(url)
         self._task: asyncio.Task[None] | None = None
 
     async def publish(self) -> None:

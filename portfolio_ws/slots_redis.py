@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from . import constants as c
 from .constants import Close
+from .redis_pool import request_client
 from .slots import ConnectionSlots
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,7 @@ class RedisSlots(ConnectionSlots):
         self.total = total
         self.ttl = ttl_seconds
         self.prefix = prefix
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True,
-                                                             socket_connect_timeout=2.0, socket_timeout=2.0)
+        self._redis: aioredis.Redis = request_client(url)
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._renew = self._redis.register_script(_RENEW)
         self._numbers = itertools.count(1)

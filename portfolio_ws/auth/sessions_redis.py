@@ -15,6 +15,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from ..redis_pool import request_client
 from ..settings import AuthSettings
 from .sessions import (
     Session,
@@ -67,8 +68,7 @@ return ended
 class RedisSessionStore(SessionStore):
     def __init__(self, url: str, lifetime: SessionLifetime, prefix: str = "pws:") -> None:
         self.lifetime = lifetime
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True,
-                                                             socket_connect_timeout=2.0)
+        self._redis: aioredis.Redis = request_client(url)
         self._session_prefix = f"{prefix}session:"
         self._user_prefix = f"{prefix}sessions-of:"
         self._expiry = f"{prefix}session-expiry"

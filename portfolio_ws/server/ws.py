@@ -53,28 +53,35 @@ class PortfolioSocket(WebSocketHandler):
         # Small frames go out at once rather than waiting on Nagle for the previous one's ACK.
         self.set_nodelay(True)
         user_id = session_id = None
-        cookie = self.get_cookie(c.SESSION_COOKIE)
-        if cookie:
-            session = await self.service.sessions.lookup(cookie, self.service.clock())
-            if session is not None:
-                user_id, session_id = session.user_id, cookie
-        if user_id is None:
-            log.info("websocket auth failed from %s", self.request.remote_ip)
-        if self.ws_connection is None:  # the peer went away during the lookup
-            return
         slot = refusal = None
-        if user_id is not None and self.service.core.enabled and not self.service.stopping:
-            slot, refusal = await self.service.slots.acquire(user_id)  # cluster-wide limits
-            if self.ws_connection is None:  # gone meanwhile
-                if slot is not None:
-                    await self.service.slots.release(slot)
-                return
+        try:
+            user_id, session_id = await self._authenticate()
+            if user_id is not None and self.ws_connection is not None and self.service.core.enabled \
+                    and not self.service.stopping:
+                slot, refusal = await self.service.slots.acquire(user_id)  # cluster-wide limits
+        except Exception:  # a store that failed (Redis, the platform): 1011, the client comes back
+            log.exception("websocket admission failed from %s", self.request.remote_ip)
+            refusal = c.INTERNAL_ERROR_CLOSE
+        if self.ws_connection is None:  # the peer went away meanwhile
+            if slot is not None:
+                await self.service.slots.release(slot)
+            return
         self.conn_id = self.service.attach(self, user_id, session_id, refusal, slot)
         self.user_id = user_id
         if self.conn_id in self.service.core.hub.connections:
             log.info("websocket conn-%d connected user=%s from %s", self.conn_id, user_id, self.request.remote_ip)
         elif user_id is not None:
             log.info("websocket conn-%d refused user=%s from %s", self.conn_id, user_id, self.request.remote_ip)
+
+    async def _authenticate(self) -> tuple[str | None, str | None]:
+        """(user id, session id) of the session cookie, or (None, None)."""
+        cookie = self.get_cookie(c.SESSION_COOKIE)
+        if cookie:
+            session = await self.service.sessions.lookup(cookie, self.service.clock())
+            if session is not None:
+                return session.user_id, cookie
+        log.info("websocket auth failed from %s", self.request.remote_ip)
+        return None, None
 
     def on_pong(self, data: bytes) -> None:
         if self.conn_id is not None:

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from tests.cluster.conftest import NodeFactory
+from tests.redis_server import redis_server  # noqa: F401  (a fixture)
 
 PER_USER = (1008, "Maximum connections exceeded (2 per user)")
 CAPACITY = (1013, "Server capacity reached - try again later")
@@ -71,5 +72,17 @@ async def test_a_live_node_keeps_its_slots_past_the_ttl(io_loop: Any, make_node:
     await asyncio.sleep(1.5)  # over two lease lengths: only renewal keeps the slot (time is the subject here)
     assert await (await b.connect(cookie, expect_connected=False)).closed() == (
         1008, "Maximum connections exceeded (1 per user)")
+    await held.send({"type": "ping"})
+    assert (await held.recv() or {}).get("type") == "pong"
+
+
+async def test_a_session_store_that_fails_closes_the_new_socket_1011_and_keeps_the_others(
+        io_loop: Any, make_node: NodeFactory, redis_server: Any) -> None:
+    a = await make_node()
+    cookie = await a.login(a.add_user("alice").username)
+    held = await a.connect(cookie)
+    redis_server.stop()  # sessions live in Redis: the lookup of a new socket fails
+    refused = await a.connect(cookie, expect_connected=False)
+    assert await refused.closed() == (1011, "Internal server error")  # the client will come back
     await held.send({"type": "ping"})
     assert (await held.recv() or {}).get("type") == "pong"
