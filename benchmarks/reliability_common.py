@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Coroutine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -125,6 +125,17 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+def run_against(server: Server, drive: Callable[[], Coroutine[Any, Any, dict[str, Any]]]) -> dict[str, Any]:
+    """Start ``server``, run ``drive()`` against it, stop it; the report gets the server's exit code."""
+    server.start()
+    try:
+        report = asyncio.run(drive())
+    finally:
+        code = server.stop()
+    report["server_exit_code"] = code
+    return report
 
 
 def serve_command(port: int, database: str, feed: str = "none", *extra: str) -> list[str]:

@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.reliability_common import (Server, free_port, make_users_and_sessions, open_client,  # noqa: E402
-                                           serve_command, write_report)
+                                           run_against, serve_command, write_report)
 from portfolio_ws.loadtest.wsclient import LoadClient  # noqa: E402
 
 SUBSCRIBE = '{"type":"subscribe","channels":["positions","orders","account","trades"]}'
@@ -151,12 +151,7 @@ def main() -> None:
         sessions = make_users_and_sessions(database, args.users)
         cookies = [cookie for _, cookie in sessions for _ in range(args.per_user)]
         server = Server(serve_command(args.port, database, "simulator"), args.port, Path(scratch) / "server.log", env)
-        server.start()
-        try:
-            report = asyncio.run(drive(args, server, cookies))
-        finally:
-            code = server.stop()
-        report["server_exit_code"] = code
+        report = run_against(server, lambda: drive(args, server, cookies))
     write_report(report, args.out)
 
 

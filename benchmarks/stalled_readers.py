@@ -37,7 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.reliability_common import (Server, free_port, make_users_and_sessions, open_client,  # noqa: E402
-                                           write_report)
+                                           run_against, write_report)
 from portfolio_ws.loadtest.wsclient import LoadClient  # noqa: E402
 
 SUBSCRIBE = '{"type":"subscribe","channels":["positions","orders","account","trades"]}'
@@ -246,12 +246,7 @@ def main() -> None:
         sessions = make_users_and_sessions(database, 42)
         server = Server([sys.executable, __file__, "--serve", "--port", str(args.port), "--database", database,
                          "--rate", str(args.rate), "--size", str(args.size)], args.port, Path(scratch) / "server.log")
-        server.start()
-        try:
-            report = asyncio.run(drive(args, server, sessions))
-        finally:
-            report_exit = server.stop()
-        report["server_exit_code"] = report_exit
+        report = run_against(server, lambda: drive(args, server, sessions))
         samples = report.pop("samples")
         write_report(report, None)
         if args.out is not None:

@@ -11,12 +11,12 @@ from .stream import StreamCore
 
 
 def admin_report(core: StreamCore, feed: FeedHealth, feed_started_at: float, silence: float,
-                 now: float) -> dict[str, Any]:
+                 now: float, bus_connected: bool = True) -> dict[str, Any]:
     stats = core.stats
     hub = core.hub
     active = len(hub.connections)
     status = stats.status(enabled=core.enabled, feed=feed, feed_started_at=feed_started_at,
-                          silence=silence, active=active, now=now)
+                          silence=silence, active=active, now=now, bus_connected=bus_connected)
     ages = [now - conn.opened_at for conn in hub.connections.values()]
     return {
         "status": status,

@@ -74,12 +74,14 @@ class Stats:
 
 
     def status(self, *, enabled: bool, feed: FeedHealth, feed_started_at: float, silence: float,
-               active: int, now: float) -> str:
+               active: int, now: float, bus_connected: bool = True) -> str:
         if not enabled:
             return "disabled"
         last = feed.last_event_at if feed.last_event_at is not None else feed_started_at
         if not feed.connected or (feed.market_open and now - last > silence):
             return "offline"
+        if not bus_connected:  # a shared bus (Redis) that is down: clients kept, events held back
+            return "degraded"
         rate = self.disconnect_rate_per_minute(now)
         if rate >= 5 and rate > 0.10 * active:
             return "degraded"

@@ -160,13 +160,19 @@ def message(type_: str, user_id: str, data: Mapping[str, Any], now: float, seq: 
 
     ``event_at`` (load tests only, ``streaming.trace_event_time``): when the oldest event in the
     message reached the server, epoch seconds, so a client can measure end-to-end latency."""
+    envelope = _envelope(type_, user_id, now, seq, event_at)
+    envelope["data"] = data
+    return ujson.dumps(envelope, ensure_ascii=False, escape_forward_slashes=False)
+
+
+def _envelope(type_: str, user_id: str, now: float, seq: int | None, event_at: float | None) -> dict[str, Any]:
+    """Every field of a message but ``data``, in wire order (``data`` goes last)."""
     envelope: dict[str, Any] = {"type": type_, "timestamp": _cached_timestamp(now), "userId": user_id}
     if seq is not None:
         envelope["seq"] = seq
     if event_at is not None:
         envelope["eventAt"] = round(event_at, 6)
-    envelope["data"] = data
-    return ujson.dumps(envelope, ensure_ascii=False, escape_forward_slashes=False)
+    return envelope
 
 
 def fragment(data: Mapping[str, Any]) -> str:
@@ -177,12 +183,7 @@ def fragment(data: Mapping[str, Any]) -> str:
 def message_json(type_: str, user_id: str, data_json: str, now: float, seq: int | None = None,
                  event_at: float | None = None) -> str:
     """``message`` with ``data`` already serialised (events' fragments, assembled once per set)."""
-    envelope: dict[str, Any] = {"type": type_, "timestamp": _cached_timestamp(now), "userId": user_id}
-    if seq is not None:
-        envelope["seq"] = seq
-    if event_at is not None:
-        envelope["eventAt"] = round(event_at, 6)
-    head = ujson.dumps(envelope, ensure_ascii=False, escape_forward_slashes=False)
+    head = ujson.dumps(_envelope(type_, user_id, now, seq, event_at), ensure_ascii=False, escape_forward_slashes=False)
     return f'{head[:-1]},"data":{data_json}}}'
 
 

@@ -63,10 +63,12 @@ class Service:
         self.slots = slots or LocalSlots()
         self._slot_of: dict[int, str] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # This node's cluster id (the Redis bus names it); None outside cluster mode.
+        self.node_id: str | None = getattr(bus, "node_id", None)
         # In a cluster, every node's admin figures in Redis, for totals on any node.
         self.cluster_stats: ClusterStats | None = None
         if settings.cluster.redis_url:
-            self.cluster_stats = ClusterStats(settings.cluster.redis_url, str(getattr(bus, "node_id", "")),
+            self.cluster_stats = ClusterStats(settings.cluster.redis_url, str(self.node_id or ""),
                                               settings.cluster.key_prefix, self.stats, clock)
         self.login_throttle = LoginThrottle.from_settings(settings.auth)
         self.clock = clock
@@ -239,14 +241,14 @@ class Service:
 
     # ---- queries ----------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
+        bus_health = getattr(self.bus, "health", None)  # a shared bus (Redis) reports its own
+        bus = bus_health() if callable(bus_health) else None
         report = admin_report(self.core, self.feed_guard.health(), self.feed_started_at,
-                              self.settings.feed.silence_offline_seconds, self.clock())
+                              self.settings.feed.silence_offline_seconds, self.clock(),
+                              bus_connected=bus is None or bool(bus.get("connected", True)))
         report["feed"]["errors"] = self.feed_guard.errors  # feed failures and events it sent that were dropped
         # Which process answered: one of several nodes or workers (cluster mode, serve --workers).
-        report["node"] = {"id": getattr(self.bus, "node_id", None), "pid": os.getpid()}
-        bus_health = getattr(self.bus, "health", None)
-        if callable(bus_health):  # a shared bus (Redis): its health is this node's too
-            report["bus"] = bus_health()
-            if not report["bus"].get("connected", True) and report["status"] == "healthy":
-                report["status"] = "degraded"
+        report["node"] = {"id": self.node_id, "pid": os.getpid()}
+        if bus is not None:
+            report["bus"] = bus
         return report

@@ -11,9 +11,10 @@ UP = FeedHealth(source="simulator", connected=True, last_event_at=1000.0, market
 
 
 def status(stats: Stats, now: float = 1000.0, active: int = 10, feed: FeedHealth = UP,
-           enabled: bool = True, feed_started_at: float = 0.0, silence: float = 300.0) -> str:
+           enabled: bool = True, feed_started_at: float = 0.0, silence: float = 300.0,
+           bus_connected: bool = True) -> str:
     return stats.status(enabled=enabled, feed=feed, feed_started_at=feed_started_at, silence=silence,
-                        active=active, now=now)
+                        active=active, now=now, bus_connected=bus_connected)
 
 
 # ---- batch efficiency -------------------------------------------------------------------------
@@ -123,6 +124,13 @@ def test_disabled_wins_over_everything() -> None:
 
 def test_healthy_when_nothing_happened() -> None:
     assert status(Stats(0.0), now=0.0, active=0, feed=FeedHealth("none", True, None, False)) == "healthy"
+
+
+def test_degraded_while_a_shared_bus_is_down_but_offline_and_disabled_come_first() -> None:
+    assert status(Stats(0.0), bus_connected=False) == "degraded"
+    assert status(Stats(0.0), bus_connected=False, feed=FeedHealth("alpaca", connected=False,
+                                                                   last_event_at=999.0)) == "offline"
+    assert status(Stats(0.0), bus_connected=False, enabled=False) == "disabled"
 
 
 def test_offline_when_the_feed_is_down() -> None:
