@@ -43,6 +43,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--tick-rate", type=float, default=1.0, help="scales the simulator's price prints (event rate)")
+    parser.add_argument("--orders-per-day", type=float, default=None,
+                        help="orders per simulated user a day (default: the simulator's); more orders/trades samples")
+    parser.add_argument("--pregenerate", action="store_true",
+                        help="the server generates the events before clients connect (its CPU: serving only)")
     parser.add_argument("--uvloop", action="store_true", help="the server on uvloop (server.event_loop)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scaling.json"))
     args = parser.parse_args()
@@ -52,7 +56,9 @@ def main() -> None:
             print(f"{size} connections, run {run + 1}/{args.runs} ...", flush=True)
             env = {"PORTFOLIO_WS_SERVER_EVENT_LOOP": "uvloop"} if args.uvloop else {}
             report = run_loadtest(LoadTestOptions(clients=size, duration=args.duration, workers=args.workers,
-                                                  seed=run + 1, server_env=env, tick_rate=args.tick_rate))
+                                                  seed=run + 1, server_env=env, tick_rate=args.tick_rate,
+                                                  orders_per_day=args.orders_per_day,
+                                                  pregenerate=args.pregenerate))
             report.pop("series", None)
             results.setdefault(str(size), []).append(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)

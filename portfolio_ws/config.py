@@ -26,7 +26,8 @@ _FALSE = {"0", "false", "no", "off"}
 # Settings that must be positive numbers; zero or below is a configuration mistake.
 _POSITIVE = {
     "server.port", "server.workers", "server.drain_seconds", "server.websocket_ping_interval_seconds",
-    "server.websocket_ping_timeout_seconds", "streaming.batch_window_ms", "streaming.max_message_bytes",
+    "server.websocket_ping_timeout_seconds", "streaming.batch_window_ms", "streaming.flush_interval_ms",
+    "streaming.max_message_bytes",
     "streaming.max_outbound_bytes",
     "limits.connections_per_user", "limits.total_connections", "limits.messages_per_second",
     "limits.rate_limit_burst", "limits.rate_limit_close_after_seconds", "recovery.max_events",

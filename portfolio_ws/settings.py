@@ -36,6 +36,10 @@ class ServerSettings:
 class StreamingSettings:
     enabled: bool = True
     batch_window_ms: int = 1000
+    # How often the batcher (a PeriodicCallback) sends the windows that are due. A user's window
+    # opens with its first pending event and goes batch_window_ms later, so users' windows are
+    # spread over the second: each tick writes a slice of them, not everyone at once.
+    flush_interval_ms: int = 50
     # Events on these channels flush the user's pending window at once.
     immediate_channels: tuple[str, ...] = ("orders", "trades")
     max_message_bytes: int = 65536
@@ -43,7 +47,8 @@ class StreamingSettings:
     max_outbound_bytes: int = 1048576
     # Offer permessage-deflate: far fewer bytes on the wire, more memory and CPU per socket.
     compression: bool = False
-    # Load tests only: data messages carry "eventAt" (when the oldest event in them arrived).
+    # Load tests only: data messages carry "eventAt" and "lastEventAt" (when the oldest and the
+    # newest event in them arrived, epoch seconds).
     trace_event_time: bool = False
 
 
@@ -120,6 +125,9 @@ class SimulatorSettings:
     step_ms: int = 100
     # In simulated time (not wall-clock), closed hours pass in an instant: open follows close.
     skip_closed: bool = True
+    # Load tests only: generate this many simulated seconds of events at start, then publish them
+    # on schedule, so the server's CPU while measured excludes generating them (0: generate live).
+    pregenerate_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ def _validate(s: SimulatorSettings) -> None:
         "orders_per_day": s.orders_per_day >= 0, "tick_rate": s.tick_rate > 0,
         "account_updates_per_minute": 0 < s.account_updates_per_minute <= 6.5,
         "starting_equity": s.starting_equity > 0, "margin": 1 <= s.margin <= 4, "step_ms": s.step_ms > 0,
+        "pregenerate_seconds": 0 <= s.pregenerate_seconds <= 3600,
     }
     for key, ok in checks.items():
         if not ok:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from typing import Callable
 
 from portfolio_ws.bus import EventBus
@@ -20,7 +21,7 @@ from portfolio_ws.feed import Feed, FeedHealth
 from portfolio_ws.settings import SimulatorSettings
 
 from .clock import SimClock
-from .engine import Simulation
+from .engine import Simulation, TimedEvent
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ class SimulatorFeed(Feed):
         self._error: str | None = None
         self._failures = 0
         self._behind = False
+        # settings.pregenerate_seconds: events made at start, published when their time comes.
+        self._ahead: deque[TimedEvent] = deque()
+        self._ahead_to = 0.0  # the simulated time published up to, while events are ahead
 
     @property
     def simulation(self) -> Simulation | None:
@@ -63,6 +67,9 @@ class SimulatorFeed(Feed):
         self._sim_clock = SimClock.from_settings(self._settings, now)
         self._sim = Simulation(self._user_ids, self._settings, self._sim_clock.start)
         self._publish(self._sim.initial_events(), now)
+        if self._settings.pregenerate_seconds > 0:
+            self._ahead = deque(self._sim.advance_to(self._sim_clock.start + self._settings.pregenerate_seconds))
+            self._ahead_to = self._sim_clock.start
         self._task = asyncio.get_running_loop().create_task(self._run(), name="simulator-feed")
 
     async def stop(self) -> None:
@@ -79,7 +86,8 @@ class SimulatorFeed(Feed):
         details: dict[str, object] = {"users": len(self._user_ids), "events": self._events,
                                       "stepErrors": self._failures, "behind": self._behind}
         if sim is not None:
-            details["simulatedTime"] = epoch_timestamp(sim.now)
+            # Pregenerated events not yet published are ahead of the simulated time users see.
+            details["simulatedTime"] = epoch_timestamp(self._ahead_to if self._ahead else sim.now)
             details["speed"] = 1.0 if self._sim_clock and self._sim_clock.wall_clock else self._settings.speed
         if self._error:
             details["lastError"] = self._error
@@ -103,10 +111,22 @@ class SimulatorFeed(Feed):
             return 0
         now = self._clock()
         target = self._sim_clock.sim_time(now)
+        if self._ahead:
+            return self._publish_ahead(target, now)
         events = self._sim.advance_to(target, limit=self.max_events_per_step)
         self._behind = self._sim.now < target
         self._publish([event for _, event in events], now)
         return len(events)
+
+    def _publish_ahead(self, target: float, now: float) -> int:
+        ahead = self._ahead
+        due: list[Event] = []
+        while ahead and ahead[0][0] <= target and len(due) < self.max_events_per_step:
+            due.append(ahead.popleft()[1])
+        self._behind = bool(ahead) and ahead[0][0] <= target
+        self._ahead_to = target
+        self._publish(due, now)
+        return len(due)
 
     def _publish(self, events: list[Event], now: float) -> None:
         bus = self._bus

@@ -96,6 +96,16 @@ class Client:
         self.conn.close()
 
 
+class FakeClock:
+    """Time under the test's control: pass as ``make_server(clock=...)``, move ``now``."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @dataclass
 class TestServer:
     settings: Settings

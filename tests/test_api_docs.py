@@ -185,10 +185,10 @@ async def test_every_message_a_real_server_sends_matches_the_asyncapi_document(m
     server.publish(trade(uid, "trade-1", pnl=None))
     await ws.expect("trade_executed")
     server.publish(position(uid, "SNDL", "1500", "0.4567", "0.5123"))
-    server.service.tick()
+    server.service.flush()
     await ws.expect("position_update")
     server.publish(account(uid))
-    server.service.tick()
+    server.service.flush()
     await ws.expect("account_update")
     server.publish(position(uid, "SNDL", "0", "0.4612", "0.5123"))  # closed
     server.publish(position(uid, "AAPL", "100"))

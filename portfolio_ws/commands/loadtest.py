@@ -22,6 +22,12 @@ from ..loadtest.run import LoadTestOptions, run_loadtest, write_outputs
 @click.option("--password", default=None, help="With --url: the users' password.")
 @click.option("--symbols", type=int, default=30, show_default=True, help="Simulated universe size.")
 @click.option("--tick-rate", type=float, default=1.0, show_default=True, help="Scales simulated price prints.")
+@click.option("--orders-per-day", type=click.FloatRange(0), default=None,
+              help="Orders each simulated user places a day (default: the simulator's, 10); more gives "
+                   "more orders/trades latency samples.")
+@click.option("--pregenerate", is_flag=True,
+              help="The server generates the run's events before clients connect: its measured CPU "
+                   "is then serving events, not simulating a market (as with a live feed).")
 @click.option("--batch-window-ms", type=int, default=1000, show_default=True)
 @click.option("--start", default=LoadTestOptions.start, show_default=True,
               help="Simulated start (ISO 8601, or latest-open): fixed by default so runs compare.")
@@ -29,12 +35,14 @@ from ..loadtest.run import LoadTestOptions, run_loadtest, write_outputs
 @click.option("--compression", is_flag=True, help="permessage-deflate on the server and every client.")
 @click.option("--out", type=click.Path(file_okay=False), default="loadtest-results", show_default=True)
 def command(clients: int, users: int | None, duration: float, workers: int, url: str | None, user_prefix: str,
-            password: str | None, symbols: int, tick_rate: float, batch_window_ms: int, start: str, idle: bool,
+            password: str | None, symbols: int, tick_rate: float, orders_per_day: float | None, pregenerate: bool,
+            batch_window_ms: int, start: str, idle: bool,
             compression: bool, out: str) -> None:
     """Measure throughput, latency, CPU and memory with N clients."""
     options = LoadTestOptions(clients=clients, users=users, duration=duration, workers=workers, url=url,
                               user_prefix=user_prefix, password=password, symbols=symbols,
-                              tick_rate=tick_rate, batch_window_ms=batch_window_ms, start=start, idle=idle,
+                              tick_rate=tick_rate, orders_per_day=orders_per_day,
+                              pregenerate=pregenerate, batch_window_ms=batch_window_ms, start=start, idle=idle,
                               compression=compression, out=Path(out))
     with click.progressbar(length=100, label="load test", show_percent=True) as bar:
         state = {"done": 0}

@@ -31,7 +31,7 @@ class Stats:
         self._closed_durations = 0.0
         self._disconnect_times: deque[float] = deque()
         self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
-        self._ticks: deque[tuple[float, float]] = deque(maxlen=120)
+        self._ticks: deque[tuple[float, float]] = deque(maxlen=600)  # 30 s of 50 ms ticks
 
     def delivered(self, connections: int, raw_events: int, latency: float | None) -> None:
         self.messages_delivered += connections

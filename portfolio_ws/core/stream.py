@@ -7,6 +7,9 @@ now (snapshot, replay), the user's pending window is flushed, so older events ca
 Rule 3: one message is rendered and serialised per user and distinct subscription set, then
 addressed to every connection in that set.
 Rule 4: a user's data is only ever addressed to that user's connections.
+Rule 5: a user's window opens with its first pending event and goes ``batch_window_ms`` later
+(``flush_due``, called by the adapter's frequent tick), so windows are spread over the second
+instead of every user's going in one burst; ``flush`` sends them all now.
 
 The adapter calls the input verbs (``receive_event``, ``open``, ``receive_frame``, ``closed``,
 ``flush``, ``end_session``, ``shutdown``) and then drains ``data_to_send()`` and writes it.
@@ -15,6 +18,7 @@ The adapter calls the input verbs (``receive_event``, ``open``, ``receive_frame`
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -53,13 +57,14 @@ Output = Union[Outgoing, Closing]
 class UserStream:
     """Everything the engine keeps per user."""
 
-    __slots__ = ("seq", "state", "recovery", "window", "last_disconnect")
+    __slots__ = ("seq", "state", "recovery", "window", "due", "last_disconnect")
 
     def __init__(self, recovery: RecoverySettings, seq_base: int) -> None:
         self.seq = seq_base
         self.state = PortfolioState()
         self.recovery = RecoveryBuffer(recovery.max_events, recovery.max_age_seconds)
         self.window = Window()
+        self.due: float | None = None  # when the pending window must go (None: nothing waits)
         self.last_disconnect: float | None = None
 
 
@@ -80,7 +85,10 @@ class StreamCore:
         self.hub = Hub(limits.connections_per_user, limits.total_connections)
         self.stats = Stats(now)
         self.users: dict[str, UserStream] = {}
-        self._dirty: set[str] = set()
+        self.window_seconds = streaming.batch_window_ms / 1000
+        # (due, user id) of every window opened, in the order opened; an entry whose user's ``due``
+        # no longer matches was flushed early (an immediate event, a subscribe) and is skipped.
+        self._due: deque[tuple[float, str]] = deque()
         self._outbox: list[Output] = []
         self._next_id = 0
 
@@ -119,24 +127,36 @@ class StreamCore:
             user.window.add(stamped)
             if event.CHANNEL in self.immediate:
                 self._flush_user(event.user_id, user, now)
-            else:
-                self._dirty.add(event.user_id)
+            elif user.due is None:
+                user.due = now + self.window_seconds
+                self._due.append((user.due, event.user_id))
         return user.seq
 
+    def flush_due(self, now: float) -> int:
+        """The batch tick: send the windows due by ``now``; returns how many went."""
+        pending, users, sent = self._due, self.users, 0
+        while pending and pending[0][0] <= now:
+            due, user_id = pending.popleft()
+            user = users.get(user_id)
+            if user is not None and user.due == due:
+                self._flush_user(user_id, user, now)
+                sent += 1
+        return sent
+
     def flush(self, now: float) -> None:
-        """The batch tick: send every user's pending window."""
-        dirty, self._dirty = self._dirty, set()
-        for user_id in dirty:
+        """Send every user's pending window now, due or not (shutdown; tests)."""
+        pending, self._due = self._due, deque()
+        for due, user_id in pending:
             user = self.users.get(user_id)
-            if user is not None:
+            if user is not None and user.due == due:
                 self._flush_user(user_id, user, now)
 
     def _flush_user(self, user_id: str, user: UserStream, now: float) -> None:
         window = user.window
+        user.due = None
         if not window:
             return
         user.window = Window()
-        self._dirty.discard(user_id)
         groups: dict[frozenset[str], list[Connection]] = {}
         for conn in self.hub.by_user.get(user_id, {}).values():
             if conn.channels:
@@ -160,8 +180,8 @@ class StreamCore:
         the latency figures, which are about live delivery."""
         if rendered is None:
             return
-        frame = wire.message_json(rendered.type, user_id, rendered.data_json, now, rendered.seq,
-                                  rendered.oldest_received_at if self.trace_event_time and live else None)
+        trace = (rendered.oldest_received_at, rendered.newest_received_at) if self.trace_event_time and live else None
+        frame = wire.message_json(rendered.type, user_id, rendered.data_json, now, rendered.seq, trace)
         for conn in conns:
             conn.last_seq = rendered.seq
         self._outbox.append(Outgoing(frame, tuple(conn.id for conn in conns)))
@@ -224,7 +244,7 @@ class StreamCore:
             user.last_disconnect = now
             if conn.user_id not in self.hub.by_user:
                 user.window = Window()
-                self._dirty.discard(conn.user_id)
+                user.due = None
 
     def close(self, conn_id: int, close: Close, now: float) -> None:
         """Close a connection on the server's initiative."""

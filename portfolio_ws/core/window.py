@@ -58,8 +58,10 @@ class Rendered:
     seq: int
     # Events that would have been one message each without batching (efficiency accounting).
     raw_events: int
-    # When the oldest event in the message arrived (latency accounting).
+    # When the oldest and the newest event in the message arrived (latency accounting). An order
+    # or trade flushes its user's window at once, so in a message that carries one it is the newest.
     oldest_received_at: float
+    newest_received_at: float
 
     @property
     def data(self) -> dict[str, Any]:
@@ -116,15 +118,23 @@ class Window:
         if not total:
             return None
         everything = [s for _, items in picked for s in items]
-        seq = max(s.seq for s in everything)
-        oldest = min(s.received_at for s in everything)
+        seq = 0
+        oldest = newest = everything[0].received_at
+        for s in everything:  # one pass, not three generator expressions: this runs per user and set every tick
+            if s.seq > seq:
+                seq = s.seq
+            at = s.received_at
+            if at < oldest:
+                oldest = at
+            elif at > newest:
+                newest = at
         if total == 1:
             only = everything[0]
-            return Rendered(only.type, only.fragment, seq, raw, oldest)
+            return Rendered(only.type, only.fragment, seq, raw, oldest, newest)
         parts = []
         for name, items in picked:
             if name == c.ACCOUNT:
                 parts.append(f'"{name}":{items[-1].fragment}')
             else:
                 parts.append(f'"{name}":[' + ",".join(s.fragment for s in items) + "]")
-        return Rendered(c.BATCH, "{" + ",".join(parts) + "}", seq, raw, oldest)
+        return Rendered(c.BATCH, "{" + ",".join(parts) + "}", seq, raw, oldest, newest)

@@ -154,24 +154,30 @@ def _cached_timestamp(now: float) -> str:
     return _last_stamp[1]
 
 
+Trace = tuple[float, float]
+
+
 def message(type_: str, user_id: str, data: Mapping[str, Any], now: float, seq: int | None = None,
-            event_at: float | None = None) -> str:
+            trace: Trace | None = None) -> str:
     """One server message, serialised. Data messages carry ``seq``; control messages don't.
 
-    ``event_at`` (load tests only, ``streaming.trace_event_time``): when the oldest event in the
-    message reached the server, epoch seconds, so a client can measure end-to-end latency."""
-    envelope = _envelope(type_, user_id, now, seq, event_at)
+    ``trace`` (load tests only, ``streaming.trace_event_time``): when the oldest and the newest
+    event in the message reached the server, epoch seconds, sent as ``eventAt`` and
+    ``lastEventAt`` so a client can measure end-to-end latency: the oldest event's for batched
+    channels, the newest's (the order or trade that flushed the window) for orders and trades."""
+    envelope = _envelope(type_, user_id, now, seq, trace)
     envelope["data"] = data
     return ujson.dumps(envelope, ensure_ascii=False, escape_forward_slashes=False)
 
 
-def _envelope(type_: str, user_id: str, now: float, seq: int | None, event_at: float | None) -> dict[str, Any]:
+def _envelope(type_: str, user_id: str, now: float, seq: int | None, trace: Trace | None) -> dict[str, Any]:
     """Every field of a message but ``data``, in wire order (``data`` goes last)."""
     envelope: dict[str, Any] = {"type": type_, "timestamp": _cached_timestamp(now), "userId": user_id}
     if seq is not None:
         envelope["seq"] = seq
-    if event_at is not None:
-        envelope["eventAt"] = round(event_at, 6)
+    if trace is not None:
+        envelope["eventAt"] = round(trace[0], 6)
+        envelope["lastEventAt"] = round(trace[1], 6)
     return envelope
 
 
@@ -181,9 +187,9 @@ def fragment(data: Mapping[str, Any]) -> str:
 
 
 def message_json(type_: str, user_id: str, data_json: str, now: float, seq: int | None = None,
-                 event_at: float | None = None) -> str:
+                 trace: Trace | None = None) -> str:
     """``message`` with ``data`` already serialised (events' fragments, assembled once per set)."""
-    head = ujson.dumps(_envelope(type_, user_id, now, seq, event_at), ensure_ascii=False, escape_forward_slashes=False)
+    head = ujson.dumps(_envelope(type_, user_id, now, seq, trace), ensure_ascii=False, escape_forward_slashes=False)
     return f'{head[:-1]},"data":{data_json}}}'
 
 

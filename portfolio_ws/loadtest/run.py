@@ -2,7 +2,9 @@
 clients over worker processes, sample the server's CPU and memory, and report.
 
 Latency is end to end on one host clock: the server stamps each data message with when its oldest
-event arrived (``streaming.trace_event_time``), the client subtracts that from when it parsed it.
+and its newest event arrived (``streaming.trace_event_time``), the client subtracts the oldest (batched
+channels) or the newest (a message carrying an order or trade, which flushed the window) from when
+it parsed it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .worker import Interval, WorkerPlan, worker_main
 
 CHANNELS = ["positions", "orders", "account", "trades"]
 WARMUP_SECONDS = 2.0
+READY_SECONDS = 180  # generous: with pregenerate, the server makes the whole run's events first
 
 
 @dataclass
@@ -41,6 +44,10 @@ class LoadTestOptions:
     password: str | None = None       # ... and their password
     symbols: int = 30
     tick_rate: float = 1.0
+    orders_per_day: float | None = None  # per simulated user (None: the simulator's default)
+    # Generate the run's events when the server starts (simulator.pregenerate_seconds), so the
+    # server's CPU while measured is serving them, not making them (as with a live feed).
+    pregenerate: bool = False
     speed: float = 1.0
     # Simulated start: a fixed mid-morning moment of a regular session, so runs on different days
     # (or after the close) see the same market and the same event rates. "latest-open" for a live feel.
@@ -109,6 +116,12 @@ class ServerProcess:
             "PORTFOLIO_WS_LOGGING_LEVEL": "WARNING",
             "PORTFOLIO_WS_STREAMING_COMPRESSION": "true" if o.compression else "false",
         })
+        if o.orders_per_day is not None:
+            env["PORTFOLIO_WS_SIMULATOR_ORDERS_PER_DAY"] = str(o.orders_per_day)
+        if o.pregenerate and not o.idle:
+            # Enough for connecting (generously), the warm-up and the measured period.
+            real_seconds = 60 + connections / 200 + WARMUP_SECONDS + o.duration
+            env["PORTFOLIO_WS_SIMULATOR_PREGENERATE_SECONDS"] = str(round(real_seconds * o.speed))
         env.update(o.server_env)
         config = self.scratch / "empty.yaml"
         config.write_text("{}\n")
@@ -116,7 +129,7 @@ class ServerProcess:
                "--database", self.database, "--feed", "none" if o.idle else "simulator", *o.server_args]
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                                      stderr=open(self.scratch / "server.log", "wb"))
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + READY_SECONDS
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {(self.scratch / 'server.log').read_text()[-2000:]}")
@@ -125,7 +138,7 @@ class ServerProcess:
                 return
             except OSError:
                 time.sleep(0.1)  # polling for readiness, bounded by the deadline
-        raise RuntimeError("server did not become ready within 30 s")
+        raise RuntimeError(f"server did not become ready within {READY_SECONDS} s")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -89,14 +89,17 @@ class Worker:
         if event_at is None:
             return
         iv.data_messages += 1
-        latency = now - event_at
         data = msg["data"]
         if msg["type"] in IMMEDIATE_TYPES or (msg["type"] == "batch" and ("orders" in data or "trades" in data)):
+            # An order or trade flushes its user's window at once: it is the newest event in the
+            # message (the positions it carries along waited longer, and are not what's measured).
+            latency = now - msg.get("lastEventAt", event_at)
             self._seen_immediate += 1
             iv.immediate_count += 1
             iv.immediate_max = max(iv.immediate_max, latency)
             self._sample(iv.immediate_latency, self._seen_immediate, latency)
         else:
+            latency = now - event_at
             self._seen_batched += 1
             iv.batched_count += 1
             iv.batched_max = max(iv.batched_max, latency)

@@ -90,7 +90,7 @@ class Service:
         await self.slots.start()
         if self.cluster_stats is not None:
             await self.cluster_stats.start()
-        self._ticker = PeriodicCallback(self.tick, self.settings.streaming.batch_window_ms)
+        self._ticker = PeriodicCallback(self.tick, self.settings.streaming.flush_interval_ms)
         self._ticker.start()
         self._rechecker = PeriodicCallback(self._recheck_sessions,
                                            self.settings.auth.session_recheck_seconds * 1000)
@@ -140,9 +140,14 @@ class Service:
 
     def tick(self) -> None:
         started = time.perf_counter()
+        if self.core.flush_due(self.clock()):
+            self.pump()
+        self.core.stats.ticked(self.clock(), time.perf_counter() - started)
+
+    def flush(self) -> None:
+        """Send every pending window now, due or not (tests drive batching with it)."""
         self.core.flush(self.clock())
         self.pump()
-        self.core.stats.ticked(self.clock(), time.perf_counter() - started)
 
     def attach(self, handler: "WebSocketHandler", user_id: str | None, session_id: str | None,
                refusal: Close | None = None, slot: str | None = None) -> int:

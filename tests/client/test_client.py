@@ -2,7 +2,7 @@
 reconnect and resume, the close-code policy, pings, polling and staleness.
 
 The batch window is far longer than any test, so only immediate channels (orders, trades) reach
-the client unless a test calls ``service.tick()``. Servers close a client's socket through the core
+the client unless a test calls ``service.flush()``. Servers close a client's socket through the core
 (``core.close`` + ``pump``), exactly as they do for real.
 """
 

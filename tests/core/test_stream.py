@@ -294,6 +294,24 @@ def test_immediate_channel_flushes_the_pending_window_at_once() -> None:
     assert drain(core).frames == []  # nothing left over
 
 
+def test_traced_messages_carry_when_their_oldest_and_newest_events_arrived() -> None:
+    # streaming.trace_event_time (load tests): a message's batched latency is its oldest event's
+    # wait; an order or trade flushes at once, so its latency is the newest event's.
+    core = make_core(streaming={"trace_event_time": True})
+    conn = connect(core, "u1", *ALL)
+    publish(core, position("u1"), now=NOW + 0.1)
+    publish(core, account("u1"), now=NOW + 0.4)
+    publish(core, order("u1"), now=NOW + 0.9)
+    [msg] = drain(core).to(conn)
+    assert msg["type"] == "batch"
+    assert msg["eventAt"] == pytest.approx(NOW + 0.1) and msg["lastEventAt"] == pytest.approx(NOW + 0.9)
+    untraced = make_core()
+    conn = connect(untraced, "u1", *ALL)
+    publish(untraced, order("u1"))
+    [msg] = drain(untraced).to(conn)
+    assert "eventAt" not in msg and "lastEventAt" not in msg
+
+
 def test_an_immediate_event_alone_is_its_own_type() -> None:
     core = make_core()
     conn = connect(core, "u1", "orders")
@@ -309,6 +327,30 @@ def test_empty_immediate_list_makes_everything_wait() -> None:
     assert drain(core).frames == []
     core.flush(NOW)
     assert drain(core).types(conn) == ["batch"]
+
+
+def test_a_window_is_due_a_window_after_its_first_event() -> None:
+    core = make_core()  # 1000 ms window
+    conn = connect(core, "u1", *ALL)
+    publish(core, position("u1"), now=NOW)
+    publish(core, account("u1"), now=NOW + 0.6)  # joins the open window: its due stays NOW + 1
+    assert core.flush_due(NOW + 0.999) == 0 and drain(core).frames == []
+    assert core.flush_due(NOW + 1.0) == 1
+    assert drain(core).types(conn) == ["batch"]
+    publish(core, position("u1", price="1.00"), now=NOW + 1.2)  # a new window, due at NOW + 2.2
+    assert core.flush_due(NOW + 2.1) == 0
+    assert core.flush_due(NOW + 2.2) == 1 and drain(core).types(conn) == ["position_update"]
+
+
+def test_a_window_flushed_early_is_not_sent_again_when_its_old_due_comes() -> None:
+    core = make_core()
+    conn = connect(core, "u1", *ALL)
+    publish(core, position("u1"), now=NOW)           # due NOW + 1
+    publish(core, order("u1"), now=NOW + 0.3)        # immediate: the window goes now
+    assert drain(core).types(conn) == ["batch"]
+    publish(core, account("u1"), now=NOW + 0.5)      # a new window, due NOW + 1.5
+    assert core.flush_due(NOW + 1.0) == 0 and drain(core).frames == []  # the old due is stale
+    assert core.flush_due(NOW + 1.5) == 1 and drain(core).types(conn) == ["account_update"]
 
 
 def test_each_connection_receives_only_its_channels() -> None:

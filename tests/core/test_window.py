@@ -117,6 +117,7 @@ def test_accounting_fields() -> None:
     assert rendered is not None
     assert rendered.raw_events == 3          # three messages without batching
     assert rendered.oldest_received_at == 101.0  # the oldest value the message carries
+    assert rendered.newest_received_at == 102.0  # the trade, the newest event in it
 
 
 def test_payload_is_formatted_once() -> None:

@@ -1,7 +1,7 @@
 """``GET /api/admin/websocket-stats`` and the feature flag, over a real socket (PROTOCOL.md, HTTP).
 
 The batch window is far longer than any test: windows leave only through immediate channels or a
-``service.tick()`` the test calls, so every counter is known exactly.
+``service.flush()`` the test calls, so every counter is known exactly.
 """
 
 from __future__ import annotations
@@ -12,20 +12,12 @@ from typing import Any
 import ujson
 
 from portfolio_ws.feed import Feed, FeedHealth
-from tests.harness import T0, account, order, position, trade
+from tests.harness import T0, FakeClock, account, order, position, trade
 
 LONG_WINDOW = 600_000
 TOKEN = "s3cret-admin-token-for-tests"
 STATS = "/api/admin/websocket-stats"
 ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class StubFeed(Feed):
@@ -127,7 +119,7 @@ async def test_stats_match_what_happened(make_server):
 
     for price in ("175.00", "175.10", "175.20", "175.30"):  # four updates of one symbol, one window
         server.publish(position(alice.user_id, "AAPL", price=price))
-    server.service.tick()
+    server.service.flush()
     assert (await a1.expect("position_update"))["data"]["currentPrice"] == "175.30"
     assert (await a2.expect("position_update"))["data"]["currentPrice"] == "175.30"
     server.publish(order(alice.user_id, "order-1"))  # immediate: a2 only
@@ -135,7 +127,7 @@ async def test_stats_match_what_happened(make_server):
     server.publish(order(bob.user_id, "order-9"))    # immediate: b1
     await b1.expect("order_update")
     server.publish(account(bob.user_id))             # bob has no account subscription: no message
-    server.service.tick()
+    server.service.flush()
     for client in (a1, a2, b1):
         await client.assert_nothing_pending()
 

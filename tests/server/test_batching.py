@@ -1,7 +1,8 @@
-"""Batching over a real socket. The batch window is set to a minute and the test drives the batch
-tick itself (``service.tick()``), so what arrives depends on the rules, not on timing."""
+"""Batching over a real socket. The batch window is set to a minute and the test sends the pending
+windows itself (``service.flush()``), so what arrives depends on the rules, not on timing; the
+tick's own rule (a window goes when due) is driven with an injected clock."""
 
-from tests.harness import account, order, position, trade
+from tests.harness import T0, FakeClock, account, order, position, trade
 
 LONG_WINDOW = 60_000
 
@@ -19,7 +20,7 @@ async def test_many_updates_of_one_symbol_become_one_message_with_the_latest_val
     client = await subscribed(server, cookie, "positions")
     for cents in range(10):
         server.publish(position(user.user_id, price=f"175.{cents:02d}"))
-    server.service.tick()
+    server.service.flush()
     msg = await client.expect("position_update")
     assert msg["data"]["currentPrice"] == "175.09"
     assert msg["seq"] == 10
@@ -31,14 +32,14 @@ async def test_a_lone_event_is_sent_as_its_own_type_and_more_as_a_batch(make_ser
     user, cookie = await server.user_session("alice")
     client = await subscribed(server, cookie, "positions", "account")
     server.publish(account(user.user_id))
-    server.service.tick()
+    server.service.flush()
     assert (await client.recv())["type"] == "account_update"
 
     server.publish(position(user.user_id, "AAPL"))
     server.publish(position(user.user_id, "MSFT"))
     server.publish(account(user.user_id, equity="1.50"))
     server.publish(account(user.user_id, equity="2.50"))
-    server.service.tick()
+    server.service.flush()
     msg = await client.expect("batch")
     assert set(msg["data"]) == {"positions", "account"}  # only the non-empty keys
     assert [p["symbol"] for p in msg["data"]["positions"]] == ["AAPL", "MSFT"]
@@ -65,7 +66,7 @@ async def test_a_positions_only_connection_never_receives_orders(make_server):
     server.publish(order(user.user_id))
     server.publish(trade(user.user_id))
     server.publish(position(user.user_id))
-    server.service.tick()
+    server.service.flush()
     assert (await everything.recv())["type"] == "order_update"
     assert (await everything.recv())["type"] == "trade_executed"
     assert (await everything.recv())["type"] == "position_update"
@@ -81,7 +82,7 @@ async def test_no_trade_is_ever_dropped(make_server):
     for n in range(150):
         server.publish(trade(user.user_id, trade_id=f"t-{n}"))
         server.publish(order(user.user_id, status="partially_filled", filled=str(n + 1)))
-    server.service.tick()
+    server.service.flush()
     msg = await client.expect("batch")
     assert [t["tradeId"] for t in msg["data"]["trades"]] == [f"t-{n}" for n in range(150)]
     assert len(msg["data"]["orders"]) == 1 and msg["data"]["orders"][0]["filledQty"] == "150"
@@ -95,7 +96,7 @@ async def test_a_connection_with_nothing_to_receive_receives_nothing(make_server
     server.publish(position(user.user_id))
     server.publish(order(user.user_id))
     server.publish(trade(user.user_id))
-    server.service.tick()
+    server.service.flush()
     await idle.assert_nothing_pending()
     await account_only.assert_nothing_pending()
 
@@ -107,7 +108,7 @@ async def test_connections_with_the_same_subscriptions_get_the_same_bytes(make_s
     b = await subscribed(server, cookie, "account", "positions")
     server.publish(position(user.user_id))
     server.publish(account(user.user_id))
-    server.service.tick()
+    server.service.flush()
     assert await a.conn.read_message() == await b.conn.read_message()
 
 
@@ -124,11 +125,43 @@ async def test_users_without_connections_accumulate_nothing_but_keep_state(make_
     user, cookie = await server.user_session("alice")
     for n in range(50):
         server.publish(position(user.user_id, price=f"{100 + n}.00"))
-    assert user.user_id not in server.service.core._dirty
+    assert server.service.core.users[user.user_id].due is None  # no window waiting to go
     assert not server.service.core.users[user.user_id].window
     client = await server.connect(cookie)
     await client.subscribe("positions")
     snap = await client.expect("snapshot")
     assert snap["seq"] == 50 and snap["data"]["positions"][0]["currentPrice"] == "149.00"
-    server.service.tick()
+    server.service.flush()
     await client.assert_nothing_pending()
+
+
+async def test_each_window_goes_when_due_so_users_are_spread_over_the_second(make_server):
+    # A user's window opens with its first pending event and goes a window later: two users whose
+    # events came half a second apart are sent by different ticks, not in one burst.
+    clock = FakeClock(T0.timestamp())
+    server = await make_server(clock=clock, streaming__batch_window_ms=1000,
+                               streaming__flush_interval_ms=LONG_WINDOW)  # the test ticks by hand
+    alice, alice_cookie = await server.user_session("alice")
+    bob, bob_cookie = await server.user_session("bob")
+    a = await subscribed(server, alice_cookie, "positions")
+    b = await subscribed(server, bob_cookie, "positions")
+    server.publish(position(alice.user_id, price="1.00"))  # alice's window opens at 0.0
+    clock.now += 0.5
+    server.publish(position(bob.user_id, price="2.00"))    # bob's at 0.5
+    server.publish(position(alice.user_id, price="1.10"))  # joins alice's open window
+    clock.now += 0.4
+    server.service.tick()                                  # 0.9: nothing is due yet
+    await a.assert_nothing_pending()
+    await b.assert_nothing_pending()
+    clock.now += 0.1
+    server.service.tick()                                  # 1.0: alice's window goes, bob's waits
+    assert (await a.expect("position_update"))["data"]["currentPrice"] == "1.10"
+    await b.assert_nothing_pending()
+    server.publish(position(alice.user_id, price="1.20"))  # a new window for alice, due at 2.0
+    clock.now += 0.5
+    server.service.tick()                                  # 1.5: bob's goes
+    assert (await b.expect("position_update"))["data"]["currentPrice"] == "2.00"
+    await a.assert_nothing_pending()
+    clock.now += 0.5
+    server.service.tick()                                  # 2.0: alice's second window
+    assert (await a.expect("position_update"))["data"]["currentPrice"] == "1.20"

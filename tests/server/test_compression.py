@@ -29,7 +29,7 @@ async def test_compressed_and_plain_clients_receive_the_same_messages(make_serve
         await client.expect("snapshot")
     for n in range(3):
         server.publish(position(user.user_id, symbol=f"SYM{n}"))
-    server.service.tick()
+    server.service.flush()
     a, b = await zipped.expect("batch"), await plain.expect("batch")
     assert a == b and len(a["data"]["positions"]) == 3
     await zipped.assert_nothing_pending()  # pings and pongs keep flowing on both kinds

@@ -127,6 +127,7 @@ async def test_a_platform_outage_refuses_new_sockets_but_keeps_open_ones(make_se
     assert await bob.closed() == (1008, "Authentication required")
     await server.service._recheck_sessions()  # the periodic re-check, while the platform is down
     server.publish(position("plat-alice", "NVDA"))
+    server.service.flush()  # the clock stands still here: send the window now
     assert (await alice.expect("position_update"))["data"]["symbol"] == "NVDA"  # still streaming
 
     platform.down = False

@@ -6,7 +6,7 @@ from typing import Any
 
 import ujson
 
-from tests.harness import PASSWORD, account, order, position, trade
+from tests.harness import PASSWORD, FakeClock, account, order, position, trade
 
 LOGIN = "/api/auth/login"
 
@@ -203,14 +203,6 @@ async def test_unknown_api_paths_and_methods_get_json_errors(make_server):
 
 
 # ---- session lifetime ----------------------------------------------------------------------
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_an_open_socket_keeps_its_session_alive_until_the_absolute_expiry(make_server):
     clock = FakeClock(1_767_625_200.0)  # 2026-01-05 15:00 UTC
     server = await make_server(clock=clock, auth__session_idle_seconds=600, auth__session_absolute_seconds=3600)

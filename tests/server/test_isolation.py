@@ -27,7 +27,7 @@ async def test_two_users_with_interleaved_events_never_see_each_other(make_serve
             if n % 5 == 0:
                 server.publish(order(uid, order_id=f"{mark}-order-{n}"))
                 server.publish(trade(uid, trade_id=f"{mark}-trade-{n}", symbol=f"{mark}X"))
-    server.service.tick()
+    server.service.flush()
 
     for name, conns in clients.items():
         other = "bob" if name == "alice" else "alice"

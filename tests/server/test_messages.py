@@ -96,7 +96,7 @@ async def test_closed_position_is_sent_with_quantity_zero(make_server):
     await client.subscribe("positions")
     await client.expect("snapshot")
     server.publish(position(user.user_id, qty="0"))
-    server.service.tick()
+    server.service.flush()
     msg = await client.expect("position_update")
     assert msg["data"]["quantity"] == "0"
 

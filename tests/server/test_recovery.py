@@ -1,7 +1,7 @@
 """Snapshot and resume over a real socket (PROTOCOL.md, Snapshot and Recovery).
 
 The batch window is set far longer than any test, so nothing leaves a window unless an immediate
-channel (orders, trades) flushes it or the test calls ``service.tick()`` itself.
+channel (orders, trades) flushes it or the test calls ``service.flush()`` itself.
 """
 
 from __future__ import annotations
@@ -11,19 +11,11 @@ from datetime import timedelta
 from typing import Any
 
 from portfolio_ws.core import wire
-from tests.harness import T0, Client, account, order, position, trade
+from tests.harness import T0, Client, FakeClock, account, order, position, trade
 
 LONG_WINDOW = 600_000  # ms: the PeriodicCallback never fires during a test
 YESTERDAY = T0 - timedelta(days=1)
 DATA_TYPES = {"position_update", "order_update", "account_update", "trade_executed", "batch", "snapshot"}
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class SeqWatch:
@@ -155,7 +147,7 @@ async def test_pending_window_is_sent_before_a_snapshot_so_seq_never_goes_down(m
     assert snap["seq"] == 2 and snap["data"] == {"account": wire.payload(account(uid))}
 
     server.publish(position(uid, "AAPL", "102"))  # seq 3
-    server.service.tick()
+    server.service.flush()
     assert (await watch.expect("position_update"))["seq"] == 3
     await client.assert_nothing_pending()
 

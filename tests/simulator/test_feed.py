@@ -177,3 +177,29 @@ def test_default_start_is_the_latest_open_so_a_midnight_demo_is_live() -> None:
         await feed.stop()
 
     asyncio.run(main())
+
+
+def test_pregenerated_events_go_out_on_schedule_as_the_live_ones_would() -> None:
+    # simulator.pregenerate_seconds (load tests): the same events at the same simulated times,
+    # made at start so generating them is not part of what is measured afterwards.
+    async def run(pregenerate: float) -> list[tuple[float, list[Event]]]:
+        clock = FakeClock(1_000_000.0)
+        feed = SimulatorFeed(USERS, settings(pregenerate_seconds=pregenerate), clock)
+        bus = InMemoryBus()
+        seen = Collector(bus)
+        await feed.start(bus)
+        await feed.stop()  # stepped by hand: each step's output is compared
+        steps = [(0.0, list(seen.events))]
+        for _ in range(12):  # 12 real seconds at speed 60: 12 simulated minutes, 10 pregenerated
+            clock.now += 1
+            before = len(seen.events)
+            feed.step()
+            assert feed.simulation is not None
+            steps.append((feed.health().details["simulatedTime"], seen.events[before:]))
+        return steps
+
+    live = asyncio.run(run(0))
+    ahead = asyncio.run(run(600))
+    assert [events for _, events in ahead] == [events for _, events in live]
+    assert sum(len(events) for _, events in live[1:]) > 50
+    assert ahead[5][0] == live[5][0]  # health shows the time users see, not how far it generated
