@@ -36,9 +36,9 @@ class ServerSettings:
 class StreamingSettings:
     enabled: bool = True
     batch_window_ms: int = 1000
-    # How often the batcher (a PeriodicCallback) sends the windows that are due. A user's window
-    # opens with its first pending event and goes batch_window_ms later, so users' windows are
-    # spread over the second: each tick writes a slice of them, not everyone at once.
+    # How often the batcher (a PeriodicCallback) runs. Each user's window goes once a window at a
+    # moment fixed for that user (one of window / interval slots), so each tick writes a slice of
+    # the users, not everyone at once.
     flush_interval_ms: int = 50
     # Events on these channels flush the user's pending window at once.
     immediate_channels: tuple[str, ...] = ("orders", "trades")

@@ -1,12 +1,15 @@
 """The recovery buffer: each user's last N events (and at most ``max_age`` seconds old), so a
 client that reconnects with ``resumeFrom`` gets exactly what it missed, or is told it can't.
+
+Events are held as ``Stamped`` tuples (see window.py): millions of them, which the garbage
+collector does not visit.
 """
 
 from __future__ import annotations
 
 from collections import deque
 
-from .window import Stamped
+from .window import AT, SEQ, Stamped
 
 
 class RecoveryBuffer:
@@ -20,15 +23,15 @@ class RecoveryBuffer:
 
     def append(self, stamped: Stamped) -> None:
         events = self._events
-        if events and stamped.seq != events[-1].seq + 1:
+        if events and stamped[SEQ] != events[-1][SEQ] + 1:
             events.clear()  # a gap (events numbered elsewhere that never reached us): nothing before it can be replayed
         events.append(stamped)
-        self._expire(stamped.received_at)
+        self._expire(stamped[AT])
 
     def _expire(self, now: float) -> None:
         horizon = now - self._max_age
         events = self._events
-        while events and events[0].received_at < horizon:
+        while events and events[0][AT] < horizon:
             events.popleft()
 
     def since(self, offset: int, current: int, now: float) -> list[Stamped] | None:
@@ -40,9 +43,9 @@ class RecoveryBuffer:
             return []
         self._expire(now)
         events = self._events
-        if not events or events[0].seq > offset + 1:
+        if not events or events[0][SEQ] > offset + 1:
             return None
-        return [s for s in events if s.seq > offset]
+        return [s for s in events if s[SEQ] > offset]
 
     def __len__(self) -> int:
         return len(self._events)

@@ -7,9 +7,11 @@ now (snapshot, replay), the user's pending window is flushed, so older events ca
 Rule 3: one message is rendered and serialised per user and distinct subscription set, then
 addressed to every connection in that set.
 Rule 4: a user's data is only ever addressed to that user's connections.
-Rule 5: a user's window opens with its first pending event and goes ``batch_window_ms`` later
-(``flush_due``, called by the adapter's frequent tick), so windows are spread over the second
-instead of every user's going in one burst; ``flush`` sends them all now.
+Rule 5: the batch window is a wheel of slots, one per tick of the adapter's batcher: each user has
+a fixed slot (by a hash of its id), and its pending window goes when the wheel passes that slot,
+once a window (``flush_due``). Events wait up to one window, as with one flush of everyone a
+window, but the users' flushes are spread over the window instead of going in one burst.
+``flush`` sends every pending window now.
 
 The adapter calls the input verbs (``receive_event``, ``open``, ``receive_frame``, ``closed``,
 ``flush``, ``end_session``, ``shutdown``) and then drains ``data_to_send()`` and writes it.
@@ -17,8 +19,8 @@ The adapter calls the input verbs (``receive_event``, ``open``, ``receive_frame`
 
 from __future__ import annotations
 
+import zlib
 from bisect import bisect_right
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -32,7 +34,7 @@ from .portfolio import PortfolioState
 from .ratelimit import RateGuard, Verdict
 from .recovery import RecoveryBuffer
 from .stats import Stats
-from .window import Rendered, Stamped, Window
+from .window import SEQ, Rendered, Window, stamp
 
 RECONNECT_WINDOW = 60.0  # a user's new connection this soon after one closed counts as a reconnect
 
@@ -57,14 +59,14 @@ Output = Union[Outgoing, Closing]
 class UserStream:
     """Everything the engine keeps per user."""
 
-    __slots__ = ("seq", "state", "recovery", "window", "due", "last_disconnect")
+    __slots__ = ("seq", "state", "recovery", "window", "slot", "last_disconnect")
 
-    def __init__(self, recovery: RecoverySettings, seq_base: int) -> None:
+    def __init__(self, recovery: RecoverySettings, seq_base: int, slot: int) -> None:
         self.seq = seq_base
         self.state = PortfolioState()
         self.recovery = RecoveryBuffer(recovery.max_events, recovery.max_age_seconds)
         self.window = Window()
-        self.due: float | None = None  # when the pending window must go (None: nothing waits)
+        self.slot = slot  # the batch wheel's slot its window goes in
         self.last_disconnect: float | None = None
 
 
@@ -85,10 +87,11 @@ class StreamCore:
         self.hub = Hub(limits.connections_per_user, limits.total_connections)
         self.stats = Stats(now)
         self.users: dict[str, UserStream] = {}
-        self.window_seconds = streaming.batch_window_ms / 1000
-        # (due, user id) of every window opened, in the order opened; an entry whose user's ``due``
-        # no longer matches was flushed early (an immediate event, a subscribe) and is skipped.
-        self._due: deque[tuple[float, str]] = deque()
+        # The wheel (Rule 5): slot i holds the users with a window pending that go at slot i.
+        self.slots = max(1, round(streaming.batch_window_ms / streaming.flush_interval_ms))
+        self.slot_seconds = streaming.batch_window_ms / 1000 / self.slots
+        self._pending: list[dict[str, None]] = [{} for _ in range(self.slots)]  # ordered sets
+        self._wheel_at = self._slot_index(now)  # the last slot (absolute index) passed
         self._outbox: list[Output] = []
         self._next_id = 0
 
@@ -102,7 +105,8 @@ class StreamCore:
     def user(self, user_id: str) -> UserStream:
         stream = self.users.get(user_id)
         if stream is None:
-            stream = self.users[user_id] = UserStream(self.recovery_settings, self.seq_base)
+            slot = zlib.crc32(user_id.encode()) % self.slots  # stable across runs and processes
+            stream = self.users[user_id] = UserStream(self.recovery_settings, self.seq_base, slot)
         return stream
 
     def receive_event(self, event: Event, now: float, seq: int | None = None) -> int:
@@ -119,7 +123,7 @@ class StreamCore:
             return user.seq
         else:
             user.seq = seq
-        stamped = Stamped(user.seq, now, event)
+        stamped = stamp(user.seq, now, event)
         user.state.apply(event)
         user.recovery.append(stamped)
         self.stats.events_emitted += 1
@@ -127,36 +131,49 @@ class StreamCore:
             user.window.add(stamped)
             if event.CHANNEL in self.immediate:
                 self._flush_user(event.user_id, user, now)
-            elif user.due is None:
-                user.due = now + self.window_seconds
-                self._due.append((user.due, event.user_id))
+            else:
+                self._pending[user.slot][event.user_id] = None
         return user.seq
 
     def flush_due(self, now: float) -> int:
-        """The batch tick: send the windows due by ``now``; returns how many went."""
-        pending, users, sent = self._due, self.users, 0
-        while pending and pending[0][0] <= now:
-            due, user_id = pending.popleft()
-            user = users.get(user_id)
-            if user is not None and user.due == due:
-                self._flush_user(user_id, user, now)
-                sent += 1
+        """The batch tick: send the windows of every slot the wheel passed since the last tick
+        (each slot at most once, however late the tick); returns how many windows went."""
+        index = self._slot_index(now)
+        sent = 0
+        for passed in range(max(self._wheel_at + 1, index - self.slots + 1), index + 1):
+            sent += self._flush_slot(passed % self.slots, now)
+        self._wheel_at = max(self._wheel_at, index)
         return sent
+
+    def _slot_index(self, now: float) -> int:
+        # A hair of tolerance: a time computed as index * slot_seconds must land in that slot.
+        return int(now / self.slot_seconds + 1e-4)
 
     def flush(self, now: float) -> None:
         """Send every user's pending window now, due or not (shutdown; tests)."""
-        pending, self._due = self._due, deque()
-        for due, user_id in pending:
-            user = self.users.get(user_id)
-            if user is not None and user.due == due:
-                self._flush_user(user_id, user, now)
+        for slot in range(self.slots):
+            self._flush_slot(slot, now)
+
+    def _flush_slot(self, slot: int, now: float) -> int:
+        due, self._pending[slot] = self._pending[slot], {}
+        users = self.users
+        for user_id in due:
+            self._flush_user(user_id, users[user_id], now)
+        return len(due)
+
+    def flush_time(self, user_id: str, now: float) -> float:
+        """When a window of ``user_id`` pending at ``now`` goes: the next time the wheel passes
+        the user's slot (tests, and anyone reasoning about latency)."""
+        slot = self.user(user_id).slot
+        index = self._slot_index(now)
+        ahead = (slot - index) % self.slots or self.slots  # the current slot has passed
+        return (index + ahead) * self.slot_seconds
 
     def _flush_user(self, user_id: str, user: UserStream, now: float) -> None:
         window = user.window
-        user.due = None
+        self._pending[user.slot].pop(user_id, None)  # flushed early (immediate, subscribe): not again
         if not window:
             return
-        user.window = Window()
         groups: dict[frozenset[str], list[Connection]] = {}
         for conn in self.hub.by_user.get(user_id, {}).values():
             if conn.channels:
@@ -164,15 +181,19 @@ class StreamCore:
         for channels, conns in groups.items():
             if not window.has_any(channels):
                 continue
+            if len({conn.last_seq for conn in conns}) == 1:  # the usual case: all alike
+                self._send_rendered(user_id, conns, window.render(channels, conns[0].last_seq), now)
+                continue
             # Connections of one set may have been sent different offsets (one joined later, with a
             # newer snapshot); those the window's events split alike still get one serialisation.
-            held = sorted(s.seq for ch in channels for s in window.items[ch].values())
+            held = sorted(s[SEQ] for ch in channels for s in window.items[ch].values())
             alike: dict[int, list[Connection]] = {}
             for conn in conns:
                 alike.setdefault(bisect_right(held, conn.last_seq), []).append(conn)
             for members in alike.values():
                 newer_than = min(conn.last_seq for conn in members)
                 self._send_rendered(user_id, members, window.render(channels, newer_than), now)
+        window.clear()  # one window object per user, reused
 
     def _send_rendered(self, user_id: str, conns: list[Connection], rendered: Rendered | None,
                        now: float, live: bool = True) -> None:
@@ -243,8 +264,8 @@ class StreamCore:
         if user is not None:
             user.last_disconnect = now
             if conn.user_id not in self.hub.by_user:
-                user.window = Window()
-                user.due = None
+                user.window.clear()
+                self._pending[user.slot].pop(conn.user_id, None)
 
     def close(self, conn_id: int, close: Close, now: float) -> None:
         """Close a connection on the server's initiative."""

@@ -4,6 +4,7 @@ and shut down gracefully on SIGINT/SIGTERM (flush, 1001 to every client, exit 0)
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -119,6 +120,10 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStore], Feed]
     http = HTTPServer(make_app(service), ssl_options=tls)
     http.add_sockets(bind_sockets(settings.server.port, settings.server.host, reuse_port=reuse_port))
     await service.start()
+    # What start made (modules, settings, the simulator's users, events pregenerated for a load
+    # test) lives as long as the process: keep it out of the collector's full passes, which stop
+    # the IOLoop for as long as they take (benchmarks/gc_pause.py).
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

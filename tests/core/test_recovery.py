@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from portfolio_ws.core.recovery import RecoveryBuffer
-from portfolio_ws.core.window import Stamped
+from portfolio_ws.core.window import SEQ, Stamped, stamp
 from tests.core.builders import position
 
 
@@ -11,12 +11,12 @@ def filled(count: int, max_events: int = 1000, max_age: float = 300.0, start: fl
            step: float = 1.0) -> RecoveryBuffer:
     buffer = RecoveryBuffer(max_events, max_age)
     for seq in range(1, count + 1):
-        buffer.append(Stamped(seq, start + (seq - 1) * step, position()))
+        buffer.append(stamp(seq, start + (seq - 1) * step, position()))
     return buffer
 
 
 def seqs(held: list[Stamped] | None) -> list[int] | None:
-    return None if held is None else [s.seq for s in held]
+    return None if held is None else [s[SEQ] for s in held]
 
 
 def test_exact_replay_after_an_offset() -> None:
@@ -56,14 +56,14 @@ def test_gone_by_age() -> None:
 
 def test_old_events_expire_as_new_ones_arrive() -> None:
     buffer = filled(3, start=0.0)
-    buffer.append(Stamped(4, 1000.0, position()))
+    buffer.append(stamp(4, 1000.0, position()))
     assert len(buffer) == 1
 
 
 def test_a_gap_in_offsets_drops_what_came_before_it() -> None:
     # Offsets given elsewhere (a cluster): one that skips ahead means events we never saw.
     buffer = filled(3)
-    buffer.append(Stamped(6, 3.0, position()))
+    buffer.append(stamp(6, 3.0, position()))
     assert len(buffer) == 1
     assert seqs(buffer.since(5, 6, now=3.0)) == [6]
     assert buffer.since(3, 6, now=3.0) is None

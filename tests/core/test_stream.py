@@ -329,28 +329,53 @@ def test_empty_immediate_list_makes_everything_wait() -> None:
     assert drain(core).types(conn) == ["batch"]
 
 
-def test_a_window_is_due_a_window_after_its_first_event() -> None:
-    core = make_core()  # 1000 ms window
+def test_a_window_goes_when_the_wheel_passes_its_users_slot_once_a_window() -> None:
+    core = make_core()  # 1000 ms window, 50 ms ticks: a wheel of 20 slots
+    assert (core.slots, core.slot_seconds) == (20, 0.05)
     conn = connect(core, "u1", *ALL)
+    core.flush_due(NOW)
+    goes = core.flush_time("u1", NOW)
+    assert NOW < goes <= NOW + 1.0
     publish(core, position("u1"), now=NOW)
-    publish(core, account("u1"), now=NOW + 0.6)  # joins the open window: its due stays NOW + 1
-    assert core.flush_due(NOW + 0.999) == 0 and drain(core).frames == []
-    assert core.flush_due(NOW + 1.0) == 1
+    publish(core, account("u1"), now=goes - 0.01)  # joins the same window
+    assert core.flush_due(goes - 0.01) == 0 and drain(core).frames == []
+    assert core.flush_due(goes) == 1
     assert drain(core).types(conn) == ["batch"]
-    publish(core, position("u1", price="1.00"), now=NOW + 1.2)  # a new window, due at NOW + 2.2
-    assert core.flush_due(NOW + 2.1) == 0
-    assert core.flush_due(NOW + 2.2) == 1 and drain(core).types(conn) == ["position_update"]
+    publish(core, position("u1", price="1.00"), now=goes + 0.01)  # waits for the next turn
+    assert core.flush_time("u1", goes + 0.01) == pytest.approx(goes + 1.0)
+    assert core.flush_due(goes + 0.99) == 0
+    assert core.flush_due(goes + 1.0) == 1 and drain(core).types(conn) == ["position_update"]
 
 
-def test_a_window_flushed_early_is_not_sent_again_when_its_old_due_comes() -> None:
+def test_users_slots_spread_their_flushes_over_the_window() -> None:
+    core = make_core()
+    users = [f"user-{n}" for n in range(200)]
+    times = {round((core.flush_time(u, NOW) - NOW) / core.slot_seconds) for u in users}
+    assert len(times) == core.slots  # 200 users land in every one of the 20 slots
+    assert core.flush_time("user-7", NOW) == make_core().flush_time("user-7", NOW)  # stable
+
+
+def test_a_late_tick_sends_every_slot_it_passed_once() -> None:
+    core = make_core()
+    conns = {u: connect(core, u, *ALL) for u in ("u1", "u2", "u3")}
+    core.flush_due(NOW)
+    for u in conns:
+        publish(core, position(u), now=NOW)
+    assert core.flush_due(NOW + 5.0) == 3  # the loop stalled for 5 s: everyone goes, once
+    sent = drain(core)
+    assert [sent.types(c) for c in conns.values()] == [["position_update"]] * 3
+    assert core.flush_due(NOW + 5.0) == 0
+
+
+def test_a_window_flushed_early_is_not_sent_again_when_its_slot_comes() -> None:
     core = make_core()
     conn = connect(core, "u1", *ALL)
-    publish(core, position("u1"), now=NOW)           # due NOW + 1
-    publish(core, order("u1"), now=NOW + 0.3)        # immediate: the window goes now
+    core.flush_due(NOW)
+    goes = core.flush_time("u1", NOW)
+    publish(core, position("u1"), now=NOW)
+    publish(core, order("u1"), now=NOW)            # immediate: the window goes now
     assert drain(core).types(conn) == ["batch"]
-    publish(core, account("u1"), now=NOW + 0.5)      # a new window, due NOW + 1.5
-    assert core.flush_due(NOW + 1.0) == 0 and drain(core).frames == []  # the old due is stale
-    assert core.flush_due(NOW + 1.5) == 1 and drain(core).types(conn) == ["account_update"]
+    assert core.flush_due(goes) == 0 and drain(core).frames == []
 
 
 def test_each_connection_receives_only_its_channels() -> None:

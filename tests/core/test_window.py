@@ -3,7 +3,9 @@ trades all in order; one item goes out as its own type, more as a batch with onl
 
 from __future__ import annotations
 
-from portfolio_ws.core.window import Stamped, Window
+import gc
+
+from portfolio_ws.core.window import FRAGMENT, Window, payload, stamp
 from tests.core.builders import NOW, account, order, position, trade
 
 ALL = frozenset({"positions", "orders", "account", "trades"})
@@ -12,7 +14,7 @@ ALL = frozenset({"positions", "orders", "account", "trades"})
 def window_of(*events: object, start: int = 1, at: float = NOW) -> Window:
     window = Window()
     for i, event in enumerate(events):
-        window.add(Stamped(start + i, at + i, event))  # type: ignore[arg-type]
+        window.add(stamp(start + i, at + i, event))  # type: ignore[arg-type]
     return window
 
 
@@ -120,11 +122,24 @@ def test_accounting_fields() -> None:
     assert rendered.newest_received_at == 102.0  # the trade, the newest event in it
 
 
-def test_payload_is_formatted_once() -> None:
-    stamped = Stamped(1, NOW, position())
-    assert stamped.fragment is stamped.fragment  # formatted once
+def test_an_event_is_formatted_once_and_held_as_data_the_collector_skips() -> None:
+    stamped = stamp(1, NOW, position(symbol="AAPL"))
+    assert payload(stamped)["symbol"] == "AAPL" and isinstance(stamped[FRAGMENT], str)
+    gc.collect()
+    # Only strings and numbers: after one look the garbage collector no longer visits it, so
+    # millions held in windows and recovery buffers don't lengthen its full passes.
+    assert not gc.is_tracked(stamped)
+
+
+def test_a_cleared_window_is_empty_and_takes_new_events() -> None:
+    window = window_of(position(), order(), account(), trade())
+    window.clear()
+    assert not window and window.render(ALL) is None
+    window.add(stamp(9, NOW, trade(trade_id="t9")))
+    rendered = window.render(ALL)
+    assert rendered is not None and rendered.type == "trade_executed" and rendered.raw_events == 1
 
 
 def test_extend_returns_the_window() -> None:
-    window = Window().extend([Stamped(1, NOW, position()), Stamped(2, NOW, trade())])
+    window = Window().extend([stamp(1, NOW, position()), stamp(2, NOW, trade())])
     assert window and window.render(ALL) is not None

@@ -125,7 +125,7 @@ async def test_users_without_connections_accumulate_nothing_but_keep_state(make_
     user, cookie = await server.user_session("alice")
     for n in range(50):
         server.publish(position(user.user_id, price=f"{100 + n}.00"))
-    assert server.service.core.users[user.user_id].due is None  # no window waiting to go
+    assert server.service.core.flush_due(server.service.clock() + 120) == 0  # no window waits to go
     assert not server.service.core.users[user.user_id].window
     client = await server.connect(cookie)
     await client.subscribe("positions")
@@ -135,33 +135,31 @@ async def test_users_without_connections_accumulate_nothing_but_keep_state(make_
     await client.assert_nothing_pending()
 
 
-async def test_each_window_goes_when_due_so_users_are_spread_over_the_second(make_server):
-    # A user's window opens with its first pending event and goes a window later: two users whose
-    # events came half a second apart are sent by different ticks, not in one burst.
+async def test_the_batcher_sends_each_users_window_at_its_own_moment_of_the_window(make_server):
+    # The window is a wheel of 50 ms slots: each user's pending events go when the wheel passes
+    # the user's slot, once a window, so users' messages are spread over the second.
     clock = FakeClock(T0.timestamp())
     server = await make_server(clock=clock, streaming__batch_window_ms=1000,
-                               streaming__flush_interval_ms=LONG_WINDOW)  # the test ticks by hand
-    alice, alice_cookie = await server.user_session("alice")
-    bob, bob_cookie = await server.user_session("bob")
-    a = await subscribed(server, alice_cookie, "positions")
-    b = await subscribed(server, bob_cookie, "positions")
-    server.publish(position(alice.user_id, price="1.00"))  # alice's window opens at 0.0
-    clock.now += 0.5
-    server.publish(position(bob.user_id, price="2.00"))    # bob's at 0.5
-    server.publish(position(alice.user_id, price="1.10"))  # joins alice's open window
-    clock.now += 0.4
-    server.service.tick()                                  # 0.9: nothing is due yet
+                               streaming__flush_interval_ms=50, limits__total_connections=100)
+    core = server.service.core
+    sessions = [await server.user_session(f"user{n}") for n in range(12)]
+    by_time: dict[float, tuple[str, str]] = {}
+    for user, cookie in sessions:  # two users whose slots differ
+        by_time.setdefault(core.flush_time(user.user_id, clock.now), (user.user_id, cookie))
+    (first_at, (first, first_cookie)), (second_at, (second, second_cookie)) = sorted(by_time.items())[:2]
+    a = await subscribed(server, first_cookie, "positions")
+    b = await subscribed(server, second_cookie, "positions")
+    server.publish(position(first, price="1.00"))
+    server.publish(position(second, price="2.00"))
+    server.publish(position(first, price="1.10"))           # coalesced with the first
+    clock.now = first_at - 0.01
+    server.service.tick()                                    # nobody's moment yet
     await a.assert_nothing_pending()
-    await b.assert_nothing_pending()
-    clock.now += 0.1
-    server.service.tick()                                  # 1.0: alice's window goes, bob's waits
+    clock.now = first_at
+    server.service.tick()                                    # the first user's window goes, alone
     assert (await a.expect("position_update"))["data"]["currentPrice"] == "1.10"
     await b.assert_nothing_pending()
-    server.publish(position(alice.user_id, price="1.20"))  # a new window for alice, due at 2.0
-    clock.now += 0.5
-    server.service.tick()                                  # 1.5: bob's goes
+    clock.now = second_at
+    server.service.tick()
     assert (await b.expect("position_update"))["data"]["currentPrice"] == "2.00"
     await a.assert_nothing_pending()
-    clock.now += 0.5
-    server.service.tick()                                  # 2.0: alice's second window
-    assert (await a.expect("position_update"))["data"]["currentPrice"] == "1.20"
