@@ -9,12 +9,16 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from tornado.httputil import HTTPHeaders
 from tornado.websocket import WebSocketHandler
 
 from .. import constants as c
 from .service import Service
 
 log = logging.getLogger("portfolio_ws.ws")
+
+# Put in place of the upgrade's headers once a socket is open; nothing reads or writes them again.
+_NO_HEADERS = HTTPHeaders()
 
 
 class PortfolioSocket(WebSocketHandler):
@@ -72,6 +76,17 @@ class PortfolioSocket(WebSocketHandler):
             log.info("websocket conn-%d connected user=%s from %s", self.conn_id, user_id, self.request.remote_ip)
         elif user_id is not None:
             log.info("websocket conn-%d refused user=%s from %s", self.conn_id, user_id, self.request.remote_ip)
+        self._drop_upgrade_state()
+
+    def _drop_upgrade_state(self) -> None:
+        """Let go of what Tornado keeps per socket from the HTTP upgrade and never uses again: the
+        request's headers and parsed cookies, the response headers, the template UI namespace.
+        Per open socket that is ~25 fewer objects for the garbage collector to visit and ~3 KB
+        (docs/performance.md, memory per idle connection)."""
+        self.request.headers = _NO_HEADERS
+        self.request.__dict__.pop("_cookies", None)
+        self._headers = _NO_HEADERS
+        self.ui = None  # type: ignore[assignment]
 
     async def _authenticate(self) -> tuple[str | None, str | None]:
         """(user id, session id) of the session cookie, or (None, None)."""
