@@ -2,6 +2,7 @@
 
     python benchmarks/loadtest_scaling.py --sizes 1000 5000 10000 19000 --runs 3 --duration 20
     python benchmarks/loadtest_scaling.py --sizes 5000 --tick-rate 2 --out benchmarks/results/rate2.json
+    python benchmarks/loadtest_scaling.py --pregenerate --orders-per-day 200 --out benchmarks/results/scaling-served.json
 
 Prints a Markdown table (medians of ``--runs``) and writes every run's report to
 ``benchmarks/results/scaling.json``.
@@ -21,11 +22,20 @@ FIGURES = [
     ("connections held", lambda r: r["connectionsHeld"]),
     ("messages/s", lambda r: r["messagesPerSecond"]),
     ("batched p50 ms", lambda r: r["latencyMs"]["batched"]["p50"]),
+    ("batched p95 ms", lambda r: r["latencyMs"]["batched"]["p95"]),
     ("batched p99 ms", lambda r: r["latencyMs"]["batched"]["p99"]),
+    ("batched max ms", lambda r: r["latencyMs"]["batched"]["max"]),
+    ("orders/trades p50 ms", lambda r: r["latencyMs"]["ordersAndTrades"]["p50"]),
     ("orders/trades p99 ms", lambda r: r["latencyMs"]["ordersAndTrades"]["p99"]),
+    ("orders/trades messages", lambda r: r["latencyMs"]["ordersAndTrades"]["messages"]),
+    ("server latency p99 ms", lambda r: r["serverStats"]["latencyMs"]["p99"]),
+    ("tick p50 ms", lambda r: r["serverStats"]["tickMs"]["p50"]),
+    ("tick max ms", lambda r: r["serverStats"]["tickMs"]["max"]),
     ("server CPU %", lambda r: r["server"]["cpuPercent"]),
+    ("client workers CPU %", lambda r: r["clientCpuPercent"]),
     ("CPU us/message", lambda r: r["server"]["cpuMicrosecondsPerMessage"]),
     ("peak RSS MB", lambda r: r["server"]["peakRssMB"]),
+    ("memory per connection KB", lambda r: r["server"]["memoryPerConnectionKB"]),
     ("batch efficiency", lambda r: float(r["serverStats"]["batchEfficiency"].rstrip("%"))),
     ("closes", lambda r: sum(r["closes"].values())),
 ]

@@ -316,6 +316,9 @@ def _report(o: LoadTestOptions, intervals: list[Interval], samples: list[dict[st
         },
         "closes": closes,
         "connectErrors": sum(iv.connect_errors for iv in intervals),
+        # The client workers' own CPU (% of one core, all workers): near 100% per worker, they,
+        # not the server, are what limits the figures.
+        "clientCpuPercent": round(100 * sum(iv.cpu_seconds for iv in steady) / span, 1),
         "server": None,
         "timeline": [{"t": round(t - start, 1), "connected": count} for t, count in held],
     }

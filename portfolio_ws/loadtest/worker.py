@@ -50,6 +50,7 @@ class Interval:
     closes: dict[str, int] = field(default_factory=dict)
     connect_errors: int = 0
     ready: bool = False
+    cpu_seconds: float = 0.0  # this worker's own CPU in the interval: is the load generator keeping up?
 
 
 class Worker:
@@ -62,6 +63,7 @@ class Worker:
         self.clients: list[LoadClient] = []
         self.ready = False
         self._received_before = 0
+        self._cpu_before = time.process_time()
         self._new_interval()
         self._subscribe = ujson.dumps({"type": "subscribe", "channels": plan.channels})
 
@@ -147,6 +149,9 @@ class Worker:
 
     def _flush(self) -> None:
         iv = self.interval
+        cpu = time.process_time()
+        iv.cpu_seconds = cpu - self._cpu_before
+        self._cpu_before = cpu
         received = sum(client.bytes_received for client in self.clients)
         iv.wire_bytes = received - self._received_before
         self._received_before = received
