@@ -129,6 +129,8 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
 
 
 def _check_range(key: str, value: Any) -> None:
+    if key == "server.gc_full_collect_seconds" and value < 0:
+        raise ConfigError(key, f"must be 0 (CPython's own policy) or more, got {value!r}")
     if key == "server.port" and value > 65535:
         raise ConfigError(key, f"must be a TCP port (1-65535), got {value!r}")
     if key == "auth.external_session_url" and value and not value.lower().startswith(("http://", "https://")):

@@ -24,6 +24,7 @@ from ..feed import Feed, NoFeed
 from ..settings import ServerSettings, Settings
 from ..slots import ConnectionSlots, LocalSlots
 from .app import make_app
+from .gcpolicy import FullCollections
 from .service import Service
 
 log = logging.getLogger("portfolio_ws.runner")
@@ -124,6 +125,8 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStore], Feed]
     # test) lives as long as the process: keep it out of the collector's full passes, which stop
     # the IOLoop for as long as they take (benchmarks/gc_pause.py).
     gc.freeze()
+    collections = FullCollections(settings.server.gc_full_collect_seconds)
+    collections.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -137,6 +140,7 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStore], Feed]
     log.info("shutting down: closing %d connection(s)", len(service.sockets))
     http.stop()  # stop accepting
     await service.shutdown()
+    collections.stop()
     try:
         await asyncio.wait_for(http.close_all_connections(), timeout=1.0)
     except asyncio.TimeoutError:
