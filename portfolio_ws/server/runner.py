@@ -125,7 +125,9 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStore], Feed]
     # test) lives as long as the process: keep it out of the collector's full passes, which stop
     # the IOLoop for as long as they take (benchmarks/gc_pause.py).
     gc.freeze()
-    collections = FullCollections(settings.server.gc_full_collect_seconds)
+    collections = FullCollections(settings.server.gc_full_collect_seconds,
+                                  closed=lambda: service.core.stats.disconnects,
+                                  open_sockets=lambda: len(service.sockets))
     collections.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

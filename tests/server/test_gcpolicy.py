@@ -45,3 +45,24 @@ def test_a_negative_interval_is_a_configuration_error() -> None:
     with pytest.raises(ConfigError, match="server.gc_full_collect_seconds"):
         load_settings(overrides={"server.gc_full_collect_seconds": -1})
     assert load_settings(overrides={"server.gc_full_collect_seconds": 0}).server.gc_full_collect_seconds == 0
+
+
+def test_a_collection_comes_early_once_a_quarter_of_the_open_sockets_have_closed() -> None:
+    # Closed sockets are what leaves cyclic garbage: it must not wait the whole interval.
+    state = {"closed": 0, "open": 8000, "now": 0.0}
+    collections = FullCollections(600, closed=lambda: state["closed"], open_sockets=lambda: state["open"],
+                                  clock=lambda: state["now"])
+    state["closed"] = 1999
+    state["now"] = 30.0
+    collections.check()
+    assert collections.count == 0  # a quarter of 8,000 is 2,000
+    state["closed"] = 2000
+    collections.check()
+    assert collections.count == 1
+    state["closed"] = 2999  # 999 more: under the 1,000 minimum even with few sockets open
+    state["open"] = 100
+    collections.check()
+    assert collections.count == 1
+    state["now"] = 630.0  # the interval since the last one is up
+    collections.check()
+    assert collections.count == 2
