@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.reliability_common import ADMIN_TOKEN, Server, free_port  # noqa: E402
+from benchmarks.reliability_common import Server, free_port  # noqa: E402
 from portfolio_ws.loadtest.run import LoadTestOptions, login_sessions, run_loadtest  # noqa: E402
 
 PASSWORD = "bench-password-1"

@@ -68,7 +68,7 @@ def parse(frame: str | bytes) -> Command | ClientError:
     if kind == c.PING:
         return Ping()
     if kind not in c.CLIENT_MESSAGE_TYPES:
-        return ClientError(c.UNKNOWN_MESSAGE_TYPE, f"Unknown message type",
+        return ClientError(c.UNKNOWN_MESSAGE_TYPE, "Unknown message type",
                            {"type": _echo(kind), "validTypes": list(c.CLIENT_MESSAGE_TYPES)})
     channels = msg.get("channels")
     if not isinstance(channels, list) or not channels or not all(isinstance(ch, str) for ch in channels):

@@ -33,7 +33,6 @@ class StaticHandler(tornado.web.StaticFileHandler):
 
 def make_app(service: Service) -> tornado.web.Application:
     deps = {"service": service}
-    server = service.settings.server
     return tornado.web.Application(
         [
             (c.WEBSOCKET_PATH, PortfolioSocket, deps),

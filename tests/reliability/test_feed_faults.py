@@ -4,7 +4,6 @@ publishes garbage or whose health() raises never takes the server down; admin st
 from __future__ import annotations
 
 import asyncio
-import logging
 from datetime import datetime
 from decimal import Decimal
 from typing import Any

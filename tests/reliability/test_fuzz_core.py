@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import replace
-from decimal import Decimal
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings, strategies as st

@@ -151,7 +151,7 @@ def test_a_feed_running_behind_catches_up_in_bounded_steps() -> None:
         feed = SimulatorFeed(USERS, settings(speed=600.0, step_ms=1000), clock)
         feed.max_events_per_step = 500
         bus = InMemoryBus()
-        seen = Collector(bus)
+        Collector(bus)
         await feed.start(bus)
         await feed.stop()  # drive it by hand from here
         clock.now += 1  # ten simulated minutes: many steps' worth
