@@ -87,6 +87,9 @@ class Service:
         self._rechecker: PeriodicCallback | None = None
         self._heartbeat: PeriodicCallback | None = None
         self._heartbeat_slice = 0
+        # The sockets open when this turn of pings began; one opened since is first pinged next
+        # turn, within 2 intervals of opening, under the interval + timeout it may stay silent.
+        self._heartbeat_turn: list[int] = []
         self.stopping = False
 
     # ---- lifecycle --------------------------------------------------------------------------
@@ -191,8 +194,11 @@ class Service:
         unlike Tornado's own pinger); once a full turn, close those silent past interval + timeout."""
         turn = self._heartbeat_slice
         self._heartbeat_slice = (turn + 1) % HEARTBEAT_SLICES
-        for conn_id, handler in list(self.sockets.items()):
-            if conn_id % HEARTBEAT_SLICES == turn:
+        if turn == 0:  # one pass over the sockets a turn, not one a slice
+            self._heartbeat_turn = list(self.sockets)
+        for conn_id in self._heartbeat_turn[turn::HEARTBEAT_SLICES]:
+            handler = self.sockets.get(conn_id)  # gone since the turn began: nothing to ping
+            if handler is not None:
                 send_ping(handler)
         if turn == 0:
             self._close_silent()
