@@ -20,6 +20,9 @@ setup(
         "PyYAML>=6.0",
         # IANA time zones for the NYSE calendar on machines without /usr/share/zoneinfo.
         "tzdata>=2024.1",
+        # The NYSE's full-day closures, one-off ones included (2001-09-11..14, days of mourning,
+        # Hurricane Sandy): a maintained calendar beats a hand-kept table that missed some.
+        "holidays>=0.60",
         # Alpaca's market-data stream speaks msgpack (also a dependency of alpaca-py).
         "msgpack>=1.0",
         # /metrics in the Prometheus text format, the format operators' scrapers read.

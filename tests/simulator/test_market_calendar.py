@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
+import holidays as holiday_calendars
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulator import market_calendar as cal
 
@@ -31,12 +34,42 @@ def test_holidays_match_the_published_calendar(year: int) -> None:
     assert sorted(cal.holidays(year)) == [date.fromisoformat(d) for d in KNOWN[year]]
 
 
-@pytest.mark.parametrize("year, expected", [
-    (2019, date(2019, 4, 21)), (2024, date(2024, 3, 31)), (2025, date(2025, 4, 20)),
-    (2026, date(2026, 4, 5)), (2038, date(2038, 4, 25)), (2285, date(2285, 3, 22)),
+@pytest.mark.parametrize("day, name", [
+    ("2001-09-11", "World Trade Center"), ("2001-09-12", "World Trade Center"),
+    ("2001-09-13", "World Trade Center"), ("2001-09-14", "World Trade Center"),
+    ("2004-06-11", "Reagan"), ("2007-01-02", "Ford"), ("2012-10-29", "Sandy"),
+    ("2012-10-30", "Sandy"), ("2018-12-05", "Bush"), ("2025-01-09", "Carter"),
 ])
-def test_easter_computus(year: int, expected: date) -> None:
-    assert cal.easter(year) == expected
+def test_one_off_closures_have_no_session(day: str, name: str) -> None:
+    # No rule predicts these; the calendar once traded through 2001-09-12, 2004-06-11 and 2007-01-02.
+    closed = date.fromisoformat(day)
+    assert not cal.is_trading_day(closed) and cal.session_on(closed) is None
+    assert name in cal.holidays(closed.year)[closed]
+    assert cal.next_session(ny(f"{day} 08:00")).day > closed
+
+
+def test_trading_resumed_after_september_11() -> None:
+    assert cal.next_session(ny("2001-09-10 16:00")).day == date(2001, 9, 17)
+    assert cal.previous_session(ny("2001-09-16 12:00")).day == date(2001, 9, 10)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dates(min_value=date(cal.FIRST_YEAR, 1, 1), max_value=date(cal.LAST_YEAR, 12, 31)))
+def test_trading_days_are_the_weekdays_the_package_keeps_open(day: date) -> None:
+    closed = day in holiday_calendars.financial_holidays("NYSE", years=day.year)
+    assert cal.is_trading_day(day) == (day.weekday() < 5 and not closed)
+    session = cal.session_on(day)
+    assert (session is not None) == cal.is_trading_day(day)
+    if session is not None:  # the session times stay this module's: 09:30 to 16:00 or 13:00
+        assert session.open == ny(f"{day} 09:30")
+        assert session.close == ny(f"{day} {'13:00' if session.early_close else '16:00'}")
+
+
+@pytest.mark.parametrize("year", [cal.FIRST_YEAR - 1, cal.LAST_YEAR + 1])
+def test_years_the_package_does_not_cover_are_an_error(year: int) -> None:
+    # Outside its range the package knows no closures: trading every weekday would be a silent lie.
+    with pytest.raises(ValueError, match=f"NYSE calendar covers {cal.FIRST_YEAR}-{cal.LAST_YEAR}"):
+        cal.is_trading_day(date(year, 3, 3))
 
 
 def test_weekend_observance() -> None:
