@@ -1,5 +1,5 @@
 """A real portfolio-ws server on a real socket, for tests: users, login, WebSocket clients, and
-publishing events through the same bus interface the feeds use.
+publishing events through the same bus interface the feeds use (events from tests/builders.py).
 
 Use the ``make_server`` fixture (tests/conftest.py): ``server = await make_server(**overrides)``
 where overrides are dotted settings keys with ``__`` for the dot (``limits__total_connections=3``).
@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,7 +26,7 @@ from portfolio_ws.auth.sessions_sqlite import SQLiteSessionStore
 from portfolio_ws.auth.users import User, UserStore
 from portfolio_ws.bus_memory import InMemoryBus
 from portfolio_ws.config import load_settings
-from portfolio_ws.core.events import AccountUpdate, Event, OrderUpdate, PositionUpdate, TradeExecuted
+from portfolio_ws.core.events import Event
 from portfolio_ws.feed import Feed, NoFeed
 from portfolio_ws.server.app import make_app
 from portfolio_ws.server.service import Service
@@ -199,35 +197,3 @@ async def start_server(tmp_path: Path, overrides: dict[str, Any] | None = None, 
     http = HTTPServer(make_app(service))
     http.add_sockets([sock])
     return TestServer(settings, service, http, sock.getsockname()[1], users, bus)
-
-
-# ---- event builders (Decimal in, as the feeds produce them) ---------------------------------
-T0 = datetime(2026, 1, 5, 15, 0, tzinfo=timezone.utc)  # a Monday, 10:00 New York
-
-
-def position(user: str, symbol: str = "AAPL", qty: str = "100", price: str = "175.50",
-             entry: str = "170.25", side: str = "long") -> PositionUpdate:
-    q, p, e = Decimal(qty), Decimal(price), Decimal(entry)
-    sign = 1 if side == "long" else -1
-    pnl = (p - e) * q * sign
-    return PositionUpdate(user, symbol, q, p, e, pnl, (pnl / (e * q) * 100) if q else Decimal(0),
-                          p * q, side, "strategy-1", T0)
-
-
-def order(user: str, order_id: str = "order-1", status: str = "new", symbol: str = "TSLA",
-          qty: str = "50", filled: str = "0", avg: str | None = None) -> OrderUpdate:
-    return OrderUpdate(user, order_id, symbol, "buy", "limit", status, Decimal(qty), Decimal(filled), T0,
-                       broker_order_id="broker-" + order_id,
-                       filled_avg_price=Decimal(avg) if avg else None, limit_price=Decimal("246.00"),
-                       filled_at=T0 if status == "filled" else None)
-
-
-def account(user: str, equity: str = "104308.75", cash: str = "50000.00") -> AccountUpdate:
-    e = Decimal(equity)
-    return AccountUpdate(user, e, e * 2, Decimal(cash), e, Decimal("1234.56"), Decimal("1.2"), T0)
-
-
-def trade(user: str, trade_id: str = "trade-1", symbol: str = "NVDA", qty: str = "25",
-          price: str = "520.50", pnl: str | None = "1250.00") -> TradeExecuted:
-    return TradeExecuted(user, trade_id, symbol, "sell", Decimal(qty), Decimal(price), T0,
-                         Decimal(pnl) if pnl else None, "strategy-1", "order-1")

@@ -20,7 +20,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7, DRAFT202012
 
 from portfolio_ws import constants as c
-from tests.harness import PASSWORD, Client, account, order, position, trade
+from tests.builders import account, order, position, trade
+from tests.harness import PASSWORD, Client
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "https://portfolio-ws.invalid/api/docs/"

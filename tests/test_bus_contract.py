@@ -16,7 +16,7 @@ from portfolio_ws.bus import EventBus
 from portfolio_ws.bus_memory import InMemoryBus
 from portfolio_ws.bus_redis import RedisBus
 from portfolio_ws.core.events import Event
-from tests.harness import account, order, position, trade
+from tests.builders import account, order, position, trade
 from tests.redis_server import RedisServer
 
 TIMEOUT = 10.0

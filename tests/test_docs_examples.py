@@ -13,7 +13,7 @@ import pytest
 from portfolio_ws import constants as c
 from portfolio_ws.core import wire
 from portfolio_ws.settings import LimitSettings
-from tests.harness import account, order, position, trade
+from tests.builders import account, order, position, trade
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
 TEXT = DOC.read_text(encoding="utf-8")

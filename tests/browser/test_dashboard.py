@@ -3,23 +3,20 @@ server restart on the same port, the sixth tab falling back to polling."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from playwright.async_api import expect
 
 from portfolio_ws.core.events import AccountUpdate
 from tests.browser.conftest import WAIT_MS, new_page
-from tests.harness import PASSWORD, T0, order, position, trade
+from tests.builders import account, later, order, position, trade
+from tests.harness import PASSWORD
 
 expect.set_options(timeout=WAIT_MS)
 
 
 def account_at(user: str, equity: str, minute: int, day_pnl: str = "1234.56") -> AccountUpdate:
-    e = Decimal(equity)
-    return AccountUpdate(user, e, e * 2, Decimal("50000.00"), e, Decimal(day_pnl), Decimal("1.2"),
-                         T0 + timedelta(minutes=minute))
+    return account(user, equity, day_pnl=day_pnl, at=later(minute * 60))
 
 
 def seed(server: Any, user: str) -> None:

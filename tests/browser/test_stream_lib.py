@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.browser.conftest import new_page
-from tests.harness import PASSWORD, account, order, position, trade
+from tests.builders import account, order, position, trade
+from tests.harness import PASSWORD
 
 # Loads the module into a page of the server's origin and starts a stream that records everything.
 START_STREAM = """async (options) => {

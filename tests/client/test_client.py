@@ -20,7 +20,8 @@ from portfolio_ws.client import (AccountEvent, ClientError, Connected, LoginFail
                                  TradeEvent, Unsubscribed)
 from portfolio_ws.errors import UsageError
 from tests.client.conftest import FAST
-from tests.harness import PASSWORD, account, order, position, trade
+from tests.builders import account, order, position, trade
+from tests.harness import PASSWORD
 
 LONG_WINDOW = 600_000
 

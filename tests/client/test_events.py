@@ -11,7 +11,7 @@ from portfolio_ws.client.events import (AccountEvent, Connected, OrderEvent, Pon
                                         ServerError, Snapshot, Subscribed, TradeEvent, Unsubscribed, decode)
 from portfolio_ws.core import wire
 from portfolio_ws.core.portfolio import PortfolioState
-from tests.harness import T0, account, order, position, trade
+from tests.builders import T0, account, order, position, trade
 
 NOW = T0.timestamp()
 U = "user-1"

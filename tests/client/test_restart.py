@@ -19,7 +19,8 @@ from portfolio_ws.feed import NoFeed
 from portfolio_ws.server.app import make_app
 from portfolio_ws.server.service import Service
 from tests import harness
-from tests.harness import FAST_HASHER, order, position, start_server
+from tests.builders import order, position
+from tests.harness import FAST_HASHER, start_server
 
 
 async def restart(old: harness.TestServer) -> harness.TestServer:

@@ -6,7 +6,7 @@ from portfolio_ws import constants as c
 from portfolio_ws.client.events import Connected, Resumed, Snapshot, decode
 from portfolio_ws.client.state import Portfolio
 from portfolio_ws.core import wire
-from tests.harness import T0, account, order, position, trade
+from tests.builders import T0, account, order, position, trade
 
 U = "user-1"
 

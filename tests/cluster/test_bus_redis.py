@@ -12,7 +12,7 @@ import ujson
 
 from portfolio_ws.bus_redis import RedisBus
 from portfolio_ws.core.codec import to_dict
-from tests.harness import position
+from tests.builders import position
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
 from tests.test_bus_contract import Received
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.cluster.conftest import NodeFactory
-from tests.harness import Client, position, trade
+from tests.builders import position, trade
+from tests.harness import Client
 
 ALL = ["positions", "orders", "account", "trades"]
 

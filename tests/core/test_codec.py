@@ -11,7 +11,7 @@ import ujson
 
 from portfolio_ws.core.codec import from_dict, to_dict
 from portfolio_ws.errors import InvalidEvent
-from tests.harness import account, order, position, trade
+from tests.builders import account, order, position, trade
 
 
 @pytest.mark.parametrize("event", [

@@ -10,7 +10,7 @@ import pytest
 
 from portfolio_ws.core.events import AccountUpdate, OrderUpdate, PositionUpdate, TradeExecuted
 from portfolio_ws.errors import InvalidEvent
-from tests.core.builders import T0, account, later, order, position, trade
+from tests.builders import T0, account, later, order, position, trade
 
 
 def test_each_event_names_its_type_channel_and_key() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from portfolio_ws.core.portfolio import PortfolioState, trading_day
-from tests.core.builders import T0, account, later, order, position, trade
+from tests.builders import T0, account, later, order, position, trade
 
 ALL = ["positions", "orders", "account", "trades"]
 NEXT_DAY = datetime(2026, 1, 6, 15, 0, tzinfo=timezone.utc)

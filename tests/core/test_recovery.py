@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from portfolio_ws.core.recovery import RecoveryBuffer
 from portfolio_ws.core.window import SEQ, Stamped, stamp
-from tests.core.builders import position
+from tests.builders import position
 
 
 def filled(count: int, max_events: int = 1000, max_age: float = 300.0, start: float = 0.0,

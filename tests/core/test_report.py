@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from portfolio_ws.core.report import admin_report
 from portfolio_ws.feed import FeedHealth
-from tests.core.builders import NOW, connect, make_core, position, publish
+from tests.builders import NOW, position
+from tests.core.builders import connect, make_core, publish
 
 FEED = FeedHealth(source="simulator", connected=True, last_event_at=NOW, market_open=True)
 

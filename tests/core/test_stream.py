@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 
 from portfolio_ws.core.stream import Closing, Outgoing
-from tests.core.builders import (
-    CONTROL_TYPES, DATA_TYPES, NOW, Sent, account, connect, drain, later, make_core, order, position,
-    publish, send, trade,
-)
+from tests.builders import NOW, account, later, order, position, trade
+from tests.core.builders import CONTROL_TYPES, DATA_TYPES, Sent, connect, drain, make_core, publish, send
 from tests.core.test_wire import ISO_MS
 
 ALL = ["positions", "orders", "account", "trades"]

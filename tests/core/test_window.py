@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 
 from portfolio_ws.core.window import FRAGMENT, Window, payload, stamp
-from tests.core.builders import NOW, account, order, position, trade
+from tests.builders import NOW, account, order, position, trade
 
 ALL = frozenset({"positions", "orders", "account", "trades"})
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portfolio_ws.core import wire
-from tests.core.builders import T0, account, order, position, trade
+from tests.builders import T0, account, order, position, trade
 
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 

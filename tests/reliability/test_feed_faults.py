@@ -11,7 +11,7 @@ from typing import Any
 import ujson
 
 from portfolio_ws.feed import Feed, FeedHealth
-from tests.harness import account, position, trade
+from tests.builders import account, position, trade
 
 TOKEN = "feed-faults-admin-token"
 

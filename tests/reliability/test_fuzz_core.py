@@ -24,7 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from portfolio_ws import constants as c
 from portfolio_ws.core.stream import Closing, Outgoing, StreamCore
 from portfolio_ws.settings import Settings
-from tests.core.builders import NOW, account, later, order, position, trade
+from tests.builders import NOW, account, later, order, position, trade
 from tests.reliability.hostile import hostile_frames
 
 CASES: Counter[str] = Counter()

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tests.harness import position, start_server
+from tests.builders import position
+from tests.harness import start_server
 from tests.reliability.hostile import hostile_frames
 from tests.reliability.rawws import BINARY, CLOSE, PING, PONG, TEXT, RawPeer, client_frame
 from tests.reliability.test_fuzz_core import CASES, FUZZ, check_reply, decode

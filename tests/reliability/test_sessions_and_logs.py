@@ -8,7 +8,8 @@ import logging
 import time
 
 from portfolio_ws.logs import JsonFormatter
-from tests.harness import PASSWORD, position
+from tests.builders import position
+from tests.harness import PASSWORD
 
 LOGIN = "/api/auth/login"
 

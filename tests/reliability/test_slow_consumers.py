@@ -12,7 +12,7 @@ import ujson
 
 from dataclasses import replace
 
-from tests.harness import trade
+from tests.builders import trade
 from tests.reliability.rawws import RawPeer
 
 LIMIT = 256 * 1024

@@ -12,7 +12,8 @@ from typing import Any
 import ujson
 
 from portfolio_ws.feed import Feed, FeedHealth
-from tests.harness import T0, FakeClock, account, order, position, trade
+from tests.builders import T0, account, order, position, trade
+from tests.harness import FakeClock
 
 LONG_WINDOW = 600_000
 TOKEN = "s3cret-admin-token-for-tests"

@@ -2,7 +2,8 @@
 windows itself (``service.flush()``), so what arrives depends on the rules, not on timing; the
 tick's own rule (a window goes when due) is driven with an injected clock."""
 
-from tests.harness import T0, FakeClock, account, order, position, trade
+from tests.builders import T0, account, order, position, trade
+from tests.harness import FakeClock
 
 LONG_WINDOW = 60_000
 

@@ -5,7 +5,8 @@ from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
 
-from tests.harness import Client, position
+from tests.builders import position
+from tests.harness import Client
 
 
 async def connect(server, cookie, compress):

@@ -13,7 +13,7 @@ import ujson
 from tornado.httpserver import HTTPServer
 from tornado.web import Application, RequestHandler
 
-from tests.harness import position
+from tests.builders import position
 
 
 class Platform:

@@ -7,7 +7,8 @@ import os
 import struct
 import time
 
-from tests.harness import position, start_server
+from tests.builders import position
+from tests.harness import start_server
 
 
 async def raw_upgrade(server, cookie):

@@ -6,7 +6,8 @@ from typing import Any
 
 import ujson
 
-from tests.harness import PASSWORD, FakeClock, account, order, position, trade
+from tests.builders import account, order, position, trade
+from tests.harness import PASSWORD, FakeClock
 
 LOGIN = "/api/auth/login"
 

@@ -1,6 +1,6 @@
 """Isolation: a user's connections never receive a byte of another user's data."""
 
-from tests.harness import account, order, position, trade
+from tests.builders import account, order, position, trade
 
 
 async def test_two_users_with_interleaved_events_never_see_each_other(make_server):

@@ -3,7 +3,7 @@ over a real socket."""
 
 import re
 
-from tests.harness import account, order, position, trade
+from tests.builders import account, order, position, trade
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

@@ -2,7 +2,7 @@
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness import position
+from tests.builders import position
 
 
 async def test_metrics_need_an_operator_and_report_counters(make_server):

@@ -11,7 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 from portfolio_ws.core import wire
-from tests.harness import T0, Client, FakeClock, account, order, position, trade
+from tests.builders import T0, account, order, position, trade
+from tests.harness import Client, FakeClock
 
 LONG_WINDOW = 600_000  # ms: the PeriodicCallback never fires during a test
 YESTERDAY = T0 - timedelta(days=1)

@@ -21,7 +21,8 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.tcpclient import TCPClient
 from tornado.websocket import websocket_connect
 
-from tests.harness import PASSWORD, RECV_TIMEOUT, Client, account, position
+from tests.builders import account, position
+from tests.harness import PASSWORD, RECV_TIMEOUT, Client
 
 LONG_WINDOW = 600_000
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-from tests.harness import position
+from tests.builders import position
 
 
 async def test_login_connect_subscribe_receive(make_server):
