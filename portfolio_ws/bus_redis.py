@@ -14,7 +14,10 @@ Keys (``prefix`` default ``pws:``):
   after Redis lost its data new offsets are above every old one (like ``StreamCore.seq_base``).
 - ``<p>recovery:<user>``: the user's last ``max_events`` events, entry id ``<seq>-1``, field ``t``
   the publish time; the key expires ``max_age`` after the user's last event.
-- ``<p>published:<node>:<n>``: short-lived marker so a publish retried after a lost reply runs once.
+- ``<p>published:<node>:<incarnation>:<n>``: short-lived marker so a publish retried after a lost
+  reply runs once. ``<incarnation>`` is random per bus instance (one per process run): a node
+  restarted under the same id (or a ``--workers`` worker) counts ``n`` from 1 again, and with
+  ``<node>:<n>`` alone its new events hit its previous run's markers and were discarded.
 One Lua script numbers, records and publishes atomically, so channel order is offset order.
 
 ``publish`` never blocks: events queue (bounded) and a task sends them in pipelines. While Redis is
@@ -64,6 +67,8 @@ class RedisBus(EventBus):
         self.url = url
         self.prefix = prefix
         self.node_id = node_id or uuid.uuid4().hex[:12]
+        # Publish markers are unique to this run: numbering restarts at 1 with every process.
+        self.incarnation = uuid.uuid4().hex
         self.max_events = max_events
         self.max_age = max_age_seconds
         self.clock = clock
@@ -81,8 +86,11 @@ class RedisBus(EventBus):
         self._closing = False
         self.publisher_connected = True
         self.subscriber_connected = False
-        self.counters = dict.fromkeys(("published", "delivered", "repaired", "dropped", "duplicates",
-                                       "reconnects", "invalid"), 0)
+        # Every event not passed on is counted under its reason: "dropped" (queue overflow while
+        # Redis was down), "deduplicated" (a publish whose marker existed: a retry that had run),
+        # "duplicates" (an offset at or below the last delivered here), "invalid" (not an event).
+        self.counters = dict.fromkeys(("published", "delivered", "repaired", "dropped", "deduplicated",
+                                       "duplicates", "reconnects", "invalid"), 0)
 
     # ---- interface ----------------------------------------------------------------------------
     def publish(self, event: Event) -> None:
@@ -143,6 +151,9 @@ class RedisBus(EventBus):
     def recovery_key(self, user_id: str) -> str:
         return f"{self.prefix}recovery:{user_id}"
 
+    def marker_key(self, number: int) -> str:
+        return f"{self.prefix}published:{self.node_id}:{self.incarnation}:{number}"
+
     # ---- publishing ---------------------------------------------------------------------------
     async def _publish_loop(self) -> None:
         backoff = BACKOFF_FIRST
@@ -157,11 +168,11 @@ class RedisBus(EventBus):
                     for user_id, payload, at, number in batch:
                         await self._script(
                             keys=[self.seq_key(user_id), self.recovery_key(user_id),
-                                  f"{self.prefix}published:{self.node_id}:{number}"],
+                                  self.marker_key(number)],
                             args=[payload, int(at * 1000), self.max_events, max(1, int(self.max_age)),
                                   self.channel, repr(at)],
                             client=pipe)
-                    await pipe.execute()
+                    results = await pipe.execute()
             except (RedisError, OSError) as exc:
                 if self.publisher_connected:
                     log.warning("redis bus: publishing failed (%s); retrying with backoff", exc)
@@ -175,7 +186,11 @@ class RedisBus(EventBus):
             sent_up_to = batch[-1][3]  # publish() may have dropped some of the batch meanwhile
             while self._pending and self._pending[0][3] <= sent_up_to:
                 self._pending.popleft()
-            self.counters["published"] += len(batch)
+            skipped = sum(1 for result in results if result == 0)
+            if skipped:
+                log.info("redis bus: %d publishes were already recorded (a retry) and were not repeated", skipped)
+            self.counters["deduplicated"] += skipped
+            self.counters["published"] += len(batch) - skipped
 
     # ---- receiving ----------------------------------------------------------------------------
     async def _read_loop(self) -> None:

@@ -123,6 +123,7 @@ class StreamCore:
         if seq is None:
             user.seq += 1
         elif seq <= user.seq:
+            self.stats.stale_events += 1
             return user.seq
         else:
             user.seq = seq

@@ -13,6 +13,7 @@ from .http import AdminHandler
 from .service import Service
 
 PREFIX = "portfolio_ws_"
+BUS_OUTCOMES = ("published", "delivered", "repaired", "dropped", "deduplicated", "duplicates", "invalid", "stale")
 
 
 class ServiceCollector:
@@ -48,6 +49,16 @@ class ServiceCollector:
             if ms is not None:
                 latency.add_metric([quantile], ms / 1000.0)
         yield latency
+        bus_health = getattr(self.service.bus, "health", None)
+        if callable(bus_health):  # cluster mode: what the Redis bus passed on and every drop, by reason
+            figures_of_bus = bus_health()
+            outcomes = CounterMetricFamily(PREFIX + "bus_events", "Redis bus events by outcome "
+                                           "(published, delivered, repaired; dropped, deduplicated, duplicates, "
+                                           "invalid, stale: not passed on)", labels=["outcome"])
+            for outcome in BUS_OUTCOMES:
+                value = core.stats.stale_events if outcome == "stale" else figures_of_bus.get(outcome, 0)
+                outcomes.add_metric([outcome], value)
+            yield outcomes
         health = self.service.feed.health()
         yield GaugeMetricFamily(PREFIX + "feed_connected", "1 when the feed is connected",
                                 value=1 if health.connected else 0)

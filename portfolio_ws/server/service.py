@@ -272,5 +272,7 @@ class Service:
         # Which process answered: one of several nodes or workers (cluster mode, serve --workers).
         report["node"] = {"id": self.node_id, "pid": os.getpid()}
         if bus is not None:
-            report["bus"] = bus
+            # Events the core dropped as stale (an offset at or below the user's): with the bus's own
+            # drop counters, every event not passed on is counted somewhere.
+            report["bus"] = {**bus, "stale": self.core.stats.stale_events}
         return report

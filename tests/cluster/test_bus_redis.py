@@ -86,3 +86,51 @@ async def test_redis_restart_degrades_then_recovers_by_itself(io_loop: Any, tmp_
         await a.close()
         await b.close()
         server.stop()
+
+
+async def test_a_node_restarted_under_the_same_id_publishes_at_once(io_loop: Any, redis_server: RedisServer) -> None:
+    """Issue 14: publish markers were ``<node>:<n>`` with ``n`` from 1 in every process, so a node
+    restarted under its id had its new events discarded for 300 s as "already published"."""
+    watcher = RedisBus(redis_server.url, node_id="watcher")
+    await watcher.start()
+    seen = Received(watcher)
+    first = RedisBus(redis_server.url, node_id="n1")
+    await first.start()
+    try:
+        for i in range(3):
+            first.publish(position("u1", price=f"{i + 1}.00"))
+        await seen.until(3)
+        await first.close()
+        again = RedisBus(redis_server.url, node_id="n1")  # the same id, a new process run
+        await again.start()
+        try:
+            for i in range(3):
+                again.publish(position("u1", price=f"{i + 4}.00"))
+            items = await seen.until(6)
+            assert [str(e.current_price) for e, _ in items] == [f"{i}.00" for i in range(1, 7)]  # type: ignore[union-attr]
+            await until(lambda: again.counters["published"] == 3)  # counted once the pipeline's reply is read
+            assert again.counters["deduplicated"] == 0
+        finally:
+            await again.close()
+    finally:
+        await watcher.close()
+
+
+async def test_a_publish_whose_marker_exists_is_not_repeated_and_is_counted(io_loop: Any,
+                                                                           redis_server: RedisServer) -> None:
+    """A retry after a lost reply finds the marker of the publish that ran: skipped, and counted."""
+    bus = RedisBus(redis_server.url, node_id="n1")
+    await bus.start()
+    seen = Received(bus)
+    raw = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        await raw.set(bus.marker_key(1), "1", ex=300)  # as if publish no. 1 had run before a lost reply
+        bus.publish(position("u1", price="1.00"))
+        bus.publish(position("u1", price="2.00"))
+        [(event, _)] = await seen.until(1)
+        assert str(event.current_price) == "2.00"  # type: ignore[union-attr]
+        await until(lambda: bus.counters["published"] == 1)
+        assert bus.health()["deduplicated"] == 1 and bus.health()["dropped"] == 0
+    finally:
+        await raw.aclose()
+        await bus.close()

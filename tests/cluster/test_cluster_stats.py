@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import ujson
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cluster.conftest import NodeFactory
 from tests.cluster.test_bus_redis import until
+from tests.harness import position
 from tests.redis_server import RedisServer
 
 TOKEN = "cluster-admin-token-5678"
@@ -61,3 +63,25 @@ async def test_a_redis_outage_is_degraded_then_recovers_by_itself(io_loop: Any, 
     await until(lambda: a.service.bus.connected)  # type: ignore[attr-defined]
     up = await stats(a)
     assert up["status"] == "healthy" and up["bus"]["connected"] is True and up["cluster"]["reachable"] is True
+
+
+async def test_every_event_not_passed_on_is_counted_in_the_stats_and_the_metrics(io_loop: Any,
+                                                                                 make_node: NodeFactory) -> None:
+    a = await make_node(auth__admin_token=TOKEN)
+    alice = a.add_user("alice").user_id
+    client = await a.connect(await a.login("alice"))
+    await client.subscribe("positions")
+    await client.expect("snapshot")
+    a.publish(position(alice, price="1.00"))
+    first = await client.expect("position_update")
+    a.service.receive_event(position(alice, price="9.00"), first["seq"])  # a stale offset: dropped
+    report = await stats(a)
+    assert report["bus"]["stale"] == 1
+    for reason in ("dropped", "deduplicated", "duplicates", "invalid"):
+        assert report["bus"][reason] == 0
+    response = await a.fetch("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    samples = {s.name + str(sorted(s.labels.items())): s.value
+               for family in text_string_to_metric_families(response.body.decode()) for s in family.samples}
+    assert samples["portfolio_ws_bus_events_total[('outcome', 'stale')]"] == 1
+    assert samples["portfolio_ws_bus_events_total[('outcome', 'delivered')]"] == 1
+    assert samples["portfolio_ws_bus_events_total[('outcome', 'deduplicated')]"] == 0
