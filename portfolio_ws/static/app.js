@@ -2,7 +2,7 @@
 // equity chart, fed by portfolio-stream.js. Plain DOM; every value is written with textContent.
 // Money, prices and quantities are shown exactly as the server sent them (decimal strings).
 
-import { PortfolioStream } from "./portfolio-stream.js";
+import { PortfolioStream, connectionState } from "./portfolio-stream.js";
 
 const $ = (id) => document.getElementById(id);
 const FLASH_MS = 900;
@@ -11,8 +11,9 @@ const MAX_ORDERS = 200;
 const MAX_POINTS = 2000;
 const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 
-const STATUS_LABELS = {
-  connecting: "connecting", connected: "connected", reconnecting: "reconnecting",
+// One indicator, one word: connectionState() of the stream's status and staleness.
+const STATE_LABELS = {
+  live: "live", delayed: "delayed", stale: "stale", connecting: "connecting", reconnecting: "reconnecting",
   polling: "polling", offline: "offline",
 };
 const WHY_LABELS = {
@@ -300,28 +301,37 @@ function onSnapshot(data) {
 
 // ---- connection indicator -----------------------------------------------------------------------
 
+let statusDetail = {};
+
 function onStatus(status, detail = {}) {
-  const conn = $("conn");
-  conn.dataset.status = status;
-  $("conn-label").textContent = STATUS_LABELS[status] || status;
-  let text = WHY_LABELS[detail.why] ?? "";
-  if (status === "offline" && detail.pollFailed) text = "server unreachable, retrying";
-  if (status === "reconnecting" && detail.delayMs !== undefined) {
-    text = `attempt ${detail.attempt + 1} in ${(detail.delayMs / 1000).toFixed(1)} s`;
-  }
-  $("conn-detail").textContent = text;
-  conn.title = detail.reason ? `${detail.code} ${detail.reason}` : "";
+  statusDetail = detail;
+  renderConnection();
   if (status === "offline" && detail.why === "auth") {
     endSession("Your session has ended. Log in again.");
   }
 }
 
-function onStaleness(level) {
-  const chip = $("conn-staleness");
-  chip.dataset.level = level;
-  chip.textContent = level;
-  chip.hidden = false;
-  $("conn").dataset.staleness = level;
+function onStaleness() {
+  renderConnection();
+}
+
+/** The header's connection indicator, from the stream's state only (never two sources). */
+function renderConnection() {
+  const conn = $("conn");
+  const status = stream ? stream.status : "offline";
+  const state = stream ? connectionState(stream.status, stream.staleness) : "offline";
+  const detail = stream ? statusDetail : {};
+  conn.dataset.status = status;
+  conn.dataset.state = state;
+  $("conn-label").textContent = STATE_LABELS[state] || state;
+  let text = WHY_LABELS[detail.why] ?? "";
+  if (status === "offline" && detail.pollFailed) text = "server unreachable, retrying";
+  if (status === "reconnecting" && detail.delayMs !== undefined) {
+    text = `attempt ${detail.attempt + 1} in ${(detail.delayMs / 1000).toFixed(1)} s`;
+  }
+  if (state === "delayed" || state === "stale") text = "no update for a while";
+  $("conn-detail").textContent = text;
+  conn.title = detail.reason ? `${detail.code} ${detail.reason}` : "";
 }
 
 function tickLastUpdate() {
@@ -374,10 +384,8 @@ function endSession(message) {
   $("dashboard").hidden = true;
   $("login-view").hidden = false;
   $("login-error").textContent = message || "";
-  $("conn").dataset.status = "offline";
-  $("conn-label").textContent = "offline";
-  $("conn-detail").textContent = "";
-  $("conn-staleness").hidden = true;
+  statusDetail = {};
+  renderConnection();
   $("login-username").focus();
 }
 

@@ -8,6 +8,7 @@
 //     onStatus: (status, detail) => ..., // connecting | connected | reconnecting | polling | offline
 //     onStaleness: (level, ageMs) => ...,  // live | delayed | stale
 //   });
+//   connectionState(stream.status, stream.staleness)  // the ONE word a page shows (see below)
 //   stream.start();
 //
 // Batches and snapshots are unpacked into the per-item callbacks; `stream.portfolio` holds the
@@ -34,7 +35,8 @@ export const DEFAULTS = Object.freeze({
   delayedMs: 30000,              //   delayed below this, stale beyond
   stalenessCheckMs: 1000,
   pollIntervalMs: 5000,          // GET /api/portfolio while polling
-  socketRetryMs: 30000,          // while polling, try the socket again this often
+  socketRetryMs: 4000,           // while polling the socket is retried after min(this, 1 s * 2^n), jittered
+                                 //   to 50-100% of it: streaming back = live again within ~4 s
   maxTrades: 100,                // trades kept in stream.portfolio.trades
 });
 
@@ -52,6 +54,25 @@ function defaultUrl() {
 /** Full jitter: a random delay in [0, min(cap, base * 2^attempt)). */
 export function backoffDelay(attempt, { baseDelayMs, maxDelayMs }, random = Math.random) {
   return random() * Math.min(maxDelayMs, baseDelayMs * 2 ** attempt);
+}
+
+/** While polling, the wait before socket retry `n` (0, 1, ...): min(cap, 1 s * 2^n), jittered down to
+ * half of it at most, so retries of many tabs spread out but never wait longer than the cap. */
+export function socketRetryDelay(n, { socketRetryMs }, random = Math.random) {
+  const step = Math.min(socketRetryMs, 1000 * 2 ** n);
+  return step * (0.5 + 0.5 * random());
+}
+
+/**
+ * The one state a page shows for the connection, so it can never show two that contradict each
+ * other (say "offline" beside a green "live"): what the socket is doing and, only while a socket is
+ * connected, how fresh its data is.
+ *   live | delayed | stale   connected; last message or pong under liveMs / delayedMs / beyond
+ *   polling                  streaming unavailable, GET /api/portfolio every pollIntervalMs
+ *   connecting | reconnecting | offline
+ */
+export function connectionState(status, staleness) {
+  return status === "connected" ? staleness : status;
 }
 
 /** What to do after a close we did not ask for: {action: "reconnect"|"poll"|"stop", slow}. */
@@ -99,6 +120,12 @@ export class PortfolioStream {
     this._timers = {};             // reconnect, connect, ping, pong, poll, socketRetry, staleness
     this._pollGeneration = 0;
     this._pollInFlight = false;
+    this._socketRetries = 0;       // socket retries since polling started
+  }
+
+  /** connectionState(status, staleness): the one word to show. */
+  get state() {
+    return connectionState(this.status, this.staleness);
   }
 
   /** Register a callback; returns a function that removes it. */
@@ -271,11 +298,13 @@ export class PortfolioStream {
 
   _scheduleSocketRetry() {
     this._clearTimer("socketRetry");
-    this._timers.socketRetry = setTimeout(() => this._open(), this.options.socketRetryMs);
+    const delay = socketRetryDelay(this._socketRetries++, this.options, this._random);
+    this._timers.socketRetry = setTimeout(() => this._open(), delay);
   }
 
   _stopPolling() {
     this.pollReason = null;
+    this._socketRetries = 0;
     this._pollGeneration += 1;       // a poll in flight is now ignored
     this._pollInFlight = false;
     this._clearTimer("poll");

@@ -111,10 +111,11 @@ def shoot(request: Any) -> Callable[[Any, str], Awaitable[None]]:
 
 
 async def new_page(context: Any, errors: list[str] | None = None, **options: Any) -> Any:
-    """A page whose portfolio stream uses FAST_OPTIONS (plus ``options``); page errors are collected."""
+    """A page whose portfolio stream uses FAST_OPTIONS (plus ``options``; None = the library's default);
+    page errors are collected."""
     page = await context.new_page()
     page.set_default_timeout(WAIT_MS)
-    merged = {**FAST_OPTIONS, **options}
+    merged = {k: v for k, v in {**FAST_OPTIONS, **options}.items() if v is not None}
     await page.add_init_script(f"window.PORTFOLIO_STREAM_OPTIONS = {json.dumps(merged)};")
     if errors is not None:
         page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
