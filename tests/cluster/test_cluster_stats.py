@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cluster.conftest import NodeFactory
 from tests.cluster.test_bus_redis import until
-from tests.harness import position
+from tests.builders import position
 from tests.redis_server import RedisServer
 
 TOKEN = "cluster-admin-token-5678"
