@@ -38,7 +38,7 @@ def make_users_and_sessions(database: str, users: int, prefix: str = "bench") ->
     from argon2 import PasswordHasher, profiles
 
     from portfolio_ws.auth.sessions import SessionLifetime
-    from portfolio_ws.auth.sessions_sqlite import SQLiteSessionStore
+    from portfolio_ws.auth.sessions.sqlite import SQLiteSessionStore
     from portfolio_ws.auth.users import UserStore
 
     store = UserStore(database, hasher=PasswordHasher.from_parameters(profiles.CHEAPEST))

@@ -48,7 +48,8 @@ def serve(port: int, database: str, rate: float, size: int) -> None:
     from portfolio_ws.bus import EventBus
     from portfolio_ws.config import load_settings
     from portfolio_ws.core.events import TradeExecuted
-    from portfolio_ws.feed import Feed, FeedHealth
+    from portfolio_ws.core.health import FeedHealth
+    from portfolio_ws.feeds import Feed
     from portfolio_ws.logs import configure
     from portfolio_ws.server.runner import serve as run_server
 

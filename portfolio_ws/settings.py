@@ -146,7 +146,7 @@ class AlpacaAccount:
 
 @dataclass(frozen=True)
 class AlpacaSettings:
-    """The live Alpaca feed (``portfolio_ws/feeds/alpaca*.py``)."""
+    """The live Alpaca feed (``portfolio_ws/feeds/alpaca/``)."""
 
     accounts: tuple[AlpacaAccount, ...] = ()
     data_feed: Literal["iex", "sip"] = "iex"
@@ -166,7 +166,7 @@ class AlpacaSettings:
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    """Several processes or hosts sharing one Redis (``bus_redis``, ``auth/sessions_redis``)."""
+    """Several processes or hosts sharing one Redis (``bus/redis``, ``slots/redis``, ``auth/sessions/redis``)."""
 
     # redis://host:port/db; empty = one process with the in-memory bus and SQLite sessions.
     redis_url: str = ""

@@ -17,7 +17,8 @@ from typing import Callable
 from portfolio_ws.bus import EventBus
 from portfolio_ws.core.events import Event
 from portfolio_ws.core.wire import epoch_timestamp
-from portfolio_ws.feed import Feed, FeedHealth
+from portfolio_ws.core.health import FeedHealth
+from portfolio_ws.feeds import Feed
 from portfolio_ws.settings import SimulatorSettings
 
 from .clock import SimClock

@@ -21,13 +21,13 @@ from tornado.netutil import bind_sockets
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from portfolio_ws.auth.sessions import SessionLifetime, SessionStore
-from portfolio_ws.auth.sessions_external import ExternalSessionStore
-from portfolio_ws.auth.sessions_sqlite import SQLiteSessionStore
+from portfolio_ws.auth.sessions.external import ExternalSessionStore
+from portfolio_ws.auth.sessions.sqlite import SQLiteSessionStore
 from portfolio_ws.auth.users import User, UserStore
-from portfolio_ws.bus_memory import InMemoryBus
+from portfolio_ws.bus.memory import InMemoryBus
 from portfolio_ws.config import load_settings
 from portfolio_ws.core.events import Event
-from portfolio_ws.feed import Feed, NoFeed
+from portfolio_ws.feeds import Feed, NoFeed
 from portfolio_ws.server.app import make_app
 from portfolio_ws.server.service import Service
 from portfolio_ws.settings import Settings

@@ -13,8 +13,8 @@ from typing import Any, Awaitable, Callable, Iterator
 import pytest
 
 from portfolio_ws.bus import EventBus
-from portfolio_ws.bus_memory import InMemoryBus
-from portfolio_ws.bus_redis import RedisBus
+from portfolio_ws.bus.memory import InMemoryBus
+from portfolio_ws.bus.redis import RedisBus
 from portfolio_ws.core.events import Event
 from tests.builders import account, order, position, trade
 from tests.redis_server import RedisServer

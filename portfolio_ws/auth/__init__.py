@@ -1,3 +1,3 @@
 """Users and sessions: who may log in (``users``), how passwords are kept (``passwords``), and the
-server-side sessions a login creates (``sessions`` is the interface, ``sessions_sqlite`` implements it).
+server-side sessions a login creates (``sessions/`` holds the interface and its SQLite, Redis and external implementations).
 """

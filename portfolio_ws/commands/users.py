@@ -15,7 +15,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from ..auth.sessions_sqlite import SQLiteSessionStore
+from ..auth.sessions.sqlite import SQLiteSessionStore
 from ..auth.users import UserStore, validate_password, validate_username
 from ..config import default_config_path, load_settings
 from ..errors import ConfigError, UsageError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..feed import FeedHealth
+from .health import FeedHealth
 from . import wire
 from .stats import iso_or_none, percent_text, uptime
 from .stream import StreamCore

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from ..feed import FeedHealth
+from .health import FeedHealth
 from . import wire
 
 LATENCY_SAMPLES = 10_000

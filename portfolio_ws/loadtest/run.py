@@ -83,7 +83,7 @@ class ServerProcess:
         from argon2 import PasswordHasher, profiles
 
         from ..auth.sessions import SessionLifetime
-        from ..auth.sessions_sqlite import SQLiteSessionStore
+        from ..auth.sessions.sqlite import SQLiteSessionStore
         from ..auth.users import UserStore
 
         store = UserStore(self.database, hasher=PasswordHasher.from_parameters(profiles.CHEAPEST))

@@ -15,12 +15,12 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from ..auth.sessions import SessionStore
-from ..auth.sessions_sqlite import SQLiteSessionStore
+from ..auth.sessions.sqlite import SQLiteSessionStore
 from ..auth.users import UserStore
 from ..bus import EventBus
-from ..bus_memory import InMemoryBus
+from ..bus.memory import InMemoryBus
 from ..errors import ConfigError
-from ..feed import Feed, NoFeed
+from ..feeds import Feed, NoFeed
 from ..settings import ServerSettings, Settings
 from ..slots import ConnectionSlots, LocalSlots
 from .app import make_app
@@ -37,7 +37,7 @@ def build_feed(settings: Settings, users: UserStore) -> Feed:
 
         return SimulatorFeed([u.user_id for u in users.list()], settings.simulator)
     if source == "alpaca":
-        from ..feeds.alpaca import AlpacaFeed
+        from ..feeds.alpaca.feed import AlpacaFeed
 
         if not settings.alpaca.accounts:
             raise ConfigError("alpaca.accounts", "the alpaca feed needs at least one account mapping")
@@ -51,13 +51,13 @@ async def build_shared(settings: Settings) -> tuple[EventBus, SessionStore]:
     cluster = settings.cluster
     sessions: SessionStore | None = None
     if settings.auth.external_session_url:
-        from ..auth.sessions_external import ExternalSessionStore
+        from ..auth.sessions.external import ExternalSessionStore
 
         sessions = ExternalSessionStore.from_settings(settings.auth)
     if not cluster.redis_url:
         return InMemoryBus(), sessions or SQLiteSessionStore.from_settings(settings.auth)
-    from ..auth.sessions_redis import RedisSessionStore
-    from ..bus_redis import RedisBus
+    from ..auth.sessions.redis import RedisSessionStore
+    from ..bus.redis import RedisBus
 
     bus = RedisBus(cluster.redis_url, prefix=cluster.key_prefix, node_id=cluster.node_id,
                    max_events=settings.recovery.max_events, max_age_seconds=settings.recovery.max_age_seconds)
@@ -74,7 +74,7 @@ def build_slots(settings: Settings, bus: EventBus) -> ConnectionSlots:
     cluster = settings.cluster
     if not cluster.redis_url:
         return LocalSlots()
-    from ..slots_redis import RedisSlots
+    from ..slots.redis import RedisSlots
 
     return RedisSlots(cluster.redis_url, getattr(bus, "node_id", cluster.node_id),
                       settings.limits.connections_per_user, settings.limits.total_connections,
@@ -110,7 +110,7 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStore], Feed]
     feed = feed_factory(users) if feed_factory else build_feed(settings, users)
     cluster = settings.cluster
     if cluster.redis_url:  # every node has the feed; the holder of the Redis lock runs it
-        from ..cluster_feed import LeaderFeed
+        from ..feeds.leader import LeaderFeed
 
         feed = LeaderFeed(feed, cluster.redis_url, getattr(bus, "node_id", cluster.node_id),
                           cluster.lease_ttl_seconds, cluster.key_prefix)

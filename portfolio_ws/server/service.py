@@ -18,17 +18,17 @@ from .. import constants as c
 from .frames import QUEUED, send_frame, send_ping, text_frame
 from ..auth.sessions import SessionStore
 from ..auth.throttle import LoginThrottle
-from ..cluster_stats import ClusterStats
+from ..cluster.stats import ClusterStats
 from ..auth.users import UserStore
 from ..bus import EventBus
 from ..core.events import Event
 from ..core.report import admin_report
 from ..core.stream import Closing, StreamCore
-from ..feed import Feed
+from ..feeds import Feed
 from ..constants import Close
 from ..settings import Settings
 from ..slots import ConnectionSlots, LocalSlots
-from .feedguard import FeedGuard
+from ..feeds.guard import FeedGuard
 
 if TYPE_CHECKING:
     from .ws import PortfolioSocket as WebSocketHandler
@@ -64,7 +64,7 @@ class Service:
         self.feed_guard = FeedGuard(feed)  # a failing feed is counted and shown, never fatal
         self.users = users
         self.sessions = sessions
-        # Cluster-wide connection limits (slots_redis) or none beyond the hub's own (LocalSlots).
+        # Cluster-wide connection limits (slots/redis.py) or none beyond the hub's own (LocalSlots).
         self.slots = slots or LocalSlots()
         self._slot_of: dict[int, str] = {}
         self._background: set[asyncio.Task[None]] = set()

@@ -10,8 +10,8 @@ from typing import Any, Awaitable, Callable, Iterator
 import pytest
 
 from portfolio_ws.auth.sessions import SessionLifetime, SessionStore
-from portfolio_ws.auth.sessions_redis import RedisSessionStore
-from portfolio_ws.auth.sessions_sqlite import SQLiteSessionStore
+from portfolio_ws.auth.sessions.redis import RedisSessionStore
+from portfolio_ws.auth.sessions.sqlite import SQLiteSessionStore
 from tests.redis_server import RedisServer
 
 IDLE = 100.0

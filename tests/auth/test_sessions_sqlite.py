@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from portfolio_ws.auth.sessions import SessionLifetime, session_digest
-from portfolio_ws.auth.sessions_sqlite import SQLiteSessionStore
+from portfolio_ws.auth.sessions.sqlite import SQLiteSessionStore
 from portfolio_ws.auth.users import UserStore
 from portfolio_ws.settings import AuthSettings
 

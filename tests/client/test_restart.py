@@ -11,11 +11,11 @@ from tornado.netutil import bind_sockets
 
 from portfolio_ws import constants as c
 from portfolio_ws.auth.sessions import SessionLifetime
-from portfolio_ws.auth.sessions_sqlite import SQLiteSessionStore
+from portfolio_ws.auth.sessions.sqlite import SQLiteSessionStore
 from portfolio_ws.auth.users import UserStore
-from portfolio_ws.bus_memory import InMemoryBus
+from portfolio_ws.bus.memory import InMemoryBus
 from portfolio_ws.client import Connected, OrderEvent, Resumed, Snapshot, StatusChange
-from portfolio_ws.feed import NoFeed
+from portfolio_ws.feeds import NoFeed
 from portfolio_ws.server.app import make_app
 from portfolio_ws.server.service import Service
 from tests import harness

@@ -12,7 +12,7 @@ from tornado.netutil import bind_sockets
 
 from portfolio_ws.auth.users import UserStore
 from portfolio_ws.config import load_settings
-from portfolio_ws.feed import NoFeed
+from portfolio_ws.feeds import NoFeed
 from portfolio_ws.server.app import make_app
 from portfolio_ws.server.runner import build_shared, build_slots
 from portfolio_ws.server.service import Service

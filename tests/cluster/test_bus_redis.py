@@ -10,7 +10,7 @@ from typing import Any, Callable
 import redis.asyncio as aioredis
 import ujson
 
-from portfolio_ws.bus_redis import RedisBus
+from portfolio_ws.bus.redis import RedisBus
 from portfolio_ws.core.codec import to_dict
 from tests.builders import position
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)

@@ -6,9 +6,10 @@ import asyncio
 from typing import Any
 
 from portfolio_ws.bus import EventBus
-from portfolio_ws.bus_memory import InMemoryBus
-from portfolio_ws.cluster_feed import LeaderFeed
-from portfolio_ws.feed import Feed, FeedHealth
+from portfolio_ws.bus.memory import InMemoryBus
+from portfolio_ws.feeds.leader import LeaderFeed
+from portfolio_ws.core.health import FeedHealth
+from portfolio_ws.feeds import Feed
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
 
 TTL = 0.6

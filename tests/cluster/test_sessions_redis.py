@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from portfolio_ws.auth.sessions import SessionLifetime
-from portfolio_ws.auth.sessions_redis import RedisSessionStore
+from portfolio_ws.auth.sessions.redis import RedisSessionStore
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
 
 T0 = 1_767_225_600.0

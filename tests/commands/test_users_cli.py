@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 import cli
 from portfolio_ws.auth import passwords
 from portfolio_ws.auth.sessions import SessionLifetime
-from portfolio_ws.auth.sessions_sqlite import SQLiteSessionStore
+from portfolio_ws.auth.sessions.sqlite import SQLiteSessionStore
 from portfolio_ws.auth.users import UserStore
 from portfolio_ws.commands import users as users_command
 

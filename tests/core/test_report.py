@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from portfolio_ws.core.report import admin_report
-from portfolio_ws.feed import FeedHealth
+from portfolio_ws.core.health import FeedHealth
 from tests.builders import NOW, position
 from tests.core.builders import connect, make_core, publish
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from portfolio_ws.core.stats import Stats, iso_or_none, percent_text, uptime
-from portfolio_ws.feed import FeedHealth
+from portfolio_ws.core.health import FeedHealth
 
 UP = FeedHealth(source="simulator", connected=True, last_event_at=1000.0, market_open=True)
 

@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
-from portfolio_ws.bus_memory import InMemoryBus
+from portfolio_ws.bus.memory import InMemoryBus
 from portfolio_ws.core.events import AccountUpdate, Event, TradeExecuted
-from portfolio_ws.feed import Feed
-from portfolio_ws.feeds.alpaca import AlpacaFeed
+from portfolio_ws.feeds import Feed
+from portfolio_ws.feeds.alpaca.feed import AlpacaFeed
 from portfolio_ws.settings import AlpacaAccount, AlpacaSettings
 from tests.alpaca_server import AlpacaTestServer, Conditions
 

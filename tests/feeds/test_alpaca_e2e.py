@@ -9,8 +9,9 @@ import ujson
 
 from portfolio_ws.bus import EventBus
 from portfolio_ws.core.events import AccountUpdate
-from portfolio_ws.feed import Feed, FeedHealth
-from portfolio_ws.feeds.alpaca import AlpacaFeed
+from portfolio_ws.core.health import FeedHealth
+from portfolio_ws.feeds import Feed
+from portfolio_ws.feeds.alpaca.feed import AlpacaFeed
 from portfolio_ws.settings import AlpacaAccount, AlpacaSettings
 from tests.alpaca_server import AlpacaTestServer
 from tests.feeds.alpaca_env import USERS, Collector, default_portfolios, health_until

@@ -9,7 +9,7 @@ import msgpack
 import pytest
 
 from portfolio_ws import constants as c
-from portfolio_ws.feeds import alpaca_mapping as m
+from portfolio_ws.feeds.alpaca import mapping as m
 
 D = Decimal
 ORDER = {

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from portfolio_ws.core.events import AccountUpdate, OrderUpdate, PositionUpdate, TradeExecuted
-from portfolio_ws.feeds.alpaca_mapping import MalformedAlpaca
-from portfolio_ws.feeds.alpaca_state import AccountState
+from portfolio_ws.feeds.alpaca.mapping import MalformedAlpaca
+from portfolio_ws.feeds.alpaca.state import AccountState
 
 D = Decimal
 NOW = datetime(2026, 1, 5, 15, 0, tzinfo=timezone.utc)

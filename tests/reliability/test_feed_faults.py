@@ -10,7 +10,8 @@ from typing import Any
 
 import ujson
 
-from portfolio_ws.feed import Feed, FeedHealth
+from portfolio_ws.core.health import FeedHealth
+from portfolio_ws.feeds import Feed
 from tests.builders import account, position, trade
 
 TOKEN = "feed-faults-admin-token"

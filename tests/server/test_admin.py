@@ -11,7 +11,8 @@ from typing import Any
 
 import ujson
 
-from portfolio_ws.feed import Feed, FeedHealth
+from portfolio_ws.core.health import FeedHealth
+from portfolio_ws.feeds import Feed
 from tests.builders import T0, account, order, position, trade
 from tests.harness import FakeClock
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Callable
 
-from portfolio_ws.bus_memory import InMemoryBus
+from portfolio_ws.bus.memory import InMemoryBus
 from portfolio_ws.core.events import AccountUpdate, Event, TradeExecuted
 from portfolio_ws.settings import SimulatorSettings
 from simulator import Simulation

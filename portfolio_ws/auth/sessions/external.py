@@ -23,10 +23,10 @@ from typing import Any
 import ujson
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 
-from ..errors import UsageError
-from ..settings import AuthSettings
-from .sessions import Session, SessionLifetime, SessionStore, plausible_session_id, session_digest
-from .users import User
+from ...errors import UsageError
+from ...settings import AuthSettings
+from . import Session, SessionLifetime, SessionStore, plausible_session_id, session_digest
+from ..users import User
 
 log = logging.getLogger("portfolio_ws.auth.external")
 

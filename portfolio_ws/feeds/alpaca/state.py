@@ -20,8 +20,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Mapping
 
-from ..core.events import AccountUpdate, Event, OrderUpdate, PositionUpdate, TradeExecuted
-from . import alpaca_mapping as m
+from ...core.events import AccountUpdate, Event, OrderUpdate, PositionUpdate, TradeExecuted
+from . import mapping as m
 
 log = logging.getLogger(__name__)
 

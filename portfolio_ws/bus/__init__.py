@@ -1,6 +1,6 @@
 """The event bus interface: event sources publish, the streaming engine subscribes.
 
-``bus_memory.InMemoryBus`` implements it in-process, ``bus_redis.RedisBus`` across processes and
+``memory.InMemoryBus`` implements it in-process, ``redis.RedisBus`` across processes and
 hosts (tests/test_bus_contract.py runs against both). Nothing on the network can publish.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Callable
 
-from .core.events import Event
+from ..core.events import Event
 
 Handler = Callable[[Event], None]
 # (event, offset): the offset the cluster gave the event for its user, or None where the subscriber

@@ -15,8 +15,9 @@ import logging
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from .bus import EventBus
-from .feed import Feed, FeedHealth
+from ..bus import EventBus
+from ..core.health import FeedHealth
+from . import Feed
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from .bus import EventBus, Handler
-from .core.events import Event
+from . import EventBus, Handler
+from ..core.events import Event
 
 log = logging.getLogger(__name__)
 

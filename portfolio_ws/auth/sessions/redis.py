@@ -15,9 +15,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from ..redis_pool import request_client
-from ..settings import AuthSettings
-from .sessions import (
+from ...cluster.redis import request_client
+from ...settings import AuthSettings
+from . import (
     Session,
     SessionLifetime,
     SessionStore,

@@ -1,7 +1,7 @@
 """Connection slots: the per-user and total connection limits across every node of a cluster.
 
 One process needs nothing here: its hub counts its own sockets (``core/hub.py``), and ``LocalSlots``
-admits everything. In a cluster (``cluster.redis_url``) ``slots_redis.RedisSlots`` holds one leased
+admits everything. In a cluster (``cluster.redis_url``) ``redis.RedisSlots`` holds one leased
 slot per open socket in Redis, taken atomically against both limits, renewed by the node that holds
 it, and freed within ``cluster.lease_ttl_seconds`` when that node dies without releasing it.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from .constants import Close
+from ..constants import Close
 
 
 class ConnectionSlots(ABC):

@@ -27,7 +27,7 @@ from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest
 from alpaca.trading.stream import TradingStream
 
-from ..core.wire import epoch_timestamp
+from ...core.wire import epoch_timestamp
 
 log = logging.getLogger(__name__)
 

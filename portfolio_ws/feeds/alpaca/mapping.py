@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Mapping
 
-from ..core.events import OrderUpdate
-from ..errors import PortfolioWsError
+from ...core.events import OrderUpdate
+from ...errors import PortfolioWsError
 
 
 class MalformedAlpaca(PortfolioWsError):

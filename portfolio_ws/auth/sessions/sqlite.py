@@ -5,9 +5,9 @@ Only the SHA-256 of each session id is stored (``sessions.session_digest``).
 
 from __future__ import annotations
 
-from ..settings import AuthSettings
-from .database import open_database
-from .sessions import (
+from ...settings import AuthSettings
+from ..database import open_database
+from . import (
     Session,
     SessionLifetime,
     SessionStore,

@@ -38,10 +38,10 @@ import redis.asyncio as aioredis
 import ujson
 from redis.exceptions import RedisError
 
-from .bus import EventBus, Handler, NumberedHandler
-from .core.codec import from_dict, to_dict
-from .core.events import Event
-from .errors import InvalidEvent
+from . import EventBus, Handler, NumberedHandler
+from ..core.codec import from_dict, to_dict
+from ..core.events import Event
+from ..errors import InvalidEvent
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ import logging
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from . import constants as c
-from .constants import Close
-from .redis_pool import request_client
-from .slots import ConnectionSlots
+from .. import constants as c
+from ..constants import Close
+from ..cluster.redis import request_client
+from . import ConnectionSlots
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The live Alpaca feed: per-account trading streams and REST syncs, one shared data stream, to the bus.
 
-Owns the tasks and timers. Alpaca's values are read in ``alpaca_mapping``, portfolio rules live in
-``alpaca_state``, SDK workarounds in ``alpaca_sdk``. Nothing raises out of a task: failures are
+Owns the tasks and timers. Alpaca's values are read in ``mapping``, portfolio rules live in
+``state``, SDK workarounds in ``sdk``. Nothing raises out of a task: failures are
 logged (without secrets) and shown in ``health()``, and one account's failure (bad keys, 406,
 429, a malformed frame) never touches another account's streams, state or events.
 """
@@ -17,13 +17,14 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
-from ..bus import EventBus
-from ..core.events import Event
-from ..errors import ConfigError
-from ..feed import Feed, FeedHealth
-from ..settings import AlpacaAccount, AlpacaSettings
-from . import alpaca_mapping as m
-from .alpaca_sdk import (
+from ...bus import EventBus
+from ...core.events import Event
+from ...errors import ConfigError
+from ...core.health import FeedHealth
+from .. import Feed
+from ...settings import AlpacaAccount, AlpacaSettings
+from . import mapping as m
+from .sdk import (
     Credentials,
     LoopStockDataStream,
     LoopTradingStream,
@@ -34,7 +35,7 @@ from .alpaca_sdk import (
     order_queries,
     trading_client,
 )
-from .alpaca_state import AccountState
+from .state import AccountState
 
 log = logging.getLogger(__name__)
 

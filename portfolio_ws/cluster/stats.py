@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 import ujson
 from redis.exceptions import RedisError
 
-from .redis_pool import request_client
+from .redis import request_client
 
 log = logging.getLogger(__name__)
 

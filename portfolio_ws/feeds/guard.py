@@ -20,7 +20,8 @@ from typing import Any
 
 from ..bus import EventBus
 from ..core.events import EVENT_TYPES
-from ..feed import Feed, FeedHealth
+from ..core.health import FeedHealth
+from . import Feed
 
 log = logging.getLogger("portfolio_ws.feed")
 

@@ -9,7 +9,7 @@ Rules every implementation keeps (``tests/auth/test_session_store_contract.py`` 
 - time comes in as ``now`` (epoch seconds); no implementation reads the clock;
 - ids are never logged: ``Session``'s repr leaves the id out.
 
-``sessions_sqlite.SQLiteSessionStore`` implements it; a Redis store will implement the same contract.
+``sqlite.SQLiteSessionStore``, ``redis.RedisSessionStore`` and ``external.ExternalSessionStore`` implement it.
 Methods are coroutines so a networked store doesn't block the IOLoop.
 """
 
@@ -21,11 +21,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..errors import UsageError
-from ..settings import AuthSettings
+from ...errors import UsageError
+from ...settings import AuthSettings
 
 if TYPE_CHECKING:
-    from .users import User
+    from ..users import User
 
 # Longest session id accepted for lookup; ours are 43 characters. Anything longer is not ours.
 MAX_SESSION_ID_LENGTH = 128
