@@ -1,4 +1,5 @@
-"""Loading settings: defaults < YAML file < environment < CLI overrides, validated by field type.
+"""Loading settings: defaults < YAML file < environment < CLI overrides, validated by field type
+and by the rules of ``settings_rules`` (ranges, formats, settings that go together).
 
 Every bad value raises ``ConfigError`` naming its dotted key; the CLI prints that one line and
 exits 2. Unknown keys are errors too (a typo must not silently fall back to a default).
@@ -14,29 +15,14 @@ from typing import Any, Mapping
 
 import yaml
 
-from .constants import CHANNELS
 from .errors import ConfigError
 from .settings import Settings
+from .settings_rules import check_together, check_value
 
 ENV_PREFIX = "PORTFOLIO_WS_"
 FLAG_ENV = "ENABLE_REALTIME_PORTFOLIO"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-
-# Settings that must be positive numbers; zero or below is a configuration mistake.
-_POSITIVE = {
-    "server.port", "server.workers", "server.drain_seconds", "server.websocket_ping_interval_seconds",
-    "server.websocket_ping_timeout_seconds", "streaming.batch_window_ms", "streaming.flush_interval_ms",
-    "streaming.max_message_bytes",
-    "streaming.max_outbound_bytes",
-    "limits.connections_per_user", "limits.total_connections", "limits.messages_per_second",
-    "limits.rate_limit_burst", "limits.rate_limit_close_after_seconds", "recovery.max_events",
-    "recovery.max_age_seconds", "auth.session_idle_seconds", "auth.session_absolute_seconds",
-    "auth.login_failures_per_user", "auth.login_failures_per_address", "auth.login_window_seconds",
-    "auth.session_recheck_seconds", "auth.external_cache_seconds", "auth.external_timeout_seconds",
-    "feed.silence_offline_seconds", "simulator.speed", "simulator.users", "simulator.symbols",
-    "alpaca.sync_interval_seconds", "cluster.lease_ttl_seconds",
-}
 
 
 def load_settings(
@@ -48,14 +34,20 @@ def load_settings(
     raw: dict[str, Any] = {}
     if config_path is not None:
         raw = _read_yaml(Path(config_path))
+        # Each layer is checked on its own too: a bad value in the file is reported even where the
+        # environment or a flag (simulate's own database) replaces it, not left to bite later.
+        _build(Settings, raw, "")
     if env:
         _apply_env(raw, env)
+        _build(Settings, raw, "")
     for key, value in (overrides or {}).items():
         if value is None:
             continue
         section, _, name = key.partition(".")
         _section(raw, section)[name] = value
-    return _build(Settings, raw, "")
+    settings: Settings = _build(Settings, raw, "")
+    check_together(settings)
+    return settings
 
 
 def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
@@ -121,26 +113,14 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     for f in dataclasses.fields(cls):
         if f.name in raw:
             key = f"{prefix}{f.name}"
-            values[f.name] = _coerce(hints[f.name], raw[f.name], key)
-            if key in _POSITIVE and values[f.name] <= 0:
-                raise ConfigError(key, f"must be greater than 0, got {raw[f.name]!r}")
-            _check_range(key, values[f.name])
+            values[f.name] = value = _coerce(hints[f.name], raw[f.name], key)
+            if isinstance(value, tuple):
+                for i, item in enumerate(value):
+                    if not dataclasses.is_dataclass(item):
+                        check_value(f"{key}[{i}]", item)
+            elif not dataclasses.is_dataclass(value):
+                check_value(key, value)
     return cls(**values)
-
-
-def _check_range(key: str, value: Any) -> None:
-    if key == "server.gc_full_collect_seconds" and value < 0:
-        raise ConfigError(key, f"must be 0 (CPython's own policy) or more, got {value!r}")
-    if key == "server.port" and value > 65535:
-        raise ConfigError(key, f"must be a TCP port (1-65535), got {value!r}")
-    if key == "auth.external_session_url" and value and not value.lower().startswith(("http://", "https://")):
-        raise ConfigError(key, f"must be an http:// or https:// URL, got {value!r}")
-    if key == "auth.external_user_id_field" and (not value or any(not part for part in value.split("."))):
-        raise ConfigError(key, f"must be a field name or dotted path such as user.id, got {value!r}")
-    if key == "streaming.immediate_channels":
-        for i, channel in enumerate(value):
-            if channel not in CHANNELS:
-                raise ConfigError(f"{key}[{i}]", f"must be one of {', '.join(CHANNELS)}, got {channel!r}")
 
 
 def _coerce(kind: Any, value: Any, key: str) -> Any:

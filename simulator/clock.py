@@ -13,28 +13,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from portfolio_ws import settings_rules
 from portfolio_ws.errors import ConfigError
+from portfolio_ws.settings_rules import LATEST_OPEN, WALL_CLOCK
 from portfolio_ws.settings import SimulatorSettings
 
 from . import market_calendar as cal
 
-LATEST_OPEN = "latest-open"
-WALL_CLOCK = "wall-clock"
 
 
 def parse_start(start: str, now: float) -> float:
     """Simulated start time, epoch seconds, for ``settings.start`` (not ``wall-clock``) at real ``now``."""
-    text = start.strip()
-    if text.lower() in (LATEST_OPEN, ""):
-        return cal.latest_open(now)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError("simulator.start", f"must be {LATEST_OPEN}, {WALL_CLOCK} or an ISO 8601 time, "
-                                             f"got {start!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=cal.NEW_YORK)
-    return moment.timestamp()
+    moment = settings_rules.parse_start(start)
+    if moment == WALL_CLOCK:
+        raise ConfigError("simulator.start", "wall-clock follows real time: use SimClock.from_settings")
+    if isinstance(moment, datetime):
+        return moment.timestamp()
+    return cal.latest_open(now)
 
 
 class SimClock:

@@ -12,6 +12,7 @@ Orders submitted while closed are queued and may trade from the next open.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import random
@@ -22,6 +23,7 @@ from typing import Any, Iterable
 from portfolio_ws.core.events import Event, TradeExecuted
 from portfolio_ws.errors import ConfigError, UsageError
 from portfolio_ws.settings import SimulatorSettings
+from portfolio_ws.settings_rules import check_value
 
 from . import market_calendar as cal
 from .accounting import Position
@@ -50,16 +52,9 @@ TimedEvent = tuple[float, Event]
 
 
 def _validate(s: SimulatorSettings) -> None:
-    checks = {
-        "speed": s.speed > 0, "users": s.users >= 0, "symbols": s.symbols >= 1,
-        "orders_per_day": s.orders_per_day >= 0, "tick_rate": s.tick_rate > 0,
-        "account_updates_per_minute": 0 < s.account_updates_per_minute <= 6.5,
-        "starting_equity": s.starting_equity > 0, "margin": 1 <= s.margin <= 4, "step_ms": s.step_ms > 0,
-        "pregenerate_seconds": 0 <= s.pregenerate_seconds <= 3600,
-    }
-    for key, ok in checks.items():
-        if not ok:
-            raise ConfigError(f"simulator.{key}", f"out of range: {getattr(s, key)!r}")
+    """The simulator section's rules (portfolio_ws.settings_rules), for settings built without load_settings."""
+    for f in dataclasses.fields(s):
+        check_value(f"simulator.{f.name}", getattr(s, f.name))
 
 
 class Simulation:

@@ -11,13 +11,17 @@ import click
 from ..config import default_config_path, load_settings
 from ..errors import ConfigError
 from ..settings import ServerSettings, Settings
+from ..settings_rules import check_environment
 
 
 def settings_from_cli(config: str | None, overrides: Mapping[str, Any]) -> Settings:
-    """Settings for a command; a bad setting prints one line naming the key and exits 2."""
+    """Settings for a command; a bad setting (or a variable it names missing from the environment)
+    prints one line naming the key and exits 2."""
     path = config if config is not None else default_config_path()
     try:
-        return load_settings(path, os.environ, overrides)
+        settings = load_settings(path, os.environ, overrides)
+        check_environment(settings, os.environ)
+        return settings
     except ConfigError as exc:
         click.echo(f"Error: invalid setting {exc}", err=True)
         raise SystemExit(2) from None

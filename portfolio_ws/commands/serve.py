@@ -34,10 +34,6 @@ def command(config: str | None, host: str | None, port: int | None, feed: str | 
                                           "server.keyfile": keyfile, "server.workers": workers})
     configure(settings.logging)
     if settings.server.workers > 1:
-        if not settings.cluster.redis_url:
-            click.echo("Error: invalid setting server.workers: more than 1 needs cluster.redis_url "
-                       "(workers share events, offsets and sessions through Redis)", err=True)
-            raise SystemExit(2)
         supervisor = Supervisor(settings.server.workers, sys.argv[1:], settings.cluster.node_id,
                                 settings.server.drain_seconds)
         raise SystemExit(supervisor.run())
