@@ -21,8 +21,14 @@ class EventBus(ABC):
     """Delivers each published event to every subscribed handler, in publish order."""
 
     @abstractmethod
-    def publish(self, event: Event) -> None:
-        """Hand ``event`` to the bus. Never blocks; delivery may be synchronous."""
+    def publish(self, event: Event, position: str | None = None) -> None:
+        """Hand ``event`` to the bus. Never blocks; delivery may be synchronous.
+
+        ``position``: where the event stands in its source's own sequence, ``"<epoch>:<n>"`` with
+        ``n`` counting up within one epoch (one simulated market). A bus shared by processes keeps
+        each user's last position atomically with the event and refuses an event of that user at or
+        below it in the same epoch, so a new feed leader re-running the market publishes nothing
+        twice (``positions`` reads them back). An in-process bus has no second publisher: it ignores it."""
 
     @abstractmethod
     def subscribe(self, handler: Handler) -> Callable[[], None]:
@@ -32,6 +38,11 @@ class EventBus(ABC):
         """Like ``subscribe``, with each event's offset where the bus assigns them (else None).
         Offsets of one user are strictly increasing; a subscriber must not renumber them."""
         return self.subscribe(lambda event: handler(event, None))
+
+    async def positions(self, user_ids: list[str]) -> dict[str, str]:
+        """Each user's last ``position`` published (users without one left out); {} where the bus
+        keeps none."""
+        return {}
 
     async def start(self) -> None:
         """Connect. Returns once published events will be delivered. The default has nothing to do."""

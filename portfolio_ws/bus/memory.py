@@ -15,7 +15,7 @@ class InMemoryBus(EventBus):
     def __init__(self) -> None:
         self._handlers: list[Handler] = []
 
-    def publish(self, event: Event) -> None:
+    def publish(self, event: Event, position: str | None = None) -> None:
         for handler in list(self._handlers):
             try:
                 handler(event)

@@ -18,6 +18,8 @@ Keys (``prefix`` default ``pws:``):
   reply runs once. ``<incarnation>`` is random per bus instance (one per process run): a node
   restarted under the same id (or a ``--workers`` worker) counts ``n`` from 1 again, and with
   ``<node>:<n>`` alone its new events hit its previous run's markers and were discarded.
+- ``<p>position:<user>``: the user's last source position (``EventBus.publish``), ``<epoch>:<n>``; an
+  event at or below it in the same epoch is refused (counted ``deduplicated``). Kept a week.
 One Lua script numbers, records and publishes atomically, so channel order is offset order.
 
 ``publish`` never blocks: events queue (bounded) and a task sends them in pipelines. While Redis is
@@ -46,7 +48,16 @@ from ..errors import InvalidEvent
 log = logging.getLogger(__name__)
 
 _PUBLISH = """
+if ARGV[7] ~= '' then
+  local cur = redis.call('GET', KEYS[4])
+  if cur then
+    local epoch, n = string.match(cur, '^(.*):(%d+)$')
+    local new_epoch, new_n = string.match(ARGV[7], '^(.*):(%d+)$')
+    if epoch == new_epoch and tonumber(new_n) <= tonumber(n) then return 0 end
+  end
+end
 if redis.call('SET', KEYS[3], '1', 'NX', 'EX', 300) == false then return 0 end
+if ARGV[7] ~= '' then redis.call('SET', KEYS[4], ARGV[7], 'EX', 604800) end
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[2]) end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-1', 'e', ARGV[1], 't', ARGV[6])
@@ -77,7 +88,8 @@ class RedisBus(EventBus):
                                                              socket_connect_timeout=2.0)
         self._script = self._redis.register_script(_PUBLISH)
         self._handlers: list[NumberedHandler] = []
-        self._pending: deque[tuple[str, str, float, int]] = deque()  # (user, payload, at, publish no.)
+        # (user, payload, at, publish no., source position or "")
+        self._pending: deque[tuple[str, str, float, int, str]] = deque()
         self._numbers = itertools.count(1)
         self._wake = asyncio.Event()
         self._last: dict[str, int] = {}  # user -> last offset delivered here
@@ -93,13 +105,21 @@ class RedisBus(EventBus):
                                        "duplicates", "reconnects", "invalid"), 0)
 
     # ---- interface ----------------------------------------------------------------------------
-    def publish(self, event: Event) -> None:
+    def publish(self, event: Event, position: str | None = None) -> None:
         if len(self._pending) >= MAX_PENDING:
             self._pending.popleft()
             self.counters["dropped"] += 1
         payload = ujson.dumps(to_dict(event), ensure_ascii=False)
-        self._pending.append((event.user_id, payload, self.clock(), next(self._numbers)))
+        self._pending.append((event.user_id, payload, self.clock(), next(self._numbers), position or ""))
         self._wake.set()
+
+    async def positions(self, user_ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(user_ids), 500):
+            chunk = user_ids[start:start + 500]
+            values = await self._redis.mget([self.position_key(u) for u in chunk])
+            found.update((user, value) for user, value in zip(chunk, values) if value is not None)
+        return found
 
     def subscribe(self, handler: Handler) -> Callable[[], None]:
         return self.subscribe_numbered(lambda event, seq: handler(event))
@@ -151,6 +171,9 @@ class RedisBus(EventBus):
     def recovery_key(self, user_id: str) -> str:
         return f"{self.prefix}recovery:{user_id}"
 
+    def position_key(self, user_id: str) -> str:
+        return f"{self.prefix}position:{user_id}"
+
     def marker_key(self, number: int) -> str:
         return f"{self.prefix}published:{self.node_id}:{self.incarnation}:{number}"
 
@@ -165,12 +188,12 @@ class RedisBus(EventBus):
             batch = list(itertools.islice(self._pending, PIPELINE_SIZE))
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    for user_id, payload, at, number in batch:
+                    for user_id, payload, at, number, position in batch:
                         await self._script(
                             keys=[self.seq_key(user_id), self.recovery_key(user_id),
-                                  self.marker_key(number)],
+                                  self.marker_key(number), self.position_key(user_id)],
                             args=[payload, int(at * 1000), self.max_events, max(1, int(self.max_age)),
-                                  self.channel, repr(at)],
+                                  self.channel, repr(at), position],
                             client=pipe)
                     results = await pipe.execute()
             except (RedisError, OSError) as exc:
@@ -188,7 +211,8 @@ class RedisBus(EventBus):
                 self._pending.popleft()
             skipped = sum(1 for result in results if result == 0)
             if skipped:
-                log.info("redis bus: %d publishes were already recorded (a retry) and were not repeated", skipped)
+                log.info("redis bus: %d publishes were already recorded (a retry, or a new feed leader "
+                         "re-running its market) and were not repeated", skipped)
             self.counters["deduplicated"] += skipped
             self.counters["published"] += len(batch) - skipped
 

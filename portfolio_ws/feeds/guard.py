@@ -73,7 +73,7 @@ class GuardedBus(EventBus):
         self._bus = bus
         self._guard = guard
 
-    def publish(self, event: Any) -> None:
+    def publish(self, event: Any, position: str | None = None) -> None:
         try:
             problem = event_problem(event)
         except Exception as exc:  # an object whose attributes raise
@@ -82,7 +82,7 @@ class GuardedBus(EventBus):
         if problem is not None:
             self._guard.event_failed(problem)
             return
-        self._bus.publish(event)
+        self._bus.publish(event, position)
 
     def subscribe(self, handler: Any) -> Any:
         return self._bus.subscribe(handler)

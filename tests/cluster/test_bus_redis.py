@@ -134,3 +134,31 @@ async def test_a_publish_whose_marker_exists_is_not_repeated_and_is_counted(io_l
     finally:
         await raw.aclose()
         await bus.close()
+
+
+async def test_an_event_at_or_below_its_users_source_position_is_published_once(
+        io_loop: Any, redis_server: RedisServer) -> None:
+    """A new feed leader re-running the market hands the bus events the dead leader had published:
+    each goes out once, per user and per epoch (a new market's positions start again)."""
+    old, new = RedisBus(redis_server.url, node_id="old"), RedisBus(redis_server.url, node_id="new")
+    await old.start()
+    await new.start()
+    received = Received(new)
+    try:
+        old.publish(position("u1", price="1.00"), "m1:1")
+        old.publish(position("u2", price="2.00"), "m1:2")
+        await received.until(2)
+        assert await new.positions(["u1", "u2", "u3"]) == {"u1": "m1:1", "u2": "m1:2"}
+        new.publish(position("u1", price="1.00"), "m1:1")   # already out: refused
+        new.publish(position("u2", price="2.00"), "m1:2")   # already out: refused
+        new.publish(position("u1", price="3.00"), "m1:3")
+        new.publish(position("u1", price="4.00"), "m2:1")   # a new market
+        new.publish(position("u1", price="5.00"))           # no position: as always
+        items = await received.until(5)
+        assert [str(e.current_price) for e, _ in items] == [  # type: ignore[union-attr]
+            "1.00", "2.00", "3.00", "4.00", "5.00"]
+        await until(lambda: new.counters["deduplicated"] == 2)
+        assert await new.positions(["u1"]) == {"u1": "m2:1"}
+    finally:
+        await old.close()
+        await new.close()
