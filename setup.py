@@ -29,6 +29,11 @@ setup(
         "prometheus-client>=0.20",
         # Cluster mode (cluster.redis_url): the Redis bus and session store use redis.asyncio.
         "redis>=5.0",
+        # auth.database = postgresql://...: users and sessions in PostgreSQL, shared by nodes on any
+        # host. psycopg 3 speaks asyncio natively (no thread per query); the binary wheel needs no
+        # libpq on the machine; psycopg-pool bounds and reuses connections under login bursts.
+        "psycopg[binary]>=3.1",
+        "psycopg-pool>=3.2",
     ],
     extras_require={
         # server.event_loop: uvloop, a libuv-based asyncio loop (less CPU per socket event).

@@ -20,10 +20,10 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-from portfolio_ws.auth.sessions import SessionLifetime, SessionStore
+from portfolio_ws.auth.sessions import SessionStore
 from portfolio_ws.auth.sessions.external import ExternalSessionStore
-from portfolio_ws.auth.sessions.sqlite import SQLiteSessionStore
-from portfolio_ws.auth.users import User, UserStore
+from portfolio_ws.auth.stores import open_session_store, open_user_store
+from portfolio_ws.auth.users import User, UserStoreBase
 from portfolio_ws.bus.memory import InMemoryBus
 from portfolio_ws.config import load_settings
 from portfolio_ws.core.events import Event
@@ -110,7 +110,7 @@ class TestServer:
     service: Service
     http: HTTPServer
     port: int
-    users: UserStore
+    users: UserStoreBase
     bus: InMemoryBus
     http_client: AsyncHTTPClient = field(default_factory=AsyncHTTPClient)
     clients: list[Client] = field(default_factory=list)
@@ -175,7 +175,7 @@ class TestServer:
         await self.http.close_all_connections()
         self.http_client.close()
         await self.service.sessions.close()
-        self.users.close()
+        await self.users.aclose()
 
 
 async def start_server(tmp_path: Path, overrides: dict[str, Any] | None = None, feed: Feed | None = None,
@@ -185,8 +185,9 @@ async def start_server(tmp_path: Path, overrides: dict[str, Any] | None = None, 
     ``port=0`` picks a free port; a given port lets a test restart a server where clients expect it."""
     settings = load_settings(overrides={"auth.database": str(tmp_path / "test.sqlite3"),
                                         "feed.source": "none", **(overrides or {})})
-    users = UserStore(settings.auth.database, hasher=FAST_HASHER)
-    sessions: SessionStore = SQLiteSessionStore(settings.auth.database, SessionLifetime.from_settings(settings.auth))
+    # auth.database: a SQLite file, or a postgresql:// URL (tests/postgres_server.py)
+    users = open_user_store(settings.auth.database, hasher=FAST_HASHER)
+    sessions: SessionStore = await open_session_store(settings.auth)
     if settings.auth.external_session_url:
         sessions = ExternalSessionStore.from_settings(settings.auth)
     bus = InMemoryBus()

@@ -1,4 +1,5 @@
-"""The user accounts: usernames, argon2id password hashes and the admin flag, in SQLite.
+"""The user accounts: usernames, argon2id password hashes and the admin flag, in SQLite (here) or
+PostgreSQL (``users_postgres``), behind one contract (``UserStoreBase``).
 
 Rules kept here:
 - a username is 1-64 characters of ``[A-Za-z0-9_.@-]``, unique without regard to case;
@@ -15,8 +16,9 @@ import re
 import secrets
 import sqlite3
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from argon2 import PasswordHasher
 
@@ -66,25 +68,45 @@ def validate_password(password: str) -> None:
         raise UsageError(f"password too long: use at most {PASSWORD_MAX} characters")
 
 
-class UserStore:
-    """The users table of the SQLite file at ``database`` (``":memory:"`` for tests).
+class UserStoreBase(ABC):
+    """What every user store does (SQLite here, PostgreSQL in ``users_postgres``; the contract
+    tests in tests/auth/test_users.py run both). Subclasses supply the SQL plumbing; statements are
+    written with ``%s`` placeholders and ``NAME_MATCH`` for the case-insensitive username match.
 
-    One connection per store; use it from one thread (the IOLoop's). ``hasher`` defaults to
-    argon2id with the library's default parameters; ``clock`` stamps ``created_at``.
-    """
+    Blocking methods are for the command line, start-up and tests; the server's request path uses
+    the ``*_async`` ones, which for a networked database don't block the IOLoop."""
 
-    def __init__(
-        self,
-        database: str,
-        *,
-        hasher: PasswordHasher | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    NAME_MATCH = "username = %s"
+    DUPLICATE: tuple[type[BaseException], ...] = ()  # the driver's unique-violation errors
+
+    def __init__(self, *, hasher: PasswordHasher | None = None, clock: Callable[[], float] = time.time) -> None:
         self._passwords = Passwords(hasher)
         self._clock = clock
-        self._conn = open_database(database)
-        self._conn.execute(_SCHEMA)
 
+    # ---- plumbing ------------------------------------------------------------------------------
+    @abstractmethod
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """Run a statement; returns the rows it touched."""
+
+    @abstractmethod
+    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
+        """Rows of a query."""
+
+    async def _afetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
+        """Rows of a query without blocking the loop (the default: a local file, it doesn't)."""
+        return self._fetchall(sql, params)
+
+    async def _aexecute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        return self._execute(sql, params)
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection(s)."""
+
+    async def aclose(self) -> None:
+        self.close()
+
+    # ---- the contract ----------------------------------------------------------------------------
     def add(self, username: str, password: str, admin: bool = False) -> User:
         """Create a user. Raises ``UsageError`` for a bad username or password, or a taken name."""
         validate_username(username)
@@ -97,12 +119,12 @@ class UserStore:
         )
         password_hash = self._passwords.hash(password)
         try:
-            self._conn.execute(
+            self._execute(
                 "INSERT INTO users (user_id, username, password_hash, is_admin, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                " VALUES (%s, %s, %s, %s, %s)",
                 (user.user_id, user.username, password_hash, int(user.is_admin), user.created_at),
             )
-        except sqlite3.IntegrityError:
+        except self.DUPLICATE:
             if self.by_username(username) is not None:
                 raise UsageError(f"user {username!r} already exists") from None
             raise  # a user_id collision: 48 random bits, not worth a retry loop
@@ -114,69 +136,110 @@ class UserStore:
         Runs argon2 on the calling thread (tens of milliseconds with default parameters); a server
         should prefer ``authenticate_async``.
         """
-        user, stored_hash = self._login_row(username)
-        return self._finish_login(user, stored_hash, self._passwords.verify(stored_hash, password))
+        if not isinstance(username, str):
+            return None
+        user, stored_hash = _login_row(self._fetchall(_LOGIN_SQL % self.NAME_MATCH, (username,)))
+        verification = self._passwords.verify(stored_hash, password)
+        update = self._after_login(user, stored_hash, verification)
+        if update is not None:
+            self._execute(*update)
+        return user if user is not None and verification.ok else None
 
     async def authenticate_async(self, username: str, password: str) -> User | None:
         """``authenticate`` with the argon2 work on the event loop's default executor, so the loop
-        keeps serving while a login is checked. Database access stays on the loop's thread."""
-        user, stored_hash = self._login_row(username)
+        keeps serving while a login is checked."""
+        if not isinstance(username, str):
+            return None
+        user, stored_hash = _login_row(await self._afetchall(_LOGIN_SQL % self.NAME_MATCH, (username,)))
         loop = asyncio.get_running_loop()
         verification = await loop.run_in_executor(None, self._passwords.verify, stored_hash, password)
-        return self._finish_login(user, stored_hash, verification)
+        update = self._after_login(user, stored_hash, verification)
+        if update is not None:
+            await self._aexecute(*update)
+        return user if user is not None and verification.ok else None
 
     def get(self, user_id: str) -> User | None:
-        row = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM users WHERE user_id = ?", (user_id,)
-        ).fetchone()
-        return _user(row) if row else None
+        rows = self._fetchall(f"SELECT {_COLUMNS} FROM users WHERE user_id = %s", (user_id,))
+        return _user(rows[0]) if rows else None
+
+    async def get_async(self, user_id: str) -> User | None:
+        rows = await self._afetchall(f"SELECT {_COLUMNS} FROM users WHERE user_id = %s", (user_id,))
+        return _user(rows[0]) if rows else None
 
     def by_username(self, username: str) -> User | None:
         """The user called ``username`` (case-insensitively), or ``None``."""
-        row = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM users WHERE username = ?", (username,)
-        ).fetchone()
-        return _user(row) if row else None
+        rows = self._fetchall(f"SELECT {_COLUMNS} FROM users WHERE {self.NAME_MATCH}", (username,))
+        return _user(rows[0]) if rows else None
 
     def remove(self, username: str) -> bool:
         """Delete the user; ``False`` if there was none. Their sessions are the caller's to end
         (``SessionStore.delete_for_user``)."""
-        cursor = self._conn.execute("DELETE FROM users WHERE username = ?", (username,))
-        return cursor.rowcount > 0
+        return self._execute(f"DELETE FROM users WHERE {self.NAME_MATCH}", (username,)) > 0
+
+    def list(self) -> builtins.list[User]:
+        """Every user, oldest first."""
+        return [_user(row) for row in self._fetchall(f"SELECT {_COLUMNS} FROM users ORDER BY created_at, username")]
+
+    def _after_login(self, user: User | None, old_hash: str | None,
+                     verification: Verification) -> tuple[str, tuple[Any, ...]] | None:
+        """The statement that re-hashes a password checked with outdated parameters, if needed."""
+        if user is None or not verification.ok or verification.new_hash is None:
+            return None
+        # Conditional, so a password changed while we hashed is not overwritten.
+        return ("UPDATE users SET password_hash = %s WHERE user_id = %s AND password_hash = %s",
+                (verification.new_hash, user.user_id, old_hash))
+
+
+class UserStore(UserStoreBase):
+    """The users table of the SQLite file at ``database`` (``":memory:"`` for tests).
+
+    One connection per store; use it from one thread (the IOLoop's). ``hasher`` defaults to
+    argon2id with the library's default parameters; ``clock`` stamps ``created_at``.
+    """
+
+    DUPLICATE = (sqlite3.IntegrityError,)
+
+    def __init__(
+        self,
+        database: str,
+        *,
+        hasher: PasswordHasher | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(hasher=hasher, clock=clock)
+        self._conn = open_database(database)
+        self._conn.execute(_SCHEMA)
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        return self._conn.execute(sql.replace("%s", "?"), params).rowcount
+
+    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
+        return self._conn.execute(sql.replace("%s", "?"), params).fetchall()
 
     def close(self) -> None:
         self._conn.close()
 
-    def list(self) -> builtins.list[User]:
-        """Every user, oldest first."""
-        rows = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM users ORDER BY created_at, username"
-        ).fetchall()
-        return [_user(row) for row in rows]
 
-    def _login_row(self, username: str) -> tuple[User | None, str | None]:
-        if not isinstance(username, str):
-            return None, None
-        row = self._conn.execute(
-            f"SELECT {_COLUMNS}, password_hash FROM users WHERE username = ?", (username,)
-        ).fetchone()
-        if row is None:
-            return None, None
-        return _user(row[:4]), row[4]
+def open_user_store(database: str, *, hasher: PasswordHasher | None = None,
+                    clock: Callable[[], float] = time.time) -> UserStoreBase:
+    """The store ``auth.database`` names: PostgreSQL for a ``postgresql://`` URL, else a SQLite file."""
+    from .postgres import is_postgres
 
-    def _finish_login(
-        self, user: User | None, old_hash: str | None, verification: Verification
-    ) -> User | None:
-        if user is None or not verification.ok:
-            return None
-        if verification.new_hash is not None:
-            # Conditional, so a password changed while we hashed is not overwritten.
-            self._conn.execute(
-                "UPDATE users SET password_hash = ? WHERE user_id = ? AND password_hash = ?",
-                (verification.new_hash, user.user_id, old_hash),
-            )
-        return user
+    if is_postgres(database):
+        from .users_postgres import PostgresUserStore
+
+        return PostgresUserStore(database, hasher=hasher, clock=clock)
+    return UserStore(database, hasher=hasher, clock=clock)
 
 
-def _user(row: tuple[str, str, int, float]) -> User:
+_LOGIN_SQL = f"SELECT {_COLUMNS}, password_hash FROM users WHERE %s"
+
+
+def _login_row(rows: builtins.list[tuple[Any, ...]]) -> tuple[User | None, str | None]:
+    if not rows:
+        return None, None
+    return _user(rows[0][:4]), rows[0][4]
+
+
+def _user(row: tuple[Any, ...]) -> User:
     return User(user_id=row[0], username=row[1], is_admin=bool(row[2]), created_at=float(row[3]))

@@ -19,7 +19,7 @@ from .common import config_option, run_server_loop, settings_from_cli
 @click.option("--port", type=int, default=None, help="Port to listen on (default 5000).")
 @click.option("--feed", type=click.Choice(["simulator", "alpaca", "none"]), default=None,
               help="Event source (default: simulator).")
-@click.option("--database", default=None, help="SQLite file with users and sessions.")
+@click.option("--database", default=None, help="SQLite file, or postgresql:// URL, of users and sessions.")
 @click.option("--certfile", default=None, help="PEM certificate (chain): serve https and wss (needs --keyfile).")
 @click.option("--keyfile", default=None, help="PEM private key of --certfile.")
 @click.option("--workers", type=int, default=None,

@@ -15,8 +15,8 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from ..auth.sessions.sqlite import SQLiteSessionStore
-from ..auth.users import UserStore, validate_password, validate_username
+from ..auth.stores import open_session_store, open_user_store
+from ..auth.users import UserStoreBase, validate_password, validate_username
 from ..config import default_config_path, load_settings
 from ..errors import ConfigError, UsageError
 from ..settings import AuthSettings
@@ -33,8 +33,8 @@ class BadInput(click.ClickException):
 def _database_options(func: F) -> F:
     func = click.option(
         "--database",
-        metavar="PATH",
-        help="SQLite file of users and sessions (overrides auth.database).",
+        metavar="PATH|URL",
+        help="SQLite file, or postgresql:// URL, of users and sessions (overrides auth.database).",
     )(func)
     func = click.option(
         "--config",
@@ -55,9 +55,9 @@ def _auth_settings(config_path: str | None, database: str | None) -> AuthSetting
     return settings.auth
 
 
-def _open_users(auth: AuthSettings) -> UserStore:
+def _open_users(auth: AuthSettings) -> UserStoreBase:
     try:
-        return UserStore(auth.database)
+        return open_user_store(auth.database)
     except UsageError as exc:
         raise BadInput(f"auth.database: {exc}") from None
 
@@ -162,7 +162,10 @@ def remove(name: str, config_path: str | None, database: str | None) -> None:
 
 
 async def _end_sessions(auth: AuthSettings, user_id: str) -> int:
-    sessions = SQLiteSessionStore.from_settings(auth)
+    try:
+        sessions = await open_session_store(auth)
+    except UsageError as exc:
+        raise BadInput(f"auth.database: {exc}") from None
     try:
         return await sessions.delete_for_user(user_id)
     finally:

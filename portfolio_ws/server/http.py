@@ -50,7 +50,7 @@ class ApiHandler(RequestHandler):
         if session is None:
             return None
         self.session_id = cookie
-        return session.user or self.service.users.get(session.user_id)
+        return session.user or await self.service.users.get_async(session.user_id)
 
     async def require_user(self) -> User:
         user = await self.session_user()

@@ -15,11 +15,11 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from ..auth.sessions import SessionStore
-from ..auth.sessions.sqlite import SQLiteSessionStore
-from ..auth.users import UserStore
+from ..auth.stores import open_session_store, open_user_store
+from ..auth.users import UserStoreBase
 from ..bus import EventBus
 from ..bus.memory import InMemoryBus
-from ..errors import ConfigError
+from ..errors import ConfigError, UsageError
 from ..feeds import Feed, NoFeed
 from ..settings import ServerSettings, Settings
 from ..slots import ConnectionSlots, LocalSlots
@@ -30,7 +30,7 @@ from .service import Service
 log = logging.getLogger("portfolio_ws.runner")
 
 
-def build_feed(settings: Settings, users: UserStore) -> Feed:
+def build_feed(settings: Settings, users: UserStoreBase) -> Feed:
     source = settings.feed.source
     if source == "simulator":
         from simulator.feed import SimulatorFeed
@@ -55,7 +55,12 @@ async def build_shared(settings: Settings) -> tuple[EventBus, SessionStore]:
 
         sessions = ExternalSessionStore.from_settings(settings.auth)
     if not cluster.redis_url:
-        return InMemoryBus(), sessions or SQLiteSessionStore.from_settings(settings.auth)
+        if sessions is None:
+            try:
+                sessions = await open_session_store(settings.auth)
+            except UsageError as exc:
+                raise ConfigError("auth.database", str(exc)) from None
+        return InMemoryBus(), sessions
     from ..auth.sessions.redis import RedisSessionStore
     from ..bus.redis import RedisBus
 
@@ -100,12 +105,21 @@ def tls_context(server: ServerSettings) -> ssl.SSLContext | None:
     return context
 
 
-async def serve(settings: Settings, *, feed_factory: Callable[[UserStore], Feed] | None = None,
+def open_users(settings: Settings) -> UserStoreBase:
+    """The user store of ``auth.database`` (SQLite file or PostgreSQL URL); one line naming the
+    setting when it can't be opened."""
+    try:
+        return open_user_store(settings.auth.database)
+    except UsageError as exc:
+        raise ConfigError("auth.database", str(exc)) from None
+
+
+async def serve(settings: Settings, *, feed_factory: Callable[[UserStoreBase], Feed] | None = None,
                 ready: Callable[[str], None] | None = None, reuse_port: bool = False) -> None:
     """Serve until SIGINT/SIGTERM, then shut down within ``server.drain_seconds``. ``reuse_port``:
     bind with SO_REUSEPORT, as one of ``serve --workers N``'s processes."""
     tls = tls_context(settings.server)  # a bad certificate stops us before anything is opened
-    users = UserStore(settings.auth.database)
+    users = open_users(settings)
     bus, sessions = await build_shared(settings)
     feed = feed_factory(users) if feed_factory else build_feed(settings, users)
     cluster = settings.cluster
@@ -149,5 +163,5 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStore], Feed]
         pass
     await sessions.close()
     await bus.close()
-    users.close()
+    await users.aclose()
     log.info("stopped")

@@ -19,7 +19,7 @@ from .frames import QUEUED, send_frame, send_ping, text_frame
 from ..auth.sessions import SessionStore
 from ..auth.throttle import LoginThrottle
 from ..cluster.stats import ClusterStats
-from ..auth.users import UserStore
+from ..auth.users import UserStoreBase
 from ..bus import EventBus
 from ..core.events import Event
 from ..core.report import admin_report
@@ -54,7 +54,7 @@ def _unsent_bytes(handler: "WebSocketHandler") -> int:
 
 
 class Service:
-    def __init__(self, settings: Settings, *, bus: EventBus, feed: Feed, users: UserStore,
+    def __init__(self, settings: Settings, *, bus: EventBus, feed: Feed, users: UserStoreBase,
                  sessions: SessionStore, clock: Callable[[], float] = time.time,
                  seq_base: int | None = None, slots: ConnectionSlots | None = None) -> None:
         """``seq_base`` defaults to the start time in ms (see ``StreamCore``); tests pass 0."""

@@ -1,5 +1,5 @@
-"""The SessionStore contract, run against every implementation: SQLite, and Redis (a private
-redis-server per test)."""
+"""The SessionStore contract, run against every implementation: SQLite, PostgreSQL (a fresh database
+on a private server the test session starts), and Redis (a private redis-server per test)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import Any, Awaitable, Callable, Iterator
 import pytest
 
 from portfolio_ws.auth.sessions import SessionLifetime, SessionStore
+from portfolio_ws.auth.sessions.postgres import PostgresSessionStore
 from portfolio_ws.auth.sessions.redis import RedisSessionStore
 from portfolio_ws.auth.sessions.sqlite import SQLiteSessionStore
+from tests.postgres_server import PostgresServer, postgres_server  # noqa: F401  (a fixture)
 from tests.redis_server import RedisServer
 
 IDLE = 100.0
@@ -37,14 +39,24 @@ def _redis(tmp_path: Path) -> tuple[StoreFactory, Callable[[], None]]:
     return make, server.stop
 
 
-# name -> (tmp_path -> (store factory, cleanup))
-FACTORIES: dict[str, Callable[[Path], tuple[StoreFactory, Callable[[], None]]]] = {
-    "sqlite": _sqlite, "redis": _redis}
+def _postgres(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[StoreFactory, Callable[[], None]]:
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url = server.fresh_database()  # every store of one test shares it, as nodes would
+
+    async def make(lifetime: SessionLifetime) -> SessionStore:
+        return await PostgresSessionStore.connect(url, lifetime)
+
+    return make, lambda: None
+
+
+# name -> ((tmp_path, request) -> (store factory, cleanup))
+FACTORIES: dict[str, Callable[[Path, pytest.FixtureRequest], tuple[StoreFactory, Callable[[], None]]]] = {
+    "sqlite": lambda path, _: _sqlite(path), "redis": lambda path, _: _redis(path), "postgres": _postgres}
 
 
 @pytest.fixture(params=sorted(FACTORIES))
 def make_store(request: pytest.FixtureRequest, io_loop: Any, tmp_path: Path) -> Iterator[StoreFactory]:
-    factory, cleanup = FACTORIES[request.param](tmp_path)
+    factory, cleanup = FACTORIES[request.param](tmp_path, request)
     stores: list[SessionStore] = []
 
     async def make(lifetime: SessionLifetime) -> SessionStore:

@@ -1,4 +1,5 @@
-"""The SQLite user store: adding, checking, listing and removing users."""
+"""The user stores' contract, run against SQLite and a real PostgreSQL (its own server, started by
+the test session): adding, checking, listing and removing users. SQLite's file specifics last."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import re
 import sqlite3
 import stat
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 from argon2 import PasswordHasher
 
-from portfolio_ws.auth.users import User, UserStore
+from portfolio_ws.auth.users import User, UserStore, UserStoreBase, open_user_store
 from portfolio_ws.errors import UsageError
+from tests.postgres_server import PostgresServer, postgres_server  # noqa: F401  (a fixture)
 
 T0 = 1_767_225_600.0
 
@@ -25,9 +28,20 @@ class Clock:
         return self.now
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """``auth.database`` for one test: a SQLite file, or a fresh database on the test PostgreSQL."""
+    if request.param == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return server.fresh_database()
+    return str(tmp_path / "auth.sqlite3")
+
+
 @pytest.fixture
-def store(tmp_path: Path, cheap_hasher: PasswordHasher) -> UserStore:
-    return UserStore(str(tmp_path / "auth.sqlite3"), hasher=cheap_hasher, clock=Clock())
+def store(io_loop: Any, database: str, cheap_hasher: PasswordHasher) -> Iterator[UserStoreBase]:
+    store = open_user_store(database, hasher=cheap_hasher, clock=Clock())
+    yield store
+    io_loop.run_sync(store.aclose)
 
 
 def test_add_returns_the_user(store):
@@ -87,28 +101,62 @@ def test_authenticate(store):
 async def test_authenticate_async(io_loop, store):
     alice = store.add("alice", "correct horse")
     assert await store.authenticate_async("alice", "correct horse") == alice
+    assert await store.authenticate_async("ALICE", "correct horse") == alice
     assert await store.authenticate_async("alice", "wrong horse") is None
     assert await store.authenticate_async("nobody", "correct horse") is None
+    assert await store.authenticate_async(None, "correct horse") is None  # type: ignore[arg-type]
 
 
-def _stored_hash(path: Path, username: str) -> str:
-    with sqlite3.connect(path) as conn:
-        row = conn.execute("SELECT password_hash FROM users WHERE username = ?", (username,)).fetchone()
-    return str(row[0])
+async def test_get_async(io_loop, store):
+    alice = store.add("alice", "correct horse")
+    assert await store.get_async(alice.user_id) == alice
+    assert await store.get_async("user-000000000000") is None
 
 
-def test_login_rehashes_outdated_hashes(tmp_path, cheap_hasher):
-    path = tmp_path / "auth.sqlite3"
-    UserStore(str(path), hasher=cheap_hasher).add("alice", "correct horse")
-    old = _stored_hash(path, "alice")
+def _stored_hash(store: UserStoreBase, username: str) -> str:
+    [(value,)] = store._fetchall("SELECT password_hash FROM users WHERE username = %s", (username,))
+    return str(value)
+
+
+def test_login_rehashes_outdated_hashes(io_loop, database, cheap_hasher):
+    first = open_user_store(database, hasher=cheap_hasher)
+    first.add("alice", "correct horse")
+    old = _stored_hash(first, "alice")
     assert old.startswith("$argon2id$")
-    stronger = UserStore(str(path), hasher=PasswordHasher(time_cost=2, memory_cost=16, parallelism=1))
-    assert stronger.authenticate("alice", "wrong horse") is None
-    assert _stored_hash(path, "alice") == old  # a failed login changes nothing
-    assert stronger.authenticate("alice", "correct horse") is not None
-    new = _stored_hash(path, "alice")
-    assert new != old and "m=16,t=2,p=1" in new
-    assert stronger.authenticate("alice", "correct horse") is not None
+    stronger = open_user_store(database, hasher=PasswordHasher(time_cost=2, memory_cost=16, parallelism=1))
+    try:
+        assert stronger.authenticate("alice", "wrong horse") is None
+        assert _stored_hash(first, "alice") == old  # a failed login changes nothing
+        assert stronger.authenticate("alice", "correct horse") is not None
+        new = _stored_hash(first, "alice")
+        assert new != old and "m=16,t=2,p=1" in new
+        assert stronger.authenticate("alice", "correct horse") is not None
+    finally:
+        first.close()
+        stronger.close()
+
+
+def test_two_stores_on_one_database_see_each_others_users(database, cheap_hasher):
+    """Nodes on different hosts share the database: a user added through one is there on the other."""
+    a, b = open_user_store(database, hasher=cheap_hasher), open_user_store(database, hasher=cheap_hasher)
+    try:
+        alice = a.add("alice", "correct horse")
+        assert b.authenticate("alice", "correct horse") == alice
+        with pytest.raises(UsageError, match="already exists"):
+            b.add("Alice", "correct horse")
+        assert b.remove("alice") and a.get(alice.user_id) is None
+    finally:
+        a.close()
+        b.close()
+
+
+def test_an_unreachable_postgresql_is_one_line_naming_the_setting():
+    from tests.redis_server import free_port
+
+    url = f"postgresql://pws:hunter22@127.0.0.1:{free_port()}/nothing"
+    with pytest.raises(UsageError, match=r"^cannot connect to postgresql://pws@127.0.0.1:\d+/nothing") as failure:
+        open_user_store(url)
+    assert "hunter22" not in str(failure.value)  # never the password
 
 
 def test_list_is_oldest_first(store):
