@@ -117,7 +117,8 @@ class RedisBus(EventBus):
         found: dict[str, str] = {}
         for start in range(0, len(user_ids), 500):
             chunk = user_ids[start:start + 500]
-            values = await self._redis.mget([self.position_key(u) for u in chunk])
+            values: list[str | None] = await self._redis.mget(  # type: ignore[assignment]
+                [self.position_key(u) for u in chunk])
             found.update((user, value) for user, value in zip(chunk, values) if value is not None)
         return found
 
