@@ -23,7 +23,10 @@ from ..client import (AccountEvent, ClientError, ClientEvent, Connected, LoginFa
                       PositionEvent, Resumed, ServerError, Snapshot, StatusChange, StreamClosed, TradeEvent)
 
 PASSWORD_ENV = "PORTFOLIO_PASSWORD"  # not PORTFOLIO_WS_*: the settings loader rejects unknown names there
-HEADER = f"{'TIME':<8}  {'SEQ':>13}  {'EVENT':<8}  {'SYMBOL':<6}  DETAILS"
+# Offsets start at the server's start time in ms (13 digits until the year 2286), so that a restarted
+# server's offsets are above every offset of the run before and a resume across a restart is safe.
+SEQ_WIDTH = 13
+HEADER = f"{'TIME':<8}  {'SEQ':>{SEQ_WIDTH}}  {'EVENT':<8}  {'SYMBOL':<6}  DETAILS"
 
 
 # ---- formatting (pure) -----------------------------------------------------------------------
@@ -35,7 +38,7 @@ def _pnl(amount: Decimal | None, percent: Decimal | None = None) -> str:
 
 
 def _row(clock: str, seq: int | str, kind: str, symbol: str, details: str) -> str:
-    return f"{clock:<8}  {seq!s:>13}  {kind:<8}  {symbol:<6}  {details}".rstrip()
+    return f"{clock:<8}  {seq!s:>{SEQ_WIDTH}}  {kind:<8}  {symbol:<6}  {details}".rstrip()
 
 
 def event_line(event: Any, clock: str) -> str | None:
@@ -190,7 +193,16 @@ async def watch(client: PortfolioClient, out: Callable[[str], None], err: Callab
 @click.option("--channels", default=",".join(c.CHANNELS), show_default=True,
               help="Comma-separated channels to watch.")
 def command(url: str, username: str, password_stdin: bool, channels: str) -> None:
-    """Log in and print live portfolio events, one line each, until Ctrl-C."""
+    """Log in and print live portfolio events, one line each, until Ctrl-C.
+
+    \b
+    Columns: TIME (this computer's clock), SEQ, EVENT, SYMBOL, DETAILS.
+    SEQ is the event's offset in your stream. Offsets start at the server's
+    start time in milliseconds (13 digits, e.g. 1764318000123) and grow by one
+    per event, so a restarted server's offsets are always higher; a client
+    resumes after a reconnect from the last offset it saw ("resumeFrom").
+    Connection news goes to stderr, prefixed "--".
+    """
     wanted = _channels(channels)
     password = _read_password(password_stdin)
     try:
@@ -207,7 +219,10 @@ def command(url: str, username: str, password_stdin: bool, channels: str) -> Non
         click.echo(f"Error: login failed: {exc}", err=True)
         raise SystemExit(1) from None
     except StreamClosed as exc:
-        click.echo(f"Error: the server ended the stream: {exc}", err=True)
+        if exc.close in (c.SESSION_EXPIRED, c.AUTH_REQUIRED):  # logged out elsewhere, or expired
+            click.echo(f"Error: your session has ended ({exc}): run the command again to log in again", err=True)
+        else:
+            click.echo(f"Error: the server ended the stream: {exc}", err=True)
         raise SystemExit(1) from None
     except ClientError as exc:
         click.echo(f"Error: {exc}", err=True)

@@ -181,7 +181,7 @@ async def test_it_reconnects_after_1001_and_stops_with_one_line_on_logout(make_s
     [session] = {conn.session_id for conn in server.service.core.hub.connections.values()}
     await server.fetch("/api/auth/logout", "POST", cookie=session)
     status, _, err = await w.finish()
-    assert status == 1 and err == ["Error: the server ended the stream: 1008 Session expired"]
+    assert status == 1 and err == ["Error: your session has ended (1008 Session expired): run the command again to log in again"]
 
 
 # ---- without a server ----------------------------------------------------------------------
@@ -224,3 +224,11 @@ def test_connection_news_goes_to_stderr_lines():
         "-- events after seq 8 are no longer held: a fresh snapshot follows")
     assert watch.status_line(ServerError("RATE_LIMITED", "Too many", {})) == "-- server error RATE_LIMITED: Too many"
     assert watch.status_line(StatusChange("closed", 1000, "Client closed")) is None
+
+
+def test_help_explains_the_seq_column():
+    result = CliRunner().invoke(cli.main, ["watch", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "13 digits" in text and "start time in milliseconds" in text and "resumeFrom" in text
+    assert len(watch.HEADER.split("SEQ")[0]) + len("SEQ") == len("HH:MM:SS  ") + watch.SEQ_WIDTH
