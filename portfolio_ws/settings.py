@@ -16,8 +16,10 @@ from typing import Literal
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 5000
-    # Origins allowed to open the WebSocket (scheme://host[:port]); empty = the server's own host.
+    # Origins allowed to open the WebSocket and to log in (scheme://host[:port]); empty = the server's own host.
     allowed_origins: tuple[str, ...] = ()
+    # Reverse proxies (CIDRs) whose X-Forwarded-For / X-Real-IP name the client; nobody else's are read.
+    trusted_proxies: tuple[str, ...] = ()
     # On SIGINT/SIGTERM: seconds to flush and close before the process exits anyway.
     drain_seconds: float = 5.0
     # Protocol-level (RFC 6455) pings, so dead peers are dropped.
@@ -78,10 +80,19 @@ class AuthSettings:
     session_absolute_seconds: float = 43200.0
     # Bearer token for /api/admin/*; set it through PORTFOLIO_WS_AUTH_ADMIN_TOKEN, never in a file.
     admin_token: str = field(default="", repr=False)
-    # Failed logins allowed per username, and per client address, within the window; then 429.
-    login_failures_per_user: int = 10
+    # Login attempts (counted as they start; a success is not counted) allowed within the window for
+    # one username from one client address, and from one address whatever the username; then 429.
+    login_failures_per_user_address: int = 10
     login_failures_per_address: int = 50
     login_window_seconds: float = 300.0
+    # The username alone is never locked: past this many attempts in the window (all addresses),
+    # each further attempt waits first, from login_user_delay_seconds doubling up to the max.
+    login_user_delay_after: int = 10
+    login_user_delay_seconds: float = 0.5
+    login_user_max_delay_seconds: float = 8.0
+    # Password checks (argon2id, ~64 MiB each) run at once, and how many more may wait; past that 503.
+    hash_workers: int = 2
+    hash_queue_size: int = 16
     # Seconds between checks that the sessions of open sockets are still valid (expired: 1008).
     session_recheck_seconds: float = 30.0
     # Sessions from an existing platform: its URL answering 200 + JSON naming the user to a request

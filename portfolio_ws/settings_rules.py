@@ -11,6 +11,7 @@ Rule 3: keys are dotted paths; items of a list are ``key[]`` (``alpaca.accounts[
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -120,6 +121,14 @@ def _origin(value: str) -> str | None:
     return "be an Origin: scheme://host[:port] (http or https, no path)"
 
 
+def _network(value: str) -> str | None:
+    try:
+        ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return "be an address or CIDR (10.0.0.0/8, 2001:db8::/32)"
+    return None
+
+
 def _channel(value: str) -> str | None:
     return None if value in CHANNELS else f"be one of {', '.join(CHANNELS)}"
 
@@ -173,6 +182,8 @@ RULES: dict[str, Rule] = {
     "server.certfile": Check(_existing_file, ("/nonexistent/cert.pem",)),
     "server.keyfile": Check(_existing_file, ("/nonexistent/key.pem",)),
     "server.gc_full_collect_seconds": Range(minimum=0, why="0 = CPython's own policy"),
+    "server.trusted_proxies[]": Check(_network, ("10.0.0.0/33", "proxy.local", "")),
+    "auth.hash_queue_size": Range(minimum=0, why="0 = only the workers, nobody waits"),
     "streaming.immediate_channels[]": Check(_channel, ("ordrs", "quotes")),
     "auth.database": Check(_non_empty, ("",)),
     "auth.external_session_url": Url(("http", "https")),

@@ -133,6 +133,8 @@ class TestServer:
         if cookie:
             all_headers["Cookie"] = f"session={cookie}"
         data = body if isinstance(body, (bytes, str)) or body is None else ujson.dumps(body)
+        if method == "POST" and not any(k.lower() == "content-type" for k in all_headers):
+            all_headers["Content-Type"] = "application/json"  # what login requires; tests of others say so
         if method == "POST" and data is None:
             data = b""
         request = HTTPRequest(self.url + path, method=method, body=data, headers=all_headers)

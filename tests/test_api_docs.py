@@ -270,7 +270,7 @@ async def test_the_documents_reject_what_the_protocol_forbids(make_server):
 
 # ---- HTTP traffic ----------------------------------------------------------------------------
 async def test_every_http_response_matches_the_openapi_document(make_server):
-    server = await make_server(auth__admin_token=TOKEN, auth__login_failures_per_user=2,
+    server = await make_server(auth__admin_token=TOKEN, auth__login_failures_per_user_address=2,
                                streaming__batch_window_ms=LONG_WINDOW)
     docs = await fetch_docs(server)
     user = server.add_user("alice")

@@ -1,25 +1,37 @@
-"""Login attempt limits, per username and per client address. Sans-I/O: every call takes ``now``.
+"""Login attempt limits: the policy (sans-I/O, every call takes ``now``) and its in-memory store.
+``throttle_redis`` keeps the same counts in Redis so every worker and node shares them.
 
-Rules kept here:
-- only failed logins count; a login refused by the limit itself is not a failure (so waiting is
-  always enough to get back in), and a successful login clears that username's failures;
-- a key with ``limit`` failures within the last ``window`` seconds is blocked until the oldest of
-  them is ``window`` old: ``check`` returns the seconds to wait (the ``Retry-After``);
-- while blocked, a login is refused whatever the password, so the limit answers no guesses;
-- memory is bounded: a key keeps at most ``limit`` timestamps, and at most ``max_keys`` keys per
-  kind are tracked (expired ones go first, then the least recently failed).
+Rules kept here (docs/reliability.md, "Login limits", says why):
+- an attempt counts when it STARTS, before its password is checked, so logins sent together can't
+  all slip under the limit; one that never reaches the check (hash queue full) is refunded;
+- hard limits, per window: ``pair_limit`` attempts for one username from one address, and
+  ``address_limit`` from one address whatever the username. While blocked, a login is refused
+  (429 + ``Retry-After``) before any password check, so the limit answers no guesses, and a refused
+  attempt doesn't count, so waiting always gets back in;
+- the username alone (every address together) is never blocked: past ``delay_after`` attempts in the
+  window, each further attempt waits first, doubling from ``delay_seconds`` up to
+  ``max_delay_seconds``. An attacker can slow a user's login, never stop it (OWASP: delays rather
+  than lockouts); the right password from another address still logs in;
+- a success clears the username's delay count and its own address's count for that username (an
+  attacker's count from another address stays), and is not counted against its address;
+- memory is bounded: a key keeps at most its limit's timestamps, at most ``max_keys`` keys per kind
+  (expired ones go first, then the least recently tried).
 """
 
 from __future__ import annotations
 
 import math
+import uuid
 from collections import deque
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 from ..settings import AuthSettings
 
-Scope = Literal["user", "address"]
+Scope = Literal["user+address", "address"]
+
+# The per-username count only sets the delay, which stops growing after a few doublings.
+_USER_COUNT_CAP = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,75 +42,161 @@ class Blocked:
     retry_after: int  # whole seconds, at least 1 (the Retry-After header)
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """An attempt let through: counted already; wait ``delay`` seconds, then check the password."""
+
+    user_key: str
+    address: str
+    at: float
+    delay: float = 0.0
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginPolicy:
+    pair_limit: int = 10
+    address_limit: int = 50
+    window: float = 300.0
+    delay_after: int = 10
+    delay_seconds: float = 0.5
+    max_delay_seconds: float = 8.0
+
+    @classmethod
+    def from_settings(cls, auth: AuthSettings) -> "LoginPolicy":
+        return cls(auth.login_failures_per_user_address, auth.login_failures_per_address,
+                   auth.login_window_seconds, auth.login_user_delay_after, auth.login_user_delay_seconds,
+                   auth.login_user_max_delay_seconds)
+
+    def delay(self, user_attempts: int) -> float:
+        """The wait before checking a password, given the username's attempts already in the window."""
+        if user_attempts < self.delay_after:
+            return 0.0
+        doublings = min(user_attempts - self.delay_after, 30)
+        return min(self.max_delay_seconds, self.delay_seconds * 2 ** doublings)
+
+    def retry_after(self, oldest: float, now: float) -> int:
+        return max(1, math.ceil(oldest + self.window - now))
+
+
+def user_key(username: str) -> str:
+    return username.lower()  # usernames are unique without regard to case
+
+
+class LoginThrottle(Protocol):
+    """Where the counts live: this process (``MemoryLoginThrottle``) or Redis (``RedisLoginThrottle``)."""
+
+    policy: LoginPolicy
+
+    async def begin(self, username: str, address: str, now: float) -> Attempt | Blocked:
+        """Count an attempt that is starting, or refuse it (not counted)."""
+
+    async def refund(self, attempt: Attempt) -> None:
+        """The attempt never checked a password (the hash queue was full): uncount it."""
+
+    async def succeeded(self, attempt: Attempt) -> None:
+        """The password was right: clear the username's counts and uncount it for its address."""
+
+    async def close(self) -> None: ...
+
+
 class _Window:
-    """Failure times per key within a sliding window, at most ``limit`` per key."""
+    """Attempt times per key within a sliding window, at most ``limit`` per key."""
 
     def __init__(self, limit: int, window: float, max_keys: int) -> None:
         self.limit = limit
         self.window = window
         self.max_keys = max_keys
-        self.failures: dict[str, deque[float]] = {}
+        self.attempts: dict[str, deque[float]] = {}
 
-    def wait(self, key: str, now: float) -> float:
-        """Seconds until ``key`` may try again; 0 when it may now."""
-        times = self.failures.get(key)
+    def count(self, key: str, now: float) -> int:
+        times = self.attempts.get(key)
         if times is None:
-            return 0.0
+            return 0
         while times and times[0] <= now - self.window:
             times.popleft()
         if not times:
-            del self.failures[key]
-            return 0.0
-        if len(times) < self.limit:
-            return 0.0
-        return times[0] + self.window - now
+            del self.attempts[key]
+            return 0
+        return len(times)
+
+    def oldest_if_full(self, key: str, now: float) -> float | None:
+        """The oldest attempt's time when ``key`` is at its limit, else None."""
+        if self.count(key, now) < self.limit:
+            return None
+        return self.attempts[key][0]
 
     def add(self, key: str, now: float) -> None:
-        times = self.failures.pop(key, None)  # re-inserted last: the dict is in order of last failure
+        times = self.attempts.pop(key, None)  # re-inserted last: the dict is in order of last attempt
         if times is None:
             times = deque(maxlen=self.limit)
-            if len(self.failures) >= self.max_keys:
+            if len(self.attempts) >= self.max_keys:
                 self._evict(now)
         times.append(now)
-        self.failures[key] = times
+        self.attempts[key] = times
+
+    def remove(self, key: str, at: float) -> None:
+        times = self.attempts.get(key)
+        if times is not None and at in times:
+            times.remove(at)
+            if not times:
+                del self.attempts[key]
 
     def clear(self, key: str) -> None:
-        self.failures.pop(key, None)
+        self.attempts.pop(key, None)
 
     def _evict(self, now: float) -> None:
-        # The dict is in order of last failure, so the expired keys are at its front.
-        while self.failures:
-            oldest = next(iter(self.failures))
-            if self.failures[oldest][-1] > now - self.window and len(self.failures) < self.max_keys:
+        # The dict is in order of last attempt, so the expired keys are at its front.
+        while self.attempts:
+            oldest = next(iter(self.attempts))
+            if self.attempts[oldest][-1] > now - self.window and len(self.attempts) < self.max_keys:
                 break
-            del self.failures[oldest]  # expired, or still full: forget the least recently failed
+            del self.attempts[oldest]  # expired, or still full: forget the least recently tried
 
 
-class LoginThrottle:
-    def __init__(self, per_user: int, per_address: int, window_seconds: float, max_keys: int = 100_000) -> None:
-        self.users = _Window(per_user, window_seconds, max_keys)
-        self.addresses = _Window(per_address, window_seconds, max_keys)
+class MemoryLoginThrottle:
+    """The policy's counts in this process: right for one process, not for ``--workers`` or a cluster."""
 
-    @classmethod
-    def from_settings(cls, auth: AuthSettings) -> "LoginThrottle":
-        return cls(auth.login_failures_per_user, auth.login_failures_per_address, auth.login_window_seconds)
+    def __init__(self, policy: LoginPolicy, max_keys: int = 100_000) -> None:
+        self.policy = policy
+        self.pairs = _Window(policy.pair_limit, policy.window, max_keys)
+        self.addresses = _Window(policy.address_limit, policy.window, max_keys)
+        self.users = _Window(_USER_COUNT_CAP, policy.window, max_keys)
 
     @staticmethod
-    def user_key(username: str) -> str:
-        return username.lower()  # usernames are unique without regard to case
+    def _pair(user: str, address: str) -> str:
+        return f"{user}\x00{address}"
 
-    def check(self, username: str, address: str, now: float) -> Blocked | None:
-        """None when this attempt may go ahead; else why not and for how long."""
-        for scope, window, key in (("address", self.addresses, address),
-                                   ("user", self.users, self.user_key(username))):
-            wait = window.wait(key, now)
-            if wait > 0:
-                return Blocked(scope, max(1, math.ceil(wait)))  # type: ignore[arg-type]
-        return None
+    def begin_now(self, username: str, address: str, now: float) -> Attempt | Blocked:
+        user = user_key(username)
+        pair = self._pair(user, address)
+        for scope, window, key in (("user+address", self.pairs, pair), ("address", self.addresses, address)):
+            oldest = window.oldest_if_full(key, now)
+            if oldest is not None:
+                return Blocked(scope, self.policy.retry_after(oldest, now))  # type: ignore[arg-type]
+        delay = self.policy.delay(self.users.count(user, now))
+        for window, key in ((self.pairs, pair), (self.addresses, address), (self.users, user)):
+            window.add(key, now)
+        return Attempt(user, address, now, delay)
 
-    def failed(self, username: str, address: str, now: float) -> None:
-        self.users.add(self.user_key(username), now)
-        self.addresses.add(address, now)
+    def refund_now(self, attempt: Attempt) -> None:
+        self.pairs.remove(self._pair(attempt.user_key, attempt.address), attempt.at)
+        self.addresses.remove(attempt.address, attempt.at)
+        self.users.remove(attempt.user_key, attempt.at)
 
-    def succeeded(self, username: str, now: float) -> None:
-        self.users.clear(self.user_key(username))
+    def succeeded_now(self, attempt: Attempt) -> None:
+        self.users.clear(attempt.user_key)
+        self.pairs.clear(self._pair(attempt.user_key, attempt.address))
+        self.addresses.remove(attempt.address, attempt.at)
+
+    async def begin(self, username: str, address: str, now: float) -> Attempt | Blocked:
+        return self.begin_now(username, address, now)
+
+    async def refund(self, attempt: Attempt) -> None:
+        self.refund_now(attempt)
+
+    async def succeeded(self, attempt: Attempt) -> None:
+        self.succeeded_now(attempt)
+
+    async def close(self) -> None:
+        pass

@@ -24,6 +24,7 @@ from argon2 import PasswordHasher
 
 from ..errors import UsageError
 from .database import open_database
+from .hashqueue import HashQueue
 from .passwords import Passwords, Verification
 
 USERNAME_MAX = 64
@@ -145,14 +146,18 @@ class UserStoreBase(ABC):
             self._execute(*update)
         return user if user is not None and verification.ok else None
 
-    async def authenticate_async(self, username: str, password: str) -> User | None:
-        """``authenticate`` with the argon2 work on the event loop's default executor, so the loop
-        keeps serving while a login is checked."""
+    async def authenticate_async(self, username: str, password: str, queue: HashQueue | None = None) -> User | None:
+        """``authenticate`` with the argon2 work off the event loop's thread, so the loop keeps
+        serving while a login is checked: on ``queue`` (bounded; raises ``HashQueueFull``), else the
+        loop's default executor."""
         if not isinstance(username, str):
             return None
         user, stored_hash = _login_row(await self._afetchall(_LOGIN_SQL % self.NAME_MATCH, (username,)))
-        loop = asyncio.get_running_loop()
-        verification = await loop.run_in_executor(None, self._passwords.verify, stored_hash, password)
+        if queue is not None:
+            verification = await queue.run(self._passwords.verify, stored_hash, password)
+        else:
+            loop = asyncio.get_running_loop()
+            verification = await loop.run_in_executor(None, self._passwords.verify, stored_hash, password)
         update = self._after_login(user, stored_hash, verification)
         if update is not None:
             await self._aexecute(*update)

@@ -5,6 +5,7 @@ Every response is JSON; every error is ``{"error": {"code", "message"}}`` with a
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from typing import Any
@@ -13,8 +14,11 @@ import ujson
 from tornado.web import HTTPError, RequestHandler
 
 from .. import constants as c
+from ..auth.hashqueue import HashQueueFull
+from ..auth.throttle import Blocked
 from ..auth.users import User
 from ..core import wire
+from .peers import origin_allowed
 from .service import Service
 
 log = logging.getLogger("portfolio_ws.http")
@@ -78,36 +82,59 @@ def refuse_when_external(handler: ApiHandler) -> None:
 
 
 class LoginHandler(ApiHandler):
+    """Rules kept (docs/reliability.md, "Login limits"): a JSON body only (a form post from another
+    site is refused, 415) and, when the browser names its Origin, an allowed one (403): no login
+    CSRF. Limits are counted before the password is checked, the check waits for a bounded queue."""
+
     async def post(self) -> None:
         refuse_when_external(self)
+        origin = self.request.headers.get("Origin")
+        if origin is not None and not origin_allowed(origin, self.request.headers.get("Host", ""),
+                                                 self.service.settings.server.allowed_origins):
+            raise HTTPError(403, "Logins from this origin are not allowed", reason="Forbidden")
+        content_type = self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+        if content_type != "application/json":
+            raise HTTPError(415, "The body must be JSON (Content-Type: application/json)",
+                            reason="Unsupported Media Type")
         body = self.json_body()
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
             raise HTTPError(400, "username and password are required strings", reason="Invalid Request")
-        throttle, address = self.service.login_throttle, self.request.remote_ip or "unknown"
-        blocked = throttle.check(username, address, self.service.clock())
-        if blocked is not None:  # refused before any password check, whatever the password
-            log.warning("login rate-limited (per %s) from %s; retry after %ds", blocked.scope, address,
-                        blocked.retry_after)
-            self.set_header("Retry-After", str(blocked.retry_after))  # an HTTPError would clear headers
-            self.write_json(429, {"error": {"code": "TOO_MANY_REQUESTS",
-                                            "message": "Too many failed logins; try again later"}})
-            return
-        user = await self.service.users.authenticate_async(username, password)
+        service, address = self.service, self.service.client_address(self.request)
+        try:
+            attempt = await service.login_throttle.begin(username, address, service.clock())
+        except Exception:  # the shared counts can't be read (Redis down): refuse rather than count nothing
+            log.exception("login refused: the login throttle is unavailable")
+            return self._refuse(503, 5, "SERVICE_UNAVAILABLE", "Logins are unavailable; try again later")
+        if isinstance(attempt, Blocked):  # refused before any password check, whatever the password
+            log.warning("login rate-limited (per %s) from %s; retry after %ds", attempt.scope, address,
+                        attempt.retry_after)
+            return self._refuse(429, attempt.retry_after, "TOO_MANY_REQUESTS", "Too many failed logins; try again later")
+        if attempt.delay:  # many attempts at this username lately: slowed, never locked
+            await asyncio.sleep(attempt.delay)
+        try:
+            user = await service.users.authenticate_async(username, password, service.hash_queue)
+        except HashQueueFull as full:
+            await service.login_throttle.refund(attempt)
+            log.warning("login refused from %s: password checks queue full", address)
+            return self._refuse(503, full.retry_after, "SERVICE_UNAVAILABLE", "Too many logins at once; try again shortly")
         if user is None:
-            throttle.failed(username, address, self.service.clock())
             log.info("login failed from %s", address)
             raise HTTPError(401, "Invalid username or password", reason="Unauthorized")
-        throttle.succeeded(username, self.service.clock())
+        await service.login_throttle.succeeded(attempt)
         old = self.get_cookie(c.SESSION_COOKIE)
         if old:  # a new session id on every login; the old one ends, and its sockets with it
-            await self.service.sessions.delete(old)
-            self.service.end_session(old)
-        session_id = await self.service.sessions.create(user.user_id, self.service.clock())
+            await service.sessions.delete(old)
+            service.end_session(old)
+        session_id = await service.sessions.create(user.user_id, service.clock())
         self.set_cookie(c.SESSION_COOKIE, session_id, path="/", httponly=True, samesite="Lax",
                         secure=self.request.protocol == "https")
-        log.info("login user=%s from %s", user.user_id, self.request.remote_ip)
+        log.info("login user=%s from %s", user.user_id, address)
         self.write_json(200, {"userId": user.user_id, "username": user.username})
+
+    def _refuse(self, status: int, retry_after: int, code: str, message: str) -> None:
+        self.set_header("Retry-After", str(retry_after))  # an HTTPError would clear headers
+        self.write_json(status, {"error": {"code": code, "message": message}})
 
 
 class LogoutHandler(ApiHandler):

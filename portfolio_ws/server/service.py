@@ -17,7 +17,9 @@ from tornado.ioloop import PeriodicCallback
 from .. import constants as c
 from .frames import QUEUED, send_frame, send_ping, text_frame
 from ..auth.sessions import SessionStore
-from ..auth.throttle import LoginThrottle
+from ..auth.hashqueue import HashQueue
+from ..auth.throttle import LoginPolicy
+from ..auth.throttle_redis import login_throttle
 from ..cluster.stats import ClusterStats
 from ..auth.users import UserStoreBase
 from ..bus import EventBus
@@ -29,8 +31,11 @@ from ..constants import Close
 from ..settings import Settings
 from ..slots import ConnectionSlots, LocalSlots
 from ..feeds.guard import FeedGuard
+from .peers import TrustedProxies
 
 if TYPE_CHECKING:
+    from tornado.httputil import HTTPServerRequest
+
     from .ws import PortfolioSocket as WebSocketHandler
 
 log = logging.getLogger("portfolio_ws.service")
@@ -75,7 +80,12 @@ class Service:
         if settings.cluster.redis_url:
             self.cluster_stats = ClusterStats(settings.cluster.redis_url, str(self.node_id or ""),
                                               settings.cluster.key_prefix, self.stats, clock)
-        self.login_throttle = LoginThrottle.from_settings(settings.auth)
+        # Login limits, in Redis when there is one (shared by every worker and node), and the
+        # bounded queue of password checks (docs/reliability.md, "Login limits").
+        self.login_throttle = login_throttle(LoginPolicy.from_settings(settings.auth), settings.cluster.redis_url,
+                                             settings.cluster.key_prefix)
+        self.hash_queue = HashQueue(settings.auth.hash_workers, settings.auth.hash_queue_size)
+        self.proxies = TrustedProxies.from_cidrs(settings.server.trusted_proxies)
         self.clock = clock
         now = clock()
         self.core = StreamCore(settings.streaming, settings.limits, settings.recovery, now,
@@ -139,6 +149,8 @@ class Service:
         if self._background:
             await asyncio.wait(list(self._background), timeout=2.0)
         await self.slots.close()  # every slot this node held, released at once
+        await self.login_throttle.close()
+        self.hash_queue.close()
         if self.cluster_stats is not None:
             await self.cluster_stats.close()
 
@@ -176,6 +188,10 @@ class Service:
         task = asyncio.ensure_future(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def client_address(self, request: "HTTPServerRequest") -> str:
+        """The client's address: the socket's peer, or what a trusted proxy says (``server.trusted_proxies``)."""
+        return self.proxies.client_address(request.remote_ip, request.headers)
 
     def receive_frame(self, conn_id: int, frame: str | bytes) -> None:
         self.core.receive_frame(conn_id, frame, self.clock())

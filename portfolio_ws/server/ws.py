@@ -7,12 +7,12 @@ import asyncio
 import logging
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from tornado.httputil import HTTPHeaders
 from tornado.websocket import WebSocketHandler
 
 from .. import constants as c
+from .peers import origin_allowed
 from .service import Service
 
 log = logging.getLogger("portfolio_ws.ws")
@@ -40,10 +40,7 @@ class PortfolioSocket(WebSocketHandler):
             self.finish("Cross origin websockets not allowed")
 
     def check_origin(self, origin: str) -> bool:
-        allowed = self.service.settings.server.allowed_origins
-        if not allowed:  # default: the server's own host
-            return urlsplit(origin).netloc.lower() == self.request.headers.get("Host", "").lower()
-        return origin.rstrip("/").lower() in {o.rstrip("/").lower() for o in allowed}
+        return origin_allowed(origin, self.request.headers.get("Host", ""), self.service.settings.server.allowed_origins)
 
     def get_compression_options(self) -> dict[str, Any] | None:
         # permessage-deflate (streaming.compression): ~90% fewer bytes, paid in memory per socket.

@@ -126,7 +126,7 @@ class ServeProcess:
 
     async def login(self, username: str) -> tuple[str, str]:
         """(session id, the whole Set-Cookie header)."""
-        response = await self.fetch("/api/auth/login", method="POST",
+        response = await self.fetch("/api/auth/login", method="POST", headers={"Content-Type": "application/json"},
                                     body=ujson.dumps({"username": username, "password": PASSWORD}))
         header = response.headers["Set-Cookie"]
         return header.split(";", 1)[0].split("=", 1)[1], header

@@ -47,7 +47,7 @@ async def test_logs_tell_connects_disconnects_failures_and_limits_but_never_secr
     wrong_token = "guessed-token-0a1b2c3d4e5f"
     wrong_password = "hunter2-wrong-password"
     caplog.set_level(logging.DEBUG)
-    server = await make_server(auth__admin_token=admin_token, auth__login_failures_per_user=2,
+    server = await make_server(auth__admin_token=admin_token, auth__login_failures_per_user_address=2,
                                limits__messages_per_second=1, limits__rate_limit_burst=2)
     alice, cookie = await server.user_session("alice")
     response = await server.fetch(LOGIN, "POST", {"username": "alice", "password": PASSWORD}, cookie=cookie)
@@ -86,7 +86,7 @@ async def test_logs_tell_connects_disconnects_failures_and_limits_but_never_secr
         for secret in secrets:
             assert secret not in text, f"{record.name} logged a secret: {record.getMessage()!r}"
     messages = "\n".join(r.getMessage() for r in records)
-    for expected in ("login failed from 127.0.0.1", "login rate-limited (per user) from 127.0.0.1",
+    for expected in ("login failed from 127.0.0.1", "login rate-limited (per user+address) from 127.0.0.1",
                      "websocket auth failed from 127.0.0.1",
                      f"connected user={alice.user_id} from 127.0.0.1", "over the message rate limit",
                      f"closed user={alice.user_id} code=1008", "logout from 127.0.0.1 (session ended)"):

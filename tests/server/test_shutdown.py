@@ -148,6 +148,7 @@ class ServeProcess:
 
     async def login(self, username: str) -> str:
         response = await self.http.fetch(self.url + "/api/auth/login", method="POST",
+                                         headers={"Content-Type": "application/json"},
                                          body=ujson.dumps({"username": username, "password": PASSWORD}))
         return response.headers["Set-Cookie"].split(";", 1)[0].split("=", 1)[1]
 
