@@ -182,7 +182,7 @@ RULES: dict[str, Rule] = {
     "server.certfile": Check(_existing_file, ("/nonexistent/cert.pem",)),
     "server.keyfile": Check(_existing_file, ("/nonexistent/key.pem",)),
     "server.gc_full_collect_seconds": Range(minimum=0, why="0 = CPython's own policy"),
-    "server.trusted_proxies[]": Check(_network, ("10.0.0.0/33", "proxy.local", "")),
+    "server.trusted_proxies[]": Check(_network, ("10.0.0.0/33", "proxy.local")),
     "auth.hash_queue_size": Range(minimum=0, why="0 = only the workers, nobody waits"),
     "streaming.immediate_channels[]": Check(_channel, ("ordrs", "quotes")),
     "auth.database": Check(_non_empty, ("",)),
