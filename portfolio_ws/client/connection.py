@@ -6,8 +6,8 @@ Rule 1: one connection attempt at a time, run by one task (``_run``): connect, s
 and when to try again.
 Rule 2: messages are handled in Tornado's message callback, synchronously: decode, apply to the
 local ``Portfolio``, then hand to the callbacks and iterators. Nothing per message is awaited.
-Rule 3: the client never dies silently: it ends only on ``close()`` or on a close the policy says
-not to retry (1000, 1008, 1009), and then iterators raise ``StreamClosed`` and ``wait_closed``
+Rule 3: the client never dies silently: it ends only on ``close()`` or on a close the policy table
+says not to retry (by close code and the cause the server named first, never by reason text), and then iterators raise ``StreamClosed`` and ``wait_closed``
 returns the close.
 """
 
@@ -31,7 +31,7 @@ from ..constants import Close
 from ..errors import UsageError
 from . import http, policy
 from .errors import ClientError, LoginFailed, StreamClosed
-from .events import ClientEvent, Connected, Pong, Snapshot, StatusChange, decode
+from .events import ClientEvent, Connected, Pong, ServerError, Snapshot, StatusChange, decode
 from .policy import Staleness, Timings
 from .state import MAX_TRADES, Portfolio
 
@@ -86,6 +86,7 @@ class PortfolioClient:
         self._done: asyncio.Future[Close] | None = None
         self._attempt = 0    # reconnects since the last admitted socket (the backoff exponent)
         self._failures = 0   # attempts in a row that were never admitted (polling starts at 10)
+        self._poll_retries = 0  # socket retries since polling started
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def login(self) -> http.Login:
@@ -219,16 +220,17 @@ class PortfolioClient:
             self.last_close = close
             if self._closing or self._terminal is not None:
                 return
-            if not policy.should_reconnect(close.code):
-                self._terminal = close
-                return
             if not admitted:
                 self._failures += 1
-            polling = self._poller is not None or policy.starts_polling(close, self._failures, self.timings)
+            step = policy.next_step(close.code, close.cause, failures=self._failures,
+                                    polling=self._poller is not None, attempt=self._attempt,
+                                    timings=self.timings, random=self._random, retries=self._poll_retries)
+            if step.action == "stop":
+                self._terminal = close
+                return
+            polling, delay = step.action == "poll", step.delay
             if polling:
-                delay = self.timings.retry_while_polling
-            else:
-                delay = policy.reconnect_delay(close.code, self._attempt, self.timings, self._random)
+                self._poll_retries += 1
             self._attempt += 1
             self.last_delay = delay
             self._set_status("polling" if polling else "reconnecting", close, delay)
@@ -298,6 +300,8 @@ class PortfolioClient:
                 if self._pong is not None and not self._pong.done():
                     self._pong.set_result(None)
                 continue
+            if isinstance(event, ServerError) and event.close_code is not None and self._socket is not None:
+                self._socket.cause = _cause(event.code)  # the close that follows is for this cause
             if isinstance(event, Connected):
                 self.connection_id = event.connection_id
                 self.connects += 1
@@ -354,6 +358,7 @@ class PortfolioClient:
             await asyncio.sleep(self.timings.poll_interval)
 
     def _stop_polling(self) -> None:
+        self._poll_retries = 0
         if self._poller is not None:
             self._poller.cancel()
             self._poller = None
@@ -385,13 +390,14 @@ class _Socket:
         self.client = client
         self.conn: WebSocketClientConnection | None = None
         self.ended: asyncio.Future[Close] = asyncio.get_event_loop().create_future()
+        self.cause: c.CloseCause | None = None  # named by the server's error just before its close
 
     def on_message(self, raw: str | bytes | None) -> None:
         if raw is None:
             conn = self.conn
             code = conn.close_code if conn is not None else None
             reason = conn.close_reason if conn is not None else None
-            self.end(Close(code or policy.ABNORMAL_CLOSURE, reason or ""))
+            self.end(Close(code or policy.ABNORMAL_CLOSURE, reason or "", self.cause if code else None))
         elif not self.ended.done():
             self.client._on_message(raw)
 
@@ -417,6 +423,14 @@ def _only(snapshot: Snapshot, channels: frozenset[str]) -> Snapshot:
                    orders=snapshot.orders if c.ORDERS in keep else (),
                    account=snapshot.account if c.ACCOUNT in keep else None,
                    trades=snapshot.trades if c.TRADES in keep else ())
+
+
+def _cause(code: str) -> c.CloseCause | None:
+    """A cause this client knows, or None (a newer server's: the close code alone decides)."""
+    try:
+        return c.CloseCause(code)
+    except ValueError:
+        return None
 
 
 def _retrieve(future: "asyncio.Future[Any]") -> None:

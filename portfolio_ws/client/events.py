@@ -142,11 +142,18 @@ class Resumed:
 
 @dataclass(frozen=True, slots=True)
 class ServerError:
-    """An ``error`` message (``constants.INVALID_MESSAGE``...): the connection stays open."""
+    """An ``error`` message (``constants.INVALID_MESSAGE``...): the connection stays open, unless
+    ``close_code`` is set: then ``code`` is a ``constants.CloseCause`` and the close follows."""
 
     code: str
     message: str
     details: dict[str, Any]
+
+    @property
+    def close_code(self) -> int | None:
+        """Set when this error names the cause of a close that follows (``details.closeCode``)."""
+        value = self.details.get("closeCode")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True, slots=True)

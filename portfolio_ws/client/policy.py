@@ -1,12 +1,17 @@
 """When to reconnect, how long to wait, and how fresh the data is (sans-I/O, no clock, no randomness
 of its own: both are passed in).
 
-Rule 1: the close-code table of PROTOCOL.md. 1000, 1008, 1009: never reconnect (closed on purpose,
-logged out, over a limit, a client bug). 1001, 1011, 1006 and anything else: reconnect with backoff.
-1013 (capacity, streaming disabled, slow consumer): reconnect after a longer delay.
+Rule 1: the close-policy table of ``constants`` (``CLOSE_CAUSES``, ``CLOSE_CODES``; docs/clients.md
+shows it), looked up by close code and the cause the server named in the ``error`` before the close,
+never by reason text. The JS client (clients/js/src/close-policy.js) follows the same table and the
+same ``next_step``; tests/client/test_close_policy.py runs both on every input and compares.
 Rule 2: backoff is full jitter: ``random() * min(cap, base * 2 ** attempt)``, ``attempt`` counting
-failed tries since the last accepted connection.
-Rule 3: staleness from the time since the last message (or pong, or poll): live, delayed, stale.
+reconnects since the last accepted connection; ``backoff_slow`` adds ``try_again_later``.
+Rule 3: polling (``GET /api/portfolio``) when the table says so, or after ``poll_after_failures``
+attempts in a row were never admitted, until a socket is admitted again. Meanwhile socket retry
+``n`` waits ``min(retry_while_polling, 1 s * 2 ** n)``, jittered to 50-100 % of that, so streaming
+back means live again within ~4 s, and many clients' retries spread out.
+Rule 4: staleness from the time since the last message (or pong, or poll): live, delayed, stale.
 """
 
 from __future__ import annotations
@@ -17,8 +22,7 @@ from typing import Callable, Literal
 from .. import constants as c
 
 Staleness = Literal["live", "delayed", "stale"]
-ABNORMAL_CLOSURE = 1006  # no close frame: network loss, refused connection, our own pong timeout
-NO_RECONNECT_CLOSE_CODES = frozenset({c.NORMAL_CLOSURE, c.POLICY_VIOLATION, c.MESSAGE_TOO_BIG})
+ABNORMAL_CLOSURE = c.CloseCode.ABNORMAL_CLOSURE  # no close frame: network loss, refused connection, pong timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,28 +39,45 @@ class Timings:
     delayed_within: float = 30.0
     poll_interval: float = 5.0            # GET /api/portfolio while the socket is unavailable
     poll_after_failures: int = 10         # failed attempts in a row before polling starts
-    retry_while_polling: float = 30.0     # socket attempts while polling
-
-
-def should_reconnect(code: int) -> bool:
-    return code not in NO_RECONNECT_CLOSE_CODES
+    retry_while_polling: float = 4.0      # cap of the socket retries' wait while polling (Rule 3)
 
 
 def backoff(attempt: int, timings: Timings, random: Callable[[], float]) -> float:
     return random() * min(timings.backoff_cap, timings.backoff_base * 2 ** min(attempt, 62))
 
 
-def reconnect_delay(code: int, attempt: int, timings: Timings, random: Callable[[], float]) -> float:
-    """Seconds to wait before the next attempt after a close with ``code`` (see Rule 1)."""
+POLL_RETRY_BASE = 1.0  # seconds: the first socket retry while polling waits 0.5-1 s
+
+
+def socket_retry_delay(retries: int, timings: Timings, random: Callable[[], float]) -> float:
+    step = min(timings.retry_while_polling, POLL_RETRY_BASE * 2 ** min(retries, 62))
+    return step * (0.5 + 0.5 * random())
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What to do after a close: ``stop``, ``reconnect`` after ``delay`` seconds, or ``poll`` (and
+    try the socket again after ``delay``)."""
+
+    action: c.CloseAction
+    delay: float
+
+
+def next_step(code: int, cause: str | None, *, failures: int, polling: bool, attempt: int,
+              timings: Timings, random: Callable[[], float], retries: int = 0) -> Step:
+    """The step after a close with ``code`` (and ``cause``, the ``data.code`` of the ``error`` just
+    before it, if any). ``failures``: attempts in a row never admitted, this one included;
+    ``polling``: already polling; ``attempt``: the backoff exponent; ``retries``: socket retries
+    since polling started."""
+    rule = c.close_policy(code, cause)
+    if not rule.reconnect:
+        return Step("stop", 0.0)
+    if polling or rule.poll or failures >= timings.poll_after_failures:
+        return Step("poll", socket_retry_delay(retries, timings, random))
     delay = backoff(attempt, timings, random)
-    if code == c.TRY_AGAIN_LATER:
+    if rule.delay == "backoff_slow":
         delay += timings.try_again_later
-    return delay
-
-
-def starts_polling(close: c.Close, failures: int, timings: Timings) -> bool:
-    """Whether the socket is unavailable enough to poll ``GET /api/portfolio`` meanwhile."""
-    return close == c.STREAMING_DISABLED or failures >= timings.poll_after_failures
+    return Step("reconnect", delay)
 
 
 def staleness(since_last: float | None, timings: Timings) -> Staleness:

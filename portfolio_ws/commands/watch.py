@@ -98,7 +98,7 @@ def status_line(event: Any) -> str | None:
         if event.recovered:
             return f"-- resumed after seq {event.from_seq}, nothing lost"
         return f"-- events after seq {event.from_seq} are no longer held: a fresh snapshot follows"
-    if isinstance(event, ServerError):
+    if isinstance(event, ServerError) and event.close_code is None:  # a close's cause: its status line says it
         return f"-- server error {event.code}: {event.message}"
     if isinstance(event, StatusChange):
         cause = "" if event.code is None else f" ({event.code} {event.reason or ''}".rstrip() + ")"

@@ -235,7 +235,10 @@ class StreamCore:
         refusal = refusal or self._refusal(user_id)
         if refusal is not None or user_id is None:
             self.stats.rejected_connections += 1
-            self._outbox.append(Closing(conn_id, refusal or c.AUTH_REQUIRED))
+            refusal = refusal or c.AUTH_REQUIRED
+            if user_id is not None:  # an unauthenticated peer is told nothing but the close
+                self._announce(user_id, conn_id, refusal, now)
+            self._outbox.append(Closing(conn_id, refusal))
             return conn_id
         guard = RateGuard(self.limits.messages_per_second, self.limits.rate_limit_burst,
                           self.limits.rate_limit_close_after_seconds, now)
@@ -272,8 +275,10 @@ class StreamCore:
                 self._pending[user.slot].pop(conn.user_id, None)
 
     def close(self, conn_id: int, close: Close, now: float) -> None:
-        """Close a connection on the server's initiative."""
-        if conn_id in self.hub.connections:
+        """Close a connection on the server's initiative: its cause first (an ``error``), then the close."""
+        conn = self.hub.connections.get(conn_id)
+        if conn is not None:
+            self._announce(conn.user_id, conn_id, close, now)
             self._outbox.append(Closing(conn_id, close))
             self.closed(conn_id, now)
 
@@ -372,6 +377,15 @@ class StreamCore:
     def _control(self, conn: Connection, type_: str, now: float, code: str, message: str,
                  details: dict[str, Any]) -> None:
         self._outbox.append(Outgoing(wire.control(type_, conn.user_id, now, code, message, details), (conn.id,)))
+        self.stats.control_messages += 1
+
+    def _announce(self, user_id: str, conn_id: int, close: Close, now: float) -> None:
+        """Machine-readable closes: an ``error`` naming the close's cause goes just before it, so
+        clients act on ``data.code`` and never on the reason text."""
+        if close.cause is None or close.cause in c.UNANNOUNCED_CAUSES:
+            return
+        self._outbox.append(Outgoing(wire.control(c.ERROR, user_id, now, close.cause.value, close.reason,
+                                                  {"closeCode": int(close.code)}), (conn_id,)))
         self.stats.control_messages += 1
 
     # ---- queries ----------------------------------------------------------------------------

@@ -15,6 +15,10 @@ from .ws import PortfolioSocket
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 APIDOCS = Path(__file__).resolve().parent.parent / "apidocs"
+# The stream client lives in the npm package (clients/js/src); static/ links to it in a checkout
+# (a wheel holds copies). Tornado serves a link's target only from directories named here.
+CLIENT_JS = (STATIC / "portfolio-stream.js").resolve().parent
+SYMLINK_DIRS = [str(STATIC), str(CLIENT_JS)]
 
 
 class ApiDocHandler(tornado.web.StaticFileHandler):
@@ -46,11 +50,13 @@ def make_app(service: Service) -> tornado.web.Application:
             (r"/api/docs/(asyncapi\.yaml|openapi\.yaml)", ApiDocHandler, {"path": str(APIDOCS)}),
             (r"/api/.*", NotFoundHandler, deps),
             # The dashboard at / (its files under /static/, from static_path below).
-            *([(r"/()", StaticHandler, {"path": str(STATIC), "default_filename": "index.html"})]
+            *([(r"/()", StaticHandler, {"path": str(STATIC), "default_filename": "index.html",
+                                        "allowed_symlink_directory": SYMLINK_DIRS})]
               if STATIC.is_dir() else []),
         ],
         static_path=str(STATIC) if STATIC.is_dir() else None,
         static_handler_class=StaticHandler,
+        static_handler_args={"allowed_symlink_directory": SYMLINK_DIRS},
         websocket_max_message_size=service.settings.streaming.max_message_bytes,
         # Protocol pings are sent by Service._heartbeat_round, not by a Tornado task per socket.
         websocket_ping_interval=None,

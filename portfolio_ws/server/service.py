@@ -274,8 +274,7 @@ class Service:
                 if _unsent_bytes(handler) > self.settings.streaming.max_outbound_bytes:
                     log.warning("closing slow consumer %s", conn_id)
                     self.core.close(conn_id, c.SLOW_CONSUMER, self.clock())
-                    self.sockets.pop(conn_id, None)
-                    handler.close(c.SLOW_CONSUMER.code, c.SLOW_CONSUMER.reason)
+                    self._write(self.core.data_to_send())  # its cause (an error message), then the close
 
     # ---- queries ----------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:

@@ -72,39 +72,26 @@ async def test_callbacks_per_item_from_events_batches_and_snapshots(browser: Any
 
 
 async def test_close_policy_and_backoff(browser: Any, servers: Any) -> None:
+    """The module the dashboard loads follows the close-policy table of constants, by code and cause."""
+    from portfolio_ws import constants as c
+
     server = await servers.start()
     page = await new_page(await browser.new_context())
     await page.goto(server.url + "/api/health")
-    result = await page.evaluate("""async () => {
+    cases = [[int(code), cause.value] for cause, (code, _) in c.CLOSE_CAUSES.items()]
+    cases += [[code, None] for code in (1000, 1001, 1006, 1008, 1009, 1011, 1013, 4000)]
+    cases += [[1006, "SESSION_EXPIRED"], [1013, "NOT_A_CAUSE"]]
+    result = await page.evaluate("""async (cases) => {
       const {closePolicy, backoffDelay} = await import("/static/portfolio-stream.js");
-      const cases = [[1000, ""], [1001, "Server shutting down"], [1006, ""], [1011, "Internal server error"],
-                     [1008, "Authentication required"], [1008, "Session expired"],
-                     [1008, "Maximum connections exceeded (5 per user)"], [1008, "Rate limit exceeded"],
-                     [1009, "message too big"], [1013, "Realtime streaming disabled"],
-                     [1013, "Server capacity reached - try again later"], [1013, "Slow consumer"]];
-      const policy = cases.map(([code, reason]) => {
-        const p = closePolicy(code, reason);
-        return [code, reason, p.action + (p.slow ? "+slow" : "") + (p.why ? ":" + p.why : "")];
-      });
+      const policy = cases.map(([code, cause]) => closePolicy(code, cause));
       const opts = {baseDelayMs: 1000, maxDelayMs: 30000};
       const top = [0, 1, 2, 5, 10].map(a => backoffDelay(a, opts, () => 0.999999));
       const bottom = backoffDelay(3, opts, () => 0);
       return {policy, top, bottom};
-    }""")
-    assert {(code, reason): action for code, reason, action in result["policy"]} == {
-        (1000, ""): "reconnect",  # from the server: only our own 1000 ends the stream
-        (1001, "Server shutting down"): "reconnect",
-        (1006, ""): "reconnect",
-        (1011, "Internal server error"): "reconnect",
-        (1008, "Authentication required"): "stop:auth",
-        (1008, "Session expired"): "stop:auth",
-        (1008, "Maximum connections exceeded (5 per user)"): "poll:limit",
-        (1008, "Rate limit exceeded"): "stop:refused",
-        (1009, "message too big"): "stop:refused",
-        (1013, "Realtime streaming disabled"): "poll:disabled",
-        (1013, "Server capacity reached - try again later"): "reconnect+slow",
-        (1013, "Slow consumer"): "reconnect+slow",
-    }
+    }""", cases)
+    assert result["policy"] == [{"action": c.close_policy(code, cause).action, "delay": c.close_policy(code, cause).delay}
+                                for code, cause in cases]
+    assert result["policy"][cases.index([1000, None])]["action"] == "stop"  # a server's 1000 is final too
     assert [round(d) for d in result["top"]] == [1000, 2000, 4000, 30000, 30000]
     assert result["bottom"] == 0
 

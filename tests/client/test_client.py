@@ -222,11 +222,12 @@ async def test_no_reconnect_after_1008_1009_or_1000(make_server, make_client, cl
     u, client, rec = await started(make_client, server)
     stream = client.events()
     close_from_server(server, close)
-    assert await client.wait_closed() == close
+    seen = close if close.cause not in c.UNANNOUNCED_CAUSES else c.Close(close.code, close.reason)
+    assert await client.wait_closed() == seen  # with the cause the server named first, if it does
     with pytest.raises(StreamClosed) as raised:
         async for _ in stream:
             pass
-    assert raised.value.close == close
+    assert raised.value.close == seen
     assert client.status == "closed" and client.connects == 1
     assert rec.of(StatusChange)[-1] == StatusChange("closed", close.code, close.reason)
     assert not any(e.status == "reconnecting" for e in rec.of(StatusChange))
@@ -243,7 +244,7 @@ async def test_an_unknown_session_is_refused_1008_and_not_retried(make_server, m
     server = await make_server()
     client, rec = make_client(server, session_id="no-such-session")
     await client.start()
-    assert await client.wait_closed() == c.AUTH_REQUIRED
+    assert await client.wait_closed() == c.Close(1008, "Authentication required")  # no cause: none is sent
     assert client.connects == 0
 
 
@@ -281,7 +282,7 @@ async def test_after_10_refusals_it_polls_meanwhile(make_server, make_client):
     client, rec = make_client(server, session_id=session, timings=timings)
     await client.start()
     polling = await rec.next(StatusChange, lambda e: e.status == "polling")
-    assert polling.code == 1013 and polling.retry_in == 0.1
+    assert polling.code == 1013 and polling.retry_in == 0.1 * 0.75  # the cap, jittered (random 0.5)
     assert len([e for e in rec.of(StatusChange) if e.status == "reconnecting"]) == 2
     snap = await rec.next(Snapshot)
     assert snap.seq == 1 and set(client.portfolio.positions) == {"AAPL"}
@@ -312,6 +313,24 @@ async def test_streaming_disabled_polls_the_rest_portfolio_until_streaming_retur
     assert client.status == "connected"
     server.publish(order(u.user_id, "order-1", "accepted"))
     assert (await rec.next(OrderEvent)).status == "accepted"
+
+
+async def test_over_the_per_user_limit_it_polls_on_the_cause_and_connects_once_a_slot_frees(make_server,
+                                                                                          make_client):
+    """CONNECTION_LIMIT (the error before the 1008) means poll, where a bare 1008 means stop."""
+    server = await make_server(limits__connections_per_user=1, streaming__batch_window_ms=LONG_WINDOW)
+    u, session = await server.user_session("alice")
+    server.publish(position(u.user_id, "AAPL", "100"))
+    other = await server.connect(session)  # the user's one slot
+    client, rec = make_client(server, session_id=session)
+    await client.start()
+    polling = await rec.next(StatusChange, lambda e: e.status == "polling")
+    assert (polling.code, polling.reason) == (1008, "Maximum connections exceeded (1 per user)")
+    assert client.last_close is not None and client.last_close.cause == c.CloseCause.CONNECTION_LIMIT
+    assert (await rec.next(Snapshot)).seq == 1 and "AAPL" in client.portfolio.positions
+    other.conn.close()
+    await rec.next(Connected)  # the socket, retried while polling, is admitted
+    assert client.status == "connected"
 
 
 async def test_polling_with_an_expired_session_ends_the_client(make_server, make_client):

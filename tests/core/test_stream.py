@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+import ujson
 
 from portfolio_ws.core.stream import Closing, Outgoing
 from tests.builders import NOW, account, later, order, position, trade
@@ -76,7 +77,11 @@ def test_a_refusal_decided_elsewhere_closes_with_it_and_admits_nothing() -> None
     core = make_core()
     conn = core.open("u1", "s1", NOW, c.user_limit_close(5))  # cluster-wide: the user is at the limit
     outputs = core.data_to_send()
-    assert outputs == [Closing(conn, c.user_limit_close(5))]
+    assert outputs[1:] == [Closing(conn, c.user_limit_close(5))]
+    assert isinstance(outputs[0], Outgoing) and outputs[0].connections == (conn,)
+    assert ujson.loads(outputs[0].frame)["data"] == {  # the machine-readable cause, then the close
+        "code": "CONNECTION_LIMIT", "message": "Maximum connections exceeded (5 per user)",
+        "details": {"closeCode": 1008}}
     assert conn not in core.hub.connections and core.stats.rejected_connections == 1
 
 
@@ -84,8 +89,8 @@ def test_streaming_disabled_is_closed_1013() -> None:
     core = make_core(streaming={"enabled": False})
     conn = core.open("u1", "s1", NOW)
     sent = drain(core)
-    assert sent.frames == [] and (sent.closes[conn].code, sent.closes[conn].reason) == \
-        (1013, "Realtime streaming disabled")
+    assert (sent.closes[conn].code, sent.closes[conn].reason) == (1013, "Realtime streaming disabled")
+    assert [m["data"]["code"] for m in sent.to(conn)] == ["STREAMING_DISABLED"]
     core.set_enabled(True)
     conn = core.open("u1", "s1", NOW)
     assert drain(core).types(conn) == ["info"]
@@ -96,7 +101,7 @@ def test_sixth_connection_of_a_user_is_closed_1008() -> None:
     conns = [connect(core, "u1") for _ in range(5)]
     sixth = core.open("u1", "s1", NOW)
     sent = drain(core)
-    assert sent.frames == []
+    assert [(m["type"], m["data"]["code"]) for m in sent.to(sixth)] == [("error", "CONNECTION_LIMIT")]
     assert (sent.closes[sixth].code, sent.closes[sixth].reason) == \
         (1008, "Maximum connections exceeded (5 per user)")
     connect(core, "u2")  # other users are not affected
@@ -118,7 +123,7 @@ def test_101st_connection_is_closed_1013() -> None:
             connect(core, f"user-{user}")
     extra = core.open("someone-else", "s", NOW)
     sent = drain(core)
-    assert sent.frames == []
+    assert [(m["type"], m["data"]["code"]) for m in sent.to(extra)] == [("error", "SERVER_CAPACITY")]
     assert (sent.closes[extra].code, sent.closes[extra].reason) == (1013, "Server capacity reached - try again later")
     assert len(core.hub.connections) == 100
 
@@ -669,8 +674,12 @@ def test_shutdown_flushes_pending_then_closes_1001() -> None:
     core.shutdown(NOW)
     outputs = core.data_to_send()
     assert isinstance(outputs[0], Outgoing) and outputs[0].connections == (a,)
+    assert "seq" in ujson.loads(outputs[0].frame)  # the pending batch first
     closes = [o for o in outputs[1:] if isinstance(o, Closing)]
-    assert len(closes) == 2 == len(outputs) - 1
+    causes = [ujson.loads(o.frame) for o in outputs[1:] if isinstance(o, Outgoing)]
+    assert len(closes) == 2 == len(causes) and len(outputs) == 5
+    assert [m["data"] for m in causes] == [{"code": "SERVER_SHUTTING_DOWN", "message": "Server shutting down",
+                                            "details": {"closeCode": 1001}}] * 2
     assert {o.connection for o in closes} == {a, b}
     assert {(o.close.code, o.close.reason) for o in closes} == {(1001, "Server shutting down")}
     assert not core.hub.connections

@@ -116,7 +116,8 @@ def test_floods_are_bounded_by_the_token_bucket_and_abusers_are_closed(bursts, r
                 assert not messages and not closes, "something was sent after the close"
                 continue
             if closes:
-                assert [cl.close for cl in closes] == [c.RATE_LIMIT_EXCEEDED] and not messages
+                assert [cl.close for cl in closes] == [c.RATE_LIMIT_EXCEEDED]
+                assert [m["data"]["code"] for m in messages] == ["RATE_LIMIT_EXCEEDED"]  # its cause first
                 assert first_reject is not None and t - first_reject >= 5.0 - 1e-6
                 closed_at = t
                 assert conn not in core.hub.connections
@@ -248,8 +249,12 @@ class EngineSequences(RuleBasedStateMachine):
             expected = None
         if expected is None:
             assert [decode(o.frame)["data"]["code"] for o in outputs] == [c.CONNECTED]
-        else:
+        elif user is None:  # no session: nothing but the close
             assert outputs == [Closing(conn, expected)], outputs
+        else:  # the machine-readable cause, then the close
+            assert outputs[1:] == [Closing(conn, expected)], outputs
+            cause = decode(outputs[0].frame)  # type: ignore[union-attr]
+            assert cause["type"] == c.ERROR and cause["data"]["code"] == expected.cause, outputs
         CASES["connects"] += 1
 
     @precondition(lambda self: self.open_conns)

@@ -256,7 +256,10 @@ async def test_flag_off_closes_sockets_1013_and_rest_still_works(make_server):
 
     for who in (cookie, None):
         client = await server.connect(who, expect_connected=False)
-        assert await client.recv() is None  # no data, not even CONNECTED, before the close
+        if who is not None:  # not even CONNECTED: the machine-readable cause, then the close
+            assert (await client.expect("error"))["data"] == {
+                "code": "STREAMING_DISABLED", "message": "Realtime streaming disabled", "details": {"closeCode": 1013}}
+        assert await client.recv() is None  # no data at all to a peer without a session
         assert (client.close_code, client.close_reason) == (1013, "Realtime streaming disabled")
 
     health = await server.fetch("/api/health")

@@ -52,6 +52,7 @@ async def test_shutdown_flushes_pending_batches_then_closes_every_client_1001(ma
         assert pending["seq"] == 2 and pending["data"]["quantity"] == "101"
     assert (await b1.expect("account_update"))["seq"] == 1
     for client in (a1, a2, b1, idle):
+        assert (await client.expect("error"))["data"]["code"] == "SERVER_SHUTTING_DOWN"
         assert await client.recv() is None
         assert (client.close_code, client.close_reason) == SHUTTING_DOWN
     assert not server.service.sockets
@@ -63,6 +64,7 @@ async def test_a_socket_opened_during_shutdown_is_told_to_come_back(make_server)
     _, cookie = await server.user_session("alice")
     await server.service.shutdown()
     client = await server.connect(cookie, expect_connected=False)
+    assert (await client.expect("error"))["data"]["code"] == "SERVER_SHUTTING_DOWN"
     assert await client.recv() is None
     assert (client.close_code, client.close_reason) == SHUTTING_DOWN
 
@@ -83,6 +85,7 @@ async def test_shutdown_does_not_wait_for_a_client_that_never_answers_the_close(
     await asyncio.wait_for(server.service.shutdown(drain_seconds=0.5), 5)
     assert time.monotonic() - started < 3
     assert not server.service.sockets
+    assert (await responsive.expect("error"))["data"]["code"] == "SERVER_SHUTTING_DOWN"
     assert await responsive.recv() is None and (responsive.close_code, responsive.close_reason) == SHUTTING_DOWN
     sent = await asyncio.wait_for(stream.read_until_close(), 5)  # the server dropped the silent peer
     assert b"\x03\xe9Server shutting down" in sent  # and it had been sent its 1001 close frame too
@@ -198,7 +201,11 @@ async def test_serve_process_closes_every_client_1001_and_exits_0_on_signal(serv
     server.proc.send_signal(signum)
     for client in clients:
         while (msg := await client.recv(RECV_TIMEOUT)) is not None:
-            assert msg["type"] not in ("info", "error"), msg
+            if msg["type"] == "error":  # the last message: the close's cause
+                assert msg["data"]["code"] == "SERVER_SHUTTING_DOWN", msg
+                assert await client.recv(RECV_TIMEOUT) is None
+                break
+            assert msg["type"] != "info", msg
         assert (client.close_code, client.close_reason) == SHUTTING_DOWN
     returncode = await asyncio.wait_for(server.proc.wait(), 10)
     assert returncode == 0, server.log.read_text()
