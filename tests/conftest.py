@@ -1,12 +1,55 @@
-"""Shared fixtures. ``make_server`` starts a real portfolio-ws server on a free loopback port."""
+"""Shared fixtures and the markers a test gets from what it uses.
+
+``make_server`` starts a real portfolio-ws server on a free loopback port.
+
+Markers (registered in setup.cfg, strict): ``browser`` (drives Chromium), ``redis`` (starts a
+redis-server), ``postgres`` (starts a PostgreSQL server), ``slow`` (load, soak, long property runs:
+over ~2 s on a shared 2-core machine). The first three are applied here from what a test uses, so a
+new test is selected right without remembering to mark it; ``slow`` is marked by hand, from
+``pytest --durations``. The quick selection the README names excludes all four.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import redis_server
 from tests.harness import TestServer, start_server
+
+TESTS = Path(__file__).resolve().parent
+SERVICES = ("redis", "postgres")
+
+
+def used_by(item: Any) -> set[str]:
+    """The words that say what a test uses: its folders, its module, its fixtures, its parameter ids."""
+    path = Path(str(item.path)).resolve()
+    parts = path.relative_to(TESTS).parts if TESTS in path.parents else (path.name,)
+    words = {*parts[:-1], Path(parts[-1]).stem, *getattr(item, "fixturenames", ())}
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        words.update(callspec.id.split("-"))
+    return words
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    for item in items:
+        words = used_by(item)
+        if "browser" in words:  # the browser/ folder or the ``browser`` fixture
+            item.add_marker(pytest.mark.browser)
+        for service in SERVICES:  # a fixture, module or parameter named after the service
+            if any(service in word for word in words):
+                item.add_marker(getattr(pytest.mark, service))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: Any) -> None:
+    # RedisServer refuses to start for a test without the marker, so the quick selection can never
+    # come to depend on redis-server by accident (a fixture of another name, a direct RedisServer()).
+    redis_server.RUNNING_TEST_MARKS = {mark.name for mark in item.iter_markers()}
 
 
 @pytest.fixture

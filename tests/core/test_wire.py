@@ -201,6 +201,7 @@ def _reference_money(value: Decimal) -> str:
     return f"{abs(result) if not result else result:f}"
 
 
+@pytest.mark.slow
 @settings(max_examples=3000, derandomize=True, database=None)
 @given(st.decimals(min_value=-10**12, max_value=10**12, allow_nan=False, allow_infinity=False, places=6)
        | st.decimals(min_value=-2, max_value=2, allow_nan=False, allow_infinity=False))

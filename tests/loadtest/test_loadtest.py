@@ -3,7 +3,11 @@ worker processes, a report with the figures the docs quote."""
 
 import json
 
+import pytest
+
 from portfolio_ws.loadtest.run import LoadTestOptions, run_loadtest, write_outputs
+
+pytestmark = pytest.mark.slow  # a real load test: a server process, worker processes, 4 s of load
 
 
 def test_a_small_load_test_reports_connections_throughput_latency_and_memory(tmp_path):

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -78,6 +79,7 @@ def check_reply(tag: Any, messages: list[dict[str, Any]]) -> None:
 
 
 # ---- 1. each hostile frame, its documented reply -------------------------------------------
+@pytest.mark.slow
 @settings(FUZZ, max_examples=2000)
 @given(frames=st.lists(hostile_frames(), min_size=1, max_size=5))
 def test_every_hostile_frame_gets_its_documented_reply_and_the_connection_stays_open(frames):
@@ -96,6 +98,7 @@ def test_every_hostile_frame_gets_its_documented_reply_and_the_connection_stays_
 
 
 # ---- 2. floods -----------------------------------------------------------------------------
+@pytest.mark.slow
 @settings(FUZZ, max_examples=400)
 @given(bursts=st.lists(st.tuples(st.floats(0, 1.5), st.integers(0, 400)), min_size=1, max_size=20),
        rate=st.sampled_from([10.0, 100.0]), burst=st.sampled_from([5, 100]))
@@ -336,7 +339,7 @@ class EngineSequences(RuleBasedStateMachine):
 
 
 EngineSequences.TestCase.settings = settings(FUZZ, max_examples=500, stateful_step_count=40)
-test_random_sequences_across_users_keep_isolation_limits_and_order = EngineSequences.TestCase
+test_random_sequences_across_users_keep_isolation_limits_and_order = pytest.mark.slow(EngineSequences.TestCase)
 
 
 def test_zz_report_the_number_of_cases():

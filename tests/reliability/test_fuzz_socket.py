@@ -103,6 +103,7 @@ def threaded_server(tmp_path_factory: Any) -> Any:
     thread.join(10)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=150)
 @given(frames=st.lists(hostile_frames(), min_size=1, max_size=6))
 def test_hostile_frames_over_a_real_socket_get_their_documented_replies(threaded_server, frames):

@@ -14,8 +14,12 @@ import asyncio
 import resource
 from pathlib import Path
 
+import pytest
+
 from benchmarks.reliability_common import free_port, make_users_and_sessions
 from benchmarks.shutdown_reconnect import drive
+
+pytestmark = pytest.mark.slow  # 5,000 sockets against a real serve process
 
 CONNECTIONS = 5000
 

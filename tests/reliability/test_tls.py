@@ -13,6 +13,8 @@ from tornado.httpclient import HTTPClientError
 
 from tests.reliability.procs import add_users, clean_env, self_signed_certificate
 
+pytestmark = pytest.mark.slow  # real serve processes and TLS handshakes
+
 
 async def test_serve_with_a_certificate_speaks_https_and_wss_only_with_a_secure_cookie(serve_process, tmp_path):
     cert, key = await self_signed_certificate(tmp_path)

@@ -69,6 +69,7 @@ async def test_a_socket_opened_during_shutdown_is_told_to_come_back(make_server)
     assert (client.close_code, client.close_reason) == SHUTTING_DOWN
 
 
+@pytest.mark.slow
 async def test_shutdown_does_not_wait_for_a_client_that_never_answers_the_close(make_server):
     server = await make_server()
     _, cookie = await server.user_session("alice")
@@ -182,6 +183,7 @@ def serve_process(io_loop: Any, tmp_path: Path) -> Any:
         io_loop.run_sync(process.stop, timeout=10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, loop", [(signal.SIGTERM, "asyncio"), (signal.SIGINT, "asyncio"),
                                           (signal.SIGTERM, "uvloop")], ids=["SIGTERM", "SIGINT", "SIGTERM-uvloop"])
 async def test_serve_process_closes_every_client_1001_and_exits_0_on_signal(serve_process, tmp_path, signum, loop):
@@ -215,6 +217,7 @@ async def test_serve_process_closes_every_client_1001_and_exits_0_on_signal(serv
     assert f"loop: {loop})" in log, log
 
 
+@pytest.mark.slow
 async def test_a_peer_that_ignores_the_close_frame_is_dropped_after_a_short_drain(make_server):
     import asyncio as _asyncio
 

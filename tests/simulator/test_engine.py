@@ -22,7 +22,7 @@ from simulator.audit import Auditor
 from .runs import TimedEvent, ny, run
 
 # Wednesday before Thanksgiving 2024, through the holiday, to the early close on Friday.
-MAIN = ("2024-11-27 09:30", 2)
+MAIN = ("2024-11-27 09:30", 2)  # >100,000 events, simulated once: every test reading it is slow
 
 
 def audited(initial: tuple[Event, ...], events: tuple[TimedEvent, ...]) -> Auditor:
@@ -36,6 +36,7 @@ def audited(initial: tuple[Event, ...], events: tuple[TimedEvent, ...]) -> Audit
     return auditor
 
 
+@pytest.mark.slow
 def test_whole_days_keep_every_accounting_invariant_after_every_event() -> None:
     initial, events = run(*MAIN)
     auditor = audited(initial, events)
@@ -49,6 +50,7 @@ def test_whole_days_keep_every_accounting_invariant_after_every_event() -> None:
     assert any(p is None for p in pnls) and any(p is not None for p in pnls)
 
 
+@pytest.mark.slow
 def test_nothing_happens_on_the_holiday_and_nothing_trades_after_an_early_close() -> None:
     _, events = run(*MAIN)
     thanksgiving = (ny("2024-11-27 16:00"), ny("2024-11-29 09:30"))
@@ -58,6 +60,7 @@ def test_nothing_happens_on_the_holiday_and_nothing_trades_after_an_early_close(
     assert all(t <= early_close for t, _ in events)
 
 
+@pytest.mark.slow
 def test_day_orders_expire_exactly_at_the_close() -> None:
     initial, events = run(*MAIN)
     closes = {ny("2024-11-27 16:00"), ny("2024-11-29 13:00")}
@@ -65,6 +68,7 @@ def test_day_orders_expire_exactly_at_the_close() -> None:
     assert expired and set(expired) <= closes
 
 
+@pytest.mark.slow
 def test_the_daily_rollover_fixes_last_close_equity() -> None:
     _, events = run(*MAIN)
     close = ny("2024-11-27 16:00")
@@ -83,6 +87,7 @@ def _full_minutes(events: tuple[TimedEvent, ...]) -> list[tuple[float, float]]:
     return [(m, m + 60) for open_, close in sessions for m in range(int(open_), int(close) - 59, 60)]
 
 
+@pytest.mark.slow
 def test_rates_match_the_api_document() -> None:
     initial, events = run(*MAIN)
     minutes = _full_minutes(events)
@@ -115,6 +120,7 @@ def test_rates_match_the_api_document() -> None:
     assert 1 <= min(trades.values()) and max(trades.values()) <= 50
 
 
+@pytest.mark.slow
 def test_every_order_status_occurs_with_legal_transitions_only() -> None:
     initial, events = run("2025-03-03 09:30", 2, users=10, orders_per_day=40.0, tick_rate=0.1)
     auditor = audited(initial, events)  # raises on any illegal transition
@@ -140,6 +146,7 @@ def test_same_seed_same_sequence_different_seed_differs() -> None:
     assert _simulate(8, 45, **knobs) != first
 
 
+@pytest.mark.slow
 def test_advancing_in_small_steps_is_the_same_as_one_big_step() -> None:
     settings = SimulatorSettings(seed=3, orders_per_day=200.0)
     big = Simulation(["a", "b"], settings, ny("2025-03-03 15:30"))
