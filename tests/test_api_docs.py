@@ -301,6 +301,8 @@ async def test_every_http_response_matches_the_openapi_document(make_server):
 
     assert (await call("/api/auth/me", cookie=cookie)).code == 200
     assert (await call("/api/auth/me")).code == 401
+    assert ujson.loads((await call("/api/auth/session")).body) == {"loggedIn": False}
+    assert ujson.loads((await call("/api/auth/session", cookie=cookie)).body)["loggedIn"] is True
     assert (await call("/api/portfolio")).code == 401
     assert (await call("/api/portfolio", cookie=cookie)).code == 200       # empty: account null
     for event in (position(user.user_id, "AAPL"), position(user.user_id, "SNDL", "10", "0.4567", "0.5123"),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import tornado.web
+from tornado.log import access_log
 
 from .. import constants as c
-from .http import (AdminStatsHandler, HealthHandler, LoginHandler, LogoutHandler, MeHandler,
+from .http import (AdminStatsHandler, HealthHandler, LoginHandler, LogoutHandler, MeHandler, SessionHandler,
                    NotFoundHandler, PortfolioHandler)
 from .metrics import MetricsHandler
 from .service import Service
@@ -35,6 +37,14 @@ class StaticHandler(tornado.web.StaticFileHandler):
         self.set_header("Cache-Control", "no-cache")
 
 
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """The access log: 5xx at ERROR, everything else at INFO. Tornado's own puts every 4xx at
+    WARNING, so each dashboard load (a 401 while logged out) and each wrong password was a warning."""
+    status = handler.get_status()
+    access_log.log(logging.ERROR if status >= 500 else logging.INFO, "%d %s %.2fms", status,
+                   handler._request_summary(), 1000.0 * handler.request.request_time())
+
+
 def make_app(service: Service) -> tornado.web.Application:
     deps = {"service": service}
     return tornado.web.Application(
@@ -43,6 +53,7 @@ def make_app(service: Service) -> tornado.web.Application:
             (r"/api/auth/login", LoginHandler, deps),
             (r"/api/auth/logout", LogoutHandler, deps),
             (r"/api/auth/me", MeHandler, deps),
+            (r"/api/auth/session", SessionHandler, deps),
             (r"/api/portfolio", PortfolioHandler, deps),
             (r"/api/health", HealthHandler, deps),
             (r"/api/admin/websocket-stats", AdminStatsHandler, deps),
@@ -61,4 +72,5 @@ def make_app(service: Service) -> tornado.web.Application:
         # Protocol pings are sent by Service._heartbeat_round, not by a Tornado task per socket.
         websocket_ping_interval=None,
         xheaders=False,
+        log_function=log_request,
     )

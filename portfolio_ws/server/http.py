@@ -39,6 +39,13 @@ class ApiHandler(RequestHandler):
         self.set_status(status)
         self.finish(ujson.dumps(body, ensure_ascii=False, escape_forward_slashes=False))
 
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        # A 4xx is the client's routine business (no session yet, a wrong password): the access log
+        # has it at INFO and the handlers log what an operator must see. Tornado would add a WARNING.
+        if isinstance(value, HTTPError) and value.status_code < 500:
+            return
+        super().log_exception(typ, value, tb)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message = getattr(exc, "log_message", None) if isinstance(exc, HTTPError) else None
@@ -119,7 +126,8 @@ class LoginHandler(ApiHandler):
             log.warning("login refused from %s: password checks queue full", address)
             return self._refuse(503, full.retry_after, "SERVICE_UNAVAILABLE", "Too many logins at once; try again shortly")
         if user is None:
-            log.info("login failed from %s", address)
+            # The name tried (repr: no line breaks from the client), never the password.
+            log.warning("login failed for username %r from %s", username[:64], address)
             raise HTTPError(401, "Invalid username or password", reason="Unauthorized")
         await service.login_throttle.succeeded(attempt)
         old = self.get_cookie(c.SESSION_COOKIE)
@@ -154,6 +162,19 @@ class MeHandler(ApiHandler):
     async def get(self) -> None:
         user = await self.require_user()
         self.write_json(200, {"userId": user.user_id, "username": user.username, "isAdmin": user.is_admin})
+
+
+class SessionHandler(ApiHandler):
+    """Whether this browser is logged in, always 200: the dashboard asks on every load, and a 401
+    there would be a console error and a log line for the most ordinary answer."""
+
+    async def get(self) -> None:
+        user = await self.session_user()
+        if user is None:
+            self.write_json(200, {"loggedIn": False})
+            return
+        self.write_json(200, {"loggedIn": True, "userId": user.user_id, "username": user.username,
+                              "isAdmin": user.is_admin})
 
 
 class PortfolioHandler(ApiHandler):

@@ -427,9 +427,10 @@ async function boot() {
   reducedMotion.addEventListener("change", motion);
   motion();
   let me = null;
-  try {
-    const response = await fetch("/api/auth/me", { credentials: "same-origin", cache: "no-store" });
-    if (response.ok) me = await response.json();
+  try {   // /api/auth/session answers 200 either way: no console error for "not logged in yet"
+    const response = await fetch("/api/auth/session", { credentials: "same-origin", cache: "no-store" });
+    const body = response.ok ? await response.json() : null;
+    if (body?.loggedIn) me = body;
   } catch (_) { /* offline: show the login form */ }
   if (me) startDashboard(me);
   else endSession("");

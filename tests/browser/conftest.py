@@ -48,9 +48,25 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     if os.environ.get("PORTFOLIO_REQUIRE_BROWSER") == "1":
         raise pytest.UsageError(f"browser tests required but {reason}")
     here = Path(__file__).resolve().parent
+    skipped = 0
     for item in items:
         if here in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.skip(reason=reason))
+            skipped += 1
+    config.stash[SKIPPED] = (skipped, reason)
+
+
+SKIPPED = pytest.StashKey[tuple[int, str]]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
+    """One line at the end of the run when the browser tests were skipped (not buried in -rs)."""
+    skipped, reason = config.stash.get(SKIPPED, (0, ""))
+    if skipped:
+        terminalreporter.write_line(
+            f"browser tests: {skipped} skipped, {reason.split(' (', 1)[0]}. Install Chromium (apt-get install chromium, or "
+            f"set CHROMIUM=/path/to/chromium) to run them; PORTFOLIO_REQUIRE_BROWSER=1 (CI) makes this an error.",
+            yellow=True, bold=True)
 
 
 @pytest.fixture

@@ -3,11 +3,13 @@ stream's ``connectionState``), and a polling page back to live within 5 s of str
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 from playwright.async_api import expect
 
-from tests.browser.conftest import WAIT_MS, new_page
+from tests.browser.conftest import FAST_OPTIONS, WAIT_MS, new_page
 from tests.browser.test_dashboard import log_in, seed
 
 expect.set_options(timeout=WAIT_MS)
@@ -90,3 +92,24 @@ async def test_polling_page_is_live_within_5_s_of_streaming_returning(browser: A
     for s in await page.evaluate("window.__indicator"):
         assert words_in(s["header"]) == [s["state"]], s
     assert errors == []
+
+
+async def test_a_dashboard_load_is_quiet_in_the_log_and_the_console(browser: Any, servers: Any, caplog: Any) -> None:
+    caplog.set_level(logging.INFO)
+    server = await servers.start()
+    user = server.add_user("fay").user_id
+    seed(server, user)
+    page = await (await browser.new_context()).new_page()
+    console: list[str] = []
+    page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}") if msg.type in ("error", "warning") else None)
+    page.on("pageerror", lambda exc: console.append(f"pageerror: {exc}"))
+    await page.add_init_script(f"window.PORTFOLIO_STREAM_OPTIONS = {json.dumps(FAST_OPTIONS)};")
+
+    await log_in(page, server, "fay")                      # a load logged out, then the login
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    await page.reload()                                    # a load logged in
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    await expect(page.locator("#acct-equity")).not_to_have_text("—")
+    assert console == []
+    loud = [f"{r.levelname} {r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.WARNING]
+    assert loud == []
