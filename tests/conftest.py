@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests import redis_server
+from tests import markers
 from tests.harness import TestServer, start_server
 
 TESTS = Path(__file__).resolve().parent
@@ -47,9 +47,9 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: Any) -> None:
-    # RedisServer refuses to start for a test without the marker, so the quick selection can never
-    # come to depend on redis-server by accident (a fixture of another name, a direct RedisServer()).
-    redis_server.RUNNING_TEST_MARKS = {mark.name for mark in item.iter_markers()}
+    # RedisServer/PostgresServer refuse to start for a test without the marker, so the quick selection
+    # can never come to need a service by accident (a fixture of another name, a direct RedisServer()).
+    markers.running = {mark.name for mark in item.iter_markers()}
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from typing import Iterator
 import psycopg
 import pytest
 
+from tests import markers
 from tests.redis_server import free_port
 
 START_TIMEOUT = 30.0  # seconds for a fresh cluster to accept connections
@@ -73,6 +74,7 @@ class PostgresServer:
         """Create the cluster (first time), start it; returns once it accepts connections."""
         if self.process is not None and self.process.poll() is None:
             return self
+        markers.require("postgres", "a PostgreSQL server")
         bin_dir = binaries()
         if not self.data.exists():
             subprocess.run(self._command(str(bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres",

@@ -19,11 +19,11 @@ from typing import Iterator
 
 import pytest
 
+from tests import markers
+
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 START_TIMEOUT = 10.0  # seconds for a fresh redis-server to answer PING
 POLL_INTERVAL = 0.01
-# The markers of the test being run (set by tests/conftest.py), None outside pytest.
-RUNNING_TEST_MARKS: set[str] | None = None
 
 
 def free_port() -> int:
@@ -56,9 +56,7 @@ class RedisServer:
 
     def start(self) -> "RedisServer":
         """Start (or restart) on ``self.port``; returns once it answers PING."""
-        if RUNNING_TEST_MARKS is not None and "redis" not in RUNNING_TEST_MARKS:
-            raise RuntimeError("this test starts redis-server but is not marked redis: add "
-                               "@pytest.mark.redis (or use the redis_server fixture)")
+        markers.require("redis", "redis-server")
         if self.process is not None and self.process.poll() is None:
             return self
         log = open(self.directory / "redis.log", "ab")

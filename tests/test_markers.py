@@ -1,5 +1,5 @@
-"""The markers hold: a test that starts redis-server without the ``redis`` marker is stopped at
-once, so the quick selection (README) can never come to need a redis-server."""
+"""The markers hold: a test that starts redis-server or PostgreSQL without its marker is stopped at
+once, so the quick selection (README) can never come to need a service."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres_server import PostgresServer
 from tests.redis_server import RedisServer
 
 
@@ -15,6 +16,16 @@ def test_an_unmarked_test_cannot_start_redis_server(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="not marked redis: add @pytest.mark.redis"):
         server.start()
     assert server.process is None
+
+
+def test_an_unmarked_test_cannot_start_postgresql() -> None:
+    server = PostgresServer()
+    try:
+        with pytest.raises(RuntimeError, match="not marked postgres: add @pytest.mark.postgres"):
+            server.start()
+        assert server.process is None
+    finally:
+        server.stop()  # removes its folder
 
 
 def test_the_markers_are_registered(pytestconfig: pytest.Config) -> None:

@@ -26,6 +26,14 @@ def test_iso_start_naive_is_new_york_time() -> None:
     assert info.value.key == "simulator.start"
 
 
+@pytest.mark.parametrize("start", ["1850-06-03T09:30", "2101-03-01T09:30", "1862-12-31T12:00-05:00"])
+def test_a_start_outside_the_calendar_years_is_a_config_error(start: str) -> None:
+    # The NYSE closures come from the holidays package, which knows 1863-2100 only.
+    with pytest.raises(ConfigError) as info:
+        parse_start(start, ny("2025-03-05 12:00"))
+    assert info.value.key == "simulator.start" and "1863-2100" in str(info.value)
+
+
 def test_speed_maps_real_seconds_to_simulated_seconds() -> None:
     real = 1_000_000.0
     clock = SimClock(ny("2025-03-03 10:00"), real, speed=60)
