@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from typing import Callable
 
 from ..core.events import Event
+from ..core.users import UserSnapshot
 
 Handler = Callable[[Event], None]
 # (event, offset): the offset the cluster gave the event for its user, or None where the subscriber
@@ -43,6 +44,14 @@ class EventBus(ABC):
         """Each user's last ``position`` published (users without one left out); {} where the bus
         keeps none."""
         return {}
+
+    # True where the bus keeps each user's state with its offset (Redis): a node then loads a
+    # user from it (``load_user``) before serving the user, so every node gives the same answer.
+    holds_state = False
+
+    async def load_user(self, user_id: str) -> UserSnapshot:
+        """The user's state, offset and held history as the bus keeps them (``holds_state``)."""
+        raise NotImplementedError("this bus keeps no state")
 
     async def start(self) -> None:
         """Connect. Returns once published events will be delivered. The default has nothing to do."""

@@ -8,19 +8,22 @@ Why pub/sub (plus a per-user stream for history) and not one Redis stream read b
   from it. So history costs one bounded stream per active user, not one hot global log;
 - it is the shape Centrifuge's Redis broker has (PUBLISH + a capped history stream per channel).
 
-Keys (``prefix`` default ``pws:``):
+Keys (``prefix`` default ``pws:``; per-user keys hash-tagged ``{<user>}``, so each user's keys,
+which one script touches together, share a Redis Cluster slot):
 - ``<p>events``: the channel; a message is ``"<seq> <json of codec.to_dict(event)>"``.
-- ``<p>seq:<user>``: the user's last offset (INCR). Created at the publisher's clock in ms, so
+- ``<p>seq:{<user>}``: the user's last offset (INCR). Created at the publisher's clock in ms, so
   after Redis lost its data new offsets are above every old one (like ``StreamCore.seq_base``).
-- ``<p>recovery:<user>``: the user's last ``max_events`` events, entry id ``<seq>-1``, field ``t``
+- ``<p>recovery:{<user>}``: the user's last ``max_events`` events, entry id ``<seq>-1``, field ``t``
   the publish time; the key expires ``max_age`` after the user's last event.
-- ``<p>published:<node>:<incarnation>:<n>``: short-lived marker so a publish retried after a lost
-  reply runs once. ``<incarnation>`` is random per bus instance (one per process run): a node
+- ``<p>state:{<user>}``, ``<p>trades:{<user>}``: the user's portfolio state at that offset (bus/state.py).
+- ``<p>published:{<user>}:<node>:<incarnation>:<n>``: short-lived marker so a publish retried after
+  a lost reply runs once. ``<incarnation>`` is random per bus instance (one per process run): a node
   restarted under the same id (or a ``--workers`` worker) counts ``n`` from 1 again, and with
   ``<node>:<n>`` alone its new events hit its previous run's markers and were discarded.
-- ``<p>position:<user>``: the user's last source position (``EventBus.publish``), ``<epoch>:<n>``; an
+- ``<p>position:{<user>}``: the user's last source position (``EventBus.publish``), ``<epoch>:<n>``; an
   event at or below it in the same epoch is refused (counted ``deduplicated``). Kept a week.
-One Lua script numbers, records and publishes atomically, so channel order is offset order.
+One Lua script numbers, records, updates the state and publishes atomically, so channel order is
+offset order and the state in Redis is always the state at the user's offset.
 
 ``publish`` never blocks: events queue (bounded) and a task sends them in pipelines. While Redis is
 down the bus reports ``connected: False``, keeps the queue, and retries with backoff.
@@ -43,7 +46,10 @@ from redis.exceptions import RedisError
 from . import EventBus, Handler, NumberedHandler
 from ..core.codec import from_dict, to_dict
 from ..core.events import Event
+from ..core.portfolio import PortfolioState
+from ..core.users import UserSnapshot
 from ..errors import InvalidEvent
+from .state import APPLY_LUA, READ_LUA, restore, state_args
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +69,9 @@ local seq = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-1', 'e', ARGV[1], 't', ARGV[6])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('PUBLISH', ARGV[5], seq .. ' ' .. ARGV[1])
+local sk, tk, payload = KEYS[5], KEYS[6], ARGV[1]
+local kind, field, day, flag = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+""" + APPLY_LUA + """
 return seq
 """
 
@@ -87,9 +96,10 @@ class RedisBus(EventBus):
         self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True,
                                                              socket_connect_timeout=2.0)
         self._script = self._redis.register_script(_PUBLISH)
+        self._read_state = self._redis.register_script(READ_LUA)
         self._handlers: list[NumberedHandler] = []
-        # (user, payload, at, publish no., source position or "")
-        self._pending: deque[tuple[str, str, float, int, str]] = deque()
+        # (user, payload, at, publish no., source position or "", state_args of the event)
+        self._pending: deque[tuple[str, str, float, int, str, tuple[str, str, str, str]]] = deque()
         self._numbers = itertools.count(1)
         self._wake = asyncio.Event()
         self._last: dict[str, int] = {}  # user -> last offset delivered here
@@ -110,7 +120,8 @@ class RedisBus(EventBus):
             self._pending.popleft()
             self.counters["dropped"] += 1
         payload = ujson.dumps(to_dict(event), ensure_ascii=False)
-        self._pending.append((event.user_id, payload, self.clock(), next(self._numbers), position or ""))
+        self._pending.append((event.user_id, payload, self.clock(), next(self._numbers), position or "",
+                              state_args(event)))
         self._wake.set()
 
     async def positions(self, user_ids: list[str]) -> dict[str, str]:
@@ -167,16 +178,50 @@ class RedisBus(EventBus):
 
     # ---- keys ---------------------------------------------------------------------------------
     def seq_key(self, user_id: str) -> str:
-        return f"{self.prefix}seq:{user_id}"
+        return f"{self.prefix}seq:{{{user_id}}}"
 
     def recovery_key(self, user_id: str) -> str:
-        return f"{self.prefix}recovery:{user_id}"
+        return f"{self.prefix}recovery:{{{user_id}}}"
 
     def position_key(self, user_id: str) -> str:
-        return f"{self.prefix}position:{user_id}"
+        return f"{self.prefix}position:{{{user_id}}}"
 
-    def marker_key(self, number: int) -> str:
-        return f"{self.prefix}published:{self.node_id}:{self.incarnation}:{number}"
+    def state_key(self, user_id: str) -> str:
+        return f"{self.prefix}state:{{{user_id}}}"
+
+    def trades_key(self, user_id: str) -> str:
+        return f"{self.prefix}trades:{{{user_id}}}"
+
+    def marker_key(self, user_id: str, number: int) -> str:
+        return f"{self.prefix}published:{{{user_id}}}:{self.node_id}:{self.incarnation}:{number}"
+
+    # ---- state --------------------------------------------------------------------------------
+    holds_state = True
+
+    async def load_user(self, user_id: str) -> UserSnapshot:
+        """The user's state at its current offset, with the held history, read in one step.
+        Entries that don't parse are counted ``invalid`` and left out."""
+        reply: list[Any] = await self._read_state(  # type: ignore[misc]
+            keys=[self.seq_key(user_id), self.state_key(user_id), self.trades_key(user_id),
+                  self.recovery_key(user_id)], args=[self.max_events])
+        seq_text, fields, trades, entries = reply
+        try:
+            state = restore(fields, trades)
+        except (ValueError, InvalidEvent):
+            self.counters["invalid"] += 1
+            log.error("redis bus: the stored state of a user does not parse; serving it empty")
+            state = PortfolioState()
+        history: list[tuple[int, float, Event]] = []
+        horizon = self.clock() - self.max_age
+        for entry_id, values in reversed(entries or []):
+            item = dict(zip(values[::2], values[1::2]))
+            try:
+                at = float(item.get("t", "0"))
+                if at >= horizon:
+                    history.append((int(entry_id.split("-", 1)[0]), at, from_dict(ujson.loads(item["e"]))))
+            except (ValueError, KeyError, InvalidEvent):
+                self.counters["invalid"] += 1
+        return UserSnapshot(int(seq_text) if seq_text is not None else 0, state, history)
 
     # ---- publishing ---------------------------------------------------------------------------
     async def _publish_loop(self) -> None:
@@ -189,12 +234,13 @@ class RedisBus(EventBus):
             batch = list(itertools.islice(self._pending, PIPELINE_SIZE))
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    for user_id, payload, at, number, position in batch:
+                    for user_id, payload, at, number, position, state in batch:
                         await self._script(
                             keys=[self.seq_key(user_id), self.recovery_key(user_id),
-                                  self.marker_key(number), self.position_key(user_id)],
+                                  self.marker_key(user_id, number), self.position_key(user_id),
+                                  self.state_key(user_id), self.trades_key(user_id)],
                             args=[payload, int(at * 1000), self.max_events, max(1, int(self.max_age)),
-                                  self.channel, repr(at), position],
+                                  self.channel, repr(at), position, *state],
                             client=pipe)
                     results = await pipe.execute()
             except (RedisError, OSError) as exc:

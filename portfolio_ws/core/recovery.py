@@ -47,5 +47,8 @@ class RecoveryBuffer:
             return None
         return [s for s in events if s[SEQ] > offset]
 
+    def clear(self) -> None:
+        self._events.clear()
+
     def __len__(self) -> int:
         return len(self._events)

@@ -31,8 +31,8 @@ from . import protocol, wire
 from .events import Event
 from .hub import Connection, Hub
 from .portfolio import PortfolioState
+from .users import UserSnapshot, UserStream
 from .ratelimit import RateGuard, Verdict
-from .recovery import RecoveryBuffer
 from .stats import Stats
 from .window import SEQ, Rendered, Window, stamp
 
@@ -54,20 +54,6 @@ class Closing:
 
 
 Output = Union[Outgoing, Closing]
-
-
-class UserStream:
-    """Everything the engine keeps per user."""
-
-    __slots__ = ("seq", "state", "recovery", "window", "slot", "last_disconnect")
-
-    def __init__(self, recovery: RecoverySettings, seq_base: int, slot: int) -> None:
-        self.seq = seq_base
-        self.state = PortfolioState()
-        self.recovery = RecoveryBuffer(recovery.max_events, recovery.max_age_seconds)
-        self.window = Window()
-        self.slot = slot  # the batch wheel's slot its window goes in
-        self.last_disconnect: float | None = None
 
 
 class StreamCore:
@@ -120,6 +106,9 @@ class StreamCore:
         is a duplicate or stale delivery and is dropped (returns the current offset), so offsets
         stay strictly increasing."""
         user = self.user(event.user_id)
+        if user.held is not None:  # a load is in flight: taken in once it's done
+            user.held.append((event, seq, now))
+            return user.seq
         if seq is None:
             user.seq += 1
         elif seq <= user.seq:
@@ -138,6 +127,28 @@ class StreamCore:
             else:
                 self._pending[user.slot][event.user_id] = None
         return user.seq
+
+    def begin_load(self, user_id: str) -> None:
+        """A load of the user's state from the shared store starts: hold its events meanwhile."""
+        user = self.user(user_id)
+        if user.held is None:
+            user.held = []
+
+    def finish_load(self, user_id: str, snapshot: UserSnapshot | None) -> None:
+        """The load is done (``snapshot`` None: it failed, or the store has nothing): take the
+        store's state if newer, then the held events newer than it."""
+        user = self.user(user_id)
+        held, user.held = user.held or [], None
+        if snapshot is not None:
+            user.restore(snapshot)  # no socket of the user is admitted before its load is done
+            user.loaded = True
+        for event, seq, at in held:
+            if seq is None or seq > user.seq:  # the others are in the loaded state already
+                self.receive_event(event, at, seq)
+
+    def is_loaded(self, user_id: str) -> bool:
+        user = self.users.get(user_id)
+        return user is not None and user.loaded
 
     def flush_due(self, now: float) -> int:
         """The batch tick: send the windows of every slot the wheel passed since the last tick

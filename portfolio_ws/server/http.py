@@ -180,6 +180,7 @@ class SessionHandler(ApiHandler):
 class PortfolioHandler(ApiHandler):
     async def get(self) -> None:
         user = await self.require_user()
+        await self.service.user_ready(user.user_id)  # cluster mode: the state every node has
         seq, data = self.service.core.portfolio(user.user_id)
         now = self.service.clock()
         self.write_json(200, {"type": c.SNAPSHOT, "timestamp": wire.epoch_timestamp(now),

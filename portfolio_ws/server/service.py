@@ -73,6 +73,7 @@ class Service:
         self.slots = slots or LocalSlots()
         self._slot_of: dict[int, str] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._loads: dict[str, asyncio.Future[None]] = {}  # user -> its state's load in flight
         # This node's cluster id (the Redis bus names it); None outside cluster mode.
         self.node_id: str | None = getattr(bus, "node_id", None)
         # In a cluster, every node's admin figures in Redis, for totals on any node.
@@ -159,6 +160,27 @@ class Service:
         """``seq``: the offset a cluster bus gave the event (None: the core numbers it)."""
         self.core.receive_event(event, self.clock(), seq)
         self.pump()
+
+    async def user_ready(self, user_id: str) -> None:
+        """Cluster mode: load the user's state, offset and history from the bus once, before this
+        node first serves the user (one answer on every node). Concurrent calls share one load.
+        Raises what the bus raised (the caller answers 1011 or 500; the next call tries again)."""
+        if not self.bus.holds_state or self.core.is_loaded(user_id):
+            return
+        load = self._loads.get(user_id)
+        if load is None:
+            load = self._loads[user_id] = asyncio.ensure_future(self._load_user(user_id))
+        await asyncio.shield(load)
+
+    async def _load_user(self, user_id: str) -> None:
+        self.core.begin_load(user_id)
+        snapshot = None
+        try:
+            snapshot = await self.bus.load_user(user_id)
+        finally:
+            self._loads.pop(user_id, None)
+            self.core.finish_load(user_id, snapshot)
+            self.pump()
 
     def tick(self) -> None:
         started = time.perf_counter()

@@ -60,6 +60,8 @@ class PortfolioSocket(WebSocketHandler):
             if user_id is not None and self.ws_connection is not None and self.service.core.enabled \
                     and not self.service.stopping:
                 slot, refusal = await self.service.slots.acquire(user_id)  # cluster-wide limits
+                if refusal is None:  # cluster mode: the user's state as every node has it, first
+                    await self.service.user_ready(user_id)
         except Exception:  # a store that failed (Redis, the platform): 1011, the client comes back
             log.exception("websocket admission failed from %s", self.request.remote_ip)
             refusal = c.INTERNAL_ERROR_CLOSE

@@ -124,7 +124,7 @@ async def test_a_publish_whose_marker_exists_is_not_repeated_and_is_counted(io_l
     seen = Received(bus)
     raw = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
     try:
-        await raw.set(bus.marker_key(1), "1", ex=300)  # as if publish no. 1 had run before a lost reply
+        await raw.set(bus.marker_key("u1", 1), "1", ex=300)  # as if publish no. 1 had run before a lost reply
         bus.publish(position("u1", price="1.00"))
         bus.publish(position("u1", price="2.00"))
         [(event, _)] = await seen.until(1)
