@@ -309,6 +309,8 @@ async def test_every_http_response_matches_the_openapi_document(make_server):
                   order(user.user_id), account(user.user_id), trade(user.user_id)):
         server.publish(event)
     full = await call("/api/portfolio", cookie=cookie)
+    assert ujson.loads((await call("/api/portfolio/equity", cookie=cookie)).body)["points"]
+    assert (await call("/api/portfolio/equity")).code == 401
     assert ujson.loads(full.body)["data"]["account"] is not None
     assert (await call("/api/health")).code == 200
 

@@ -9,8 +9,8 @@ import tornado.web
 from tornado.log import access_log
 
 from .. import constants as c
-from .http import (AdminStatsHandler, HealthHandler, LoginHandler, LogoutHandler, MeHandler, SessionHandler,
-                   NotFoundHandler, PortfolioHandler)
+from .http import (AdminStatsHandler, EquityHandler, HealthHandler, LoginHandler, LogoutHandler, MeHandler,
+                   NotFoundHandler, PortfolioHandler, SessionHandler)
 from .metrics import MetricsHandler
 from .service import Service
 from .ws import PortfolioSocket
@@ -55,6 +55,7 @@ def make_app(service: Service) -> tornado.web.Application:
             (r"/api/auth/me", MeHandler, deps),
             (r"/api/auth/session", SessionHandler, deps),
             (r"/api/portfolio", PortfolioHandler, deps),
+            (r"/api/portfolio/equity", EquityHandler, deps),
             (r"/api/health", HealthHandler, deps),
             (r"/api/admin/websocket-stats", AdminStatsHandler, deps),
             (r"/metrics", MetricsHandler, deps),

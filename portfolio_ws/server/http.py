@@ -20,6 +20,7 @@ from ..auth.users import User
 from ..core import wire
 from .peers import origin_allowed
 from .service import Service
+from simulator import market_calendar  # the NYSE calendar (sessions, holidays, early closes)
 
 log = logging.getLogger("portfolio_ws.http")
 
@@ -162,6 +163,24 @@ class MeHandler(ApiHandler):
     async def get(self) -> None:
         user = await self.require_user()
         self.write_json(200, {"userId": user.user_id, "username": user.username, "isAdmin": user.is_admin})
+
+
+class EquityHandler(ApiHandler):
+    """Today's equity, a point a minute since the first account update of the session, and the
+    session's open and close (the dashboard's chart spans them)."""
+
+    async def get(self) -> None:
+        user = await self.require_user()
+        equity = self.service.equity
+        day = equity.day(user.user_id)
+        session = market_calendar.session_on(day) if day is not None else None
+        self.write_json(200, {
+            "userId": user.user_id,
+            "sessionOpen": wire.epoch_timestamp(session.open) if session else None,
+            "sessionClose": wire.epoch_timestamp(session.close) if session else None,
+            "points": [{"t": wire.timestamp(at), "equity": wire.money(value)}
+                       for at, value in equity.points(user.user_id)],
+        })
 
 
 class SessionHandler(ApiHandler):

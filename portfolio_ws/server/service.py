@@ -23,7 +23,8 @@ from ..auth.throttle_redis import login_throttle
 from ..cluster.stats import ClusterStats
 from ..auth.users import UserStoreBase
 from ..bus import EventBus
-from ..core.events import Event
+from ..core.equity import EquityHistory
+from ..core.events import AccountUpdate, Event
 from ..core.report import admin_report
 from ..core.stream import Closing, StreamCore
 from ..feeds import Feed
@@ -92,6 +93,8 @@ class Service:
         self.core = StreamCore(settings.streaming, settings.limits, settings.recovery, now,
                                int(now * 1000) if seq_base is None else seq_base)
         self.sockets: dict[int, WebSocketHandler] = {}
+        # Each user's equity through the day, a point a minute (GET /api/portfolio/equity).
+        self.equity = EquityHistory()
         self.feed_started_at = clock()
         self._unsubscribe: Callable[[], None] | None = None
         self._ticker: PeriodicCallback | None = None
@@ -159,6 +162,8 @@ class Service:
     def receive_event(self, event: Event, seq: int | None = None) -> None:
         """``seq``: the offset a cluster bus gave the event (None: the core numbers it)."""
         self.core.receive_event(event, self.clock(), seq)
+        if isinstance(event, AccountUpdate):
+            self.equity.record(event.user_id, event.timestamp, event.equity)
         self.pump()
 
     async def user_ready(self, user_id: str) -> None:

@@ -221,3 +221,27 @@ async def test_an_open_socket_keeps_its_session_alive_until_the_absolute_expiry(
     await server.service._recheck_sessions()
     assert await client.closed() == (1008, "Session expired")
     error_of(await server.fetch("/api/auth/me", cookie=cookie), 401)
+
+
+async def test_equity_today_from_the_first_account_update_with_the_session(make_server):
+    from datetime import timedelta
+
+    import ujson
+
+    from tests.builders import T0, account
+
+    server = await make_server()
+    alice, cookie = await server.user_session("alice")
+    bob, bob_cookie = await server.user_session("bob")
+    empty = ujson.loads((await server.fetch("/api/portfolio/equity", cookie=cookie)).body)
+    assert empty == {"userId": alice.user_id, "sessionOpen": None, "sessionClose": None, "points": []}
+    open_ = T0 - timedelta(minutes=30)                       # T0 is 10:00 New York on a Monday
+    for minutes, equity in ((0, "100000.00"), (0.5, "100100.00"), (1, "99950.50"), (95, "101234.56")):
+        server.publish(account(alice.user_id, equity, at=open_ + timedelta(minutes=minutes)))
+    body = ujson.loads((await server.fetch("/api/portfolio/equity", cookie=cookie)).body)
+    assert (body["sessionOpen"], body["sessionClose"]) == ("2026-01-05T14:30:00.000Z", "2026-01-05T21:00:00.000Z")
+    assert body["points"] == [{"t": "2026-01-05T14:30:00.000Z", "equity": "100100.00"},
+                              {"t": "2026-01-05T14:31:00.000Z", "equity": "99950.50"},
+                              {"t": "2026-01-05T16:05:00.000Z", "equity": "101234.56"}]
+    # Only one's own.
+    assert ujson.loads((await server.fetch("/api/portfolio/equity", cookie=bob_cookie)).body)["points"] == []
