@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-import itertools
 import random
 from datetime import datetime
 from decimal import Decimal
@@ -77,7 +76,7 @@ class Simulation:
         self._day_open = list(self.prices.decimals)
         self._last_print = [self.now] * len(specs)
         self._agenda: list[tuple[float, int, int, Any]] = []
-        self._seq = itertools.count()
+        self._scheduled = 0  # tie-breaker: an int, not itertools.count, so checkpoints pickle it
         self._out: list[TimedEvent] = []
         self.market_open = False
         self.session = cal.next_session(self.now)
@@ -162,7 +161,8 @@ class Simulation:
 
     # --- the agenda --------------------------------------------------------------------------
     def _schedule(self, t: float, kind: int, arg: Any) -> None:
-        heapq.heappush(self._agenda, (t, next(self._seq), kind, arg))
+        self._scheduled += 1
+        heapq.heappush(self._agenda, (t, self._scheduled, kind, arg))
 
     def _add_user(self, user_id: str) -> None:
         user = make_user(user_id, len(self.users), self.settings, self.prices, self.now)

@@ -4,6 +4,10 @@ Rule 1: thin. Every ``settings.step_ms`` of real time, read the injected clock, 
 time (``SimClock``), advance the simulation there, publish what came out, in order.
 Rule 2: never raise out of the background task: a failed step is logged and shown in ``health()``,
 and the next step tries again.
+Rule 3: in a cluster (``keep_state``) the market outlives the node running it: each event goes out
+with its position in the market (``checkpoint.Market``), checkpoints are saved as it runs, and a
+feed started on another node continues the same market from the newest safe checkpoint
+(``resume.MarketKeeper``) instead of starting another day; the bus refuses what was already out.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from portfolio_ws.bus import EventBus
 from portfolio_ws.core.events import Event
 from portfolio_ws.core.wire import epoch_timestamp
 from portfolio_ws.core.health import FeedHealth
-from portfolio_ws.feeds import Feed
+from portfolio_ws.feeds import Feed, FeedState
 from portfolio_ws.settings import SimulatorSettings
 
+from .checkpoint import Checkpoint, Market
 from .clock import SimClock
 from .engine import Simulation, TimedEvent
+from .resume import MarketKeeper
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,14 @@ class SimulatorFeed(Feed):
         # settings.pregenerate_seconds: events made at start, published when their time comes.
         self._ahead: deque[TimedEvent] = deque()
         self._ahead_to = 0.0  # the simulated time published up to, while events are ahead
+        self._keeper: MarketKeeper | None = None  # cluster mode: where the market is kept
+        self._market: Market | None = None
+        self._ordinal = 0  # events of the market handed to the bus
+        self._last_of: dict[str, int] = {}  # user -> ordinal of its last event
+        self._resumed = ""
+
+    def keep_state(self, state: FeedState, interval: float) -> None:
+        self._keeper = MarketKeeper(state, interval)
 
     @property
     def simulation(self) -> Simulation | None:
@@ -65,12 +79,34 @@ class SimulatorFeed(Feed):
             return
         now = self._clock()
         self._bus = bus
-        self._sim_clock = SimClock.from_settings(self._settings, now)
-        self._sim = Simulation(self._user_ids, self._settings, self._sim_clock.start)
-        self._publish(self._sim.initial_events(), now)
-        if self._settings.pregenerate_seconds > 0:
-            self._ahead = deque(self._sim.advance_to(self._sim_clock.start + self._settings.pregenerate_seconds))
-            self._ahead_to = self._sim_clock.start
+        checkpoint: Checkpoint | None = None
+        if self._keeper is not None:
+            market, checkpoint, self._resumed = await self._keeper.open(bus, self._settings, self._user_ids, now)
+            now = self._clock()
+        else:
+            clock = SimClock.from_settings(self._settings, now)
+            market, self._resumed = Market.new(self._settings, clock.start, now, clock.wall_clock, self._user_ids), "new market"
+        self._market = market
+        if market.wall_clock:
+            self._sim_clock = SimClock(market.real_start, market.real_start, 1.0, skip_closed=False, wall_clock=True)
+        else:
+            self._sim_clock = SimClock(market.sim_start, market.real_start, self._settings.speed,
+                                       self._settings.skip_closed)
+        if checkpoint is not None:
+            self._sim, self._ordinal, self._last_of = checkpoint.sim, checkpoint.published, dict(checkpoint.last)
+            self._ahead, self._ahead_to = checkpoint.ahead, checkpoint.ahead_to
+        else:
+            self._sim, self._ordinal, self._last_of = Simulation(market.users, self._settings, market.sim_start), 0, {}
+            self._publish(self._sim.initial_events(), now)
+            if self._settings.pregenerate_seconds > 0:
+                self._ahead = deque(self._sim.advance_to(market.sim_start + self._settings.pregenerate_seconds))
+                self._ahead_to = market.sim_start
+        missing = [u for u in self._user_ids if u not in market.users]
+        if missing:
+            log.warning("simulator: %d user(s) added since market %s began are not simulated until a new "
+                        "market starts", len(missing), market.market_id)
+        if self._keeper is not None:
+            self._keeper.saved_at = now  # the first checkpoint one interval from now
         self._task = asyncio.get_running_loop().create_task(self._run(), name="simulator-feed")
 
     async def stop(self) -> None:
@@ -86,6 +122,8 @@ class SimulatorFeed(Feed):
         sim = self._sim
         details: dict[str, object] = {"users": len(self._user_ids), "events": self._events,
                                       "stepErrors": self._failures, "behind": self._behind}
+        if self._market is not None:
+            details.update(market=self._market.market_id, marketEvents=self._ordinal, resumedFrom=self._resumed)
         if sim is not None:
             # Pregenerated events not yet published are ahead of the simulated time users see.
             details["simulatedTime"] = epoch_timestamp(self._ahead_to if self._ahead else sim.now)
@@ -130,11 +168,15 @@ class SimulatorFeed(Feed):
         return len(due)
 
     def _publish(self, events: list[Event], now: float) -> None:
-        bus = self._bus
-        if bus is None or not events:
+        bus, market = self._bus, self._market
+        if bus is None or market is None or not events:
             return
+        n, last_of = self._ordinal, self._last_of
         for event in events:
-            bus.publish(event)
+            n += 1
+            last_of[event.user_id] = n
+            bus.publish(event, market.position(n))
+        self._ordinal = n
         self._events += len(events)
         self._last_event_at = now
 
@@ -148,4 +190,8 @@ class SimulatorFeed(Feed):
                 self._error = f"{type(exc).__name__}: {exc}"
                 self._failures += 1
                 log.exception("simulator step failed")
+            keeper, market, sim = self._keeper, self._market, self._sim
+            if keeper is not None and market is not None and sim is not None and keeper.due(self._clock()):
+                await keeper.save(market, Checkpoint(market.market_id, self._ordinal, dict(self._last_of), sim,
+                                                     self._ahead, self._ahead_to), self._clock())
             await asyncio.sleep(0 if self._behind else interval)

@@ -21,3 +21,5 @@ class FeedHealth:
     reconnects: int = 0
     # Per stream or per account details, shown under ``feed.details`` in admin stats.
     details: dict[str, Any] = field(default_factory=dict)
+    # Connected, but part of it is not (one account of several): why. Makes the status degraded.
+    impaired: str | None = None

@@ -51,7 +51,7 @@ def admin_report(core: StreamCore, feed: FeedHealth, feed_started_at: float, sil
             "lastEventAt": iso_or_none(feed.last_event_at),
             "marketOpen": feed.market_open,
             "reconnects": feed.reconnects,
-            "details": feed.details,
+            "details": {**feed.details, "impaired": feed.impaired} if feed.impaired else feed.details,
         },
         "timestamp": wire.epoch_timestamp(now),
     }

@@ -83,6 +83,8 @@ class Stats:
             return "offline"
         if not bus_connected:  # a shared bus (Redis) that is down: clients kept, events held back
             return "degraded"
+        if feed.impaired:  # e.g. one Alpaca account of several cannot connect: the others stream
+            return "degraded"
         rate = self.disconnect_rate_per_minute(now)
         if rate >= 5 and rate > 0.10 * active:
             return "degraded"

@@ -87,6 +87,9 @@ class GuardedBus(EventBus):
     def subscribe(self, handler: Any) -> Any:
         return self._bus.subscribe(handler)
 
+    async def positions(self, user_ids: list[str]) -> dict[str, str]:
+        return await self._bus.positions(user_ids)
+
     def __getattr__(self, name: str) -> Any:  # anything else a bus offers, as is
         return getattr(self._bus, name)
 

@@ -2,38 +2,83 @@
 
 ``LeaderFeed`` wraps the configured feed (simulator or Alpaca). Every node runs one; the node that
 holds ``<prefix>feed-leader`` runs the real feed, the others wait. The holder renews the lock every
-third of ``ttl``; if it dies, the lock lapses within ``ttl`` and another node takes over. A holder
-that cannot renew (Redis unreachable, or the lock taken) stops its feed, so two feeds never run
-longer than one renewal interval together.
+third of ``ttl``; if it dies, the lock lapses within ``ttl`` and a waiting node takes it the moment it
+does (they poll at the lock's own remaining time). A holder that cannot renew (Redis unreachable, or
+the lock taken) stops its feed, so two feeds never run longer than one renewal interval together.
+
+The feed continues where the last leader stopped: it keeps its records in ``RedisFeedState``
+(``<prefix>feed:<name>``, expiring ``STATE_KEEP_SECONDS`` after their last write, so a market no node
+ran for that long is over). The holder also shares its feed's health (``<prefix>feed-health``,
+expiring with the lock): every other node reports the feed as the leader sees it, not as its own
+idle copy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+import ujson
+
 from ..bus import EventBus
 from ..core.health import FeedHealth
-from . import Feed
+from . import Feed, FeedState
 
 log = logging.getLogger(__name__)
 
-# KEYS: lock. ARGV: node id, ttl ms. Takes a free lock or renews our own; 1 if we hold it after.
+STATE_KEEP_SECONDS = 600.0
+
+# KEYS: lock. ARGV: node id, ttl ms. Takes a free lock or renews our own: 1 if we hold it after,
+# else minus the ms the holder's lease has left.
 _ACQUIRE = """
 local holder = redis.call('GET', KEYS[1])
 if holder == false or holder == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
-return 0
+local left = redis.call('PTTL', KEYS[1])
+if left < 1 then left = 1 end
+return -left
 """
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+class RedisFeedState(FeedState):
+    def __init__(self, url: str, prefix: str = "pws:", keep_seconds: float = STATE_KEEP_SECONDS) -> None:
+        self.prefix = f"{prefix}feed:"
+        self.keep_ms = int(keep_seconds * 1000)
+        # Bytes (checkpoints are pickles); a socket timeout so a paused Redis can't hold the feed.
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=10.0)
+
+    async def get(self, name: str) -> bytes | None:
+        value = await self._redis.get(self.prefix + name)
+        return value if isinstance(value, bytes) else None
+
+    async def put(self, name: str, value: bytes) -> None:
+        await self._redis.set(self.prefix + name, value, px=self.keep_ms)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _health_record(health: FeedHealth, node_id: str) -> str:
+    return ujson.dumps({"node": node_id, **dataclasses.asdict(health)}, default=str)
+
+
+def _health_from(record: str) -> tuple[str, FeedHealth] | None:
+    try:
+        d = ujson.loads(record)
+        node = str(d.pop("node"))
+        return node, FeedHealth(**d)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
 
 
 class LeaderFeed(Feed):
@@ -43,29 +88,48 @@ class LeaderFeed(Feed):
         self.node_id = node_id
         self.ttl = ttl_seconds
         self.key = f"{prefix}feed-leader"
+        self.health_key = f"{prefix}feed-health"
         self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True,
                                                              socket_connect_timeout=2.0)
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._release = self._redis.register_script(_RELEASE)
+        self._state = RedisFeedState(url, prefix)
+        feed.keep_state(self._state, ttl_seconds / 3)
         self._task: asyncio.Task[None] | None = None
         self._bus: EventBus | None = None
         self.leading = False
+        # The leader's feed health as last read (node, health); None when no node shares one.
+        self._shared: tuple[str, FeedHealth] | None = None
         self.changed = asyncio.Event()  # set on every change of ``leading`` (tests await it)
+        self._stopping = False  # checked by the loop too: redis-py can swallow a cancel
 
     async def start(self, bus: EventBus) -> None:
         self._bus = bus
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
+            wait = self.ttl / 3  # the renewal period: a timer, not a wait for an outcome
             try:
-                held = bool(await self._acquire(keys=[self.key], args=[self.node_id, int(self.ttl * 1000)]))
+                verdict = int(await self._acquire(keys=[self.key], args=[self.node_id, int(self.ttl * 1000)]))
             except (RedisError, OSError) as exc:
                 log.warning("feed lock: cannot reach Redis (%s)", exc)
-                held = False
+                verdict = 0
+            held = verdict == 1
+            if verdict < 0:  # another node holds it: ask again the moment its lease runs out
+                wait = min(wait, -verdict / 1000 + 0.01)
             if held != self.leading:
                 await self._become(held)
-            await asyncio.sleep(self.ttl / 3)  # the renewal period: a timer, not a wait for an outcome
+            try:
+                if held:
+                    await self._redis.set(self.health_key, _health_record(self.feed.health(), self.node_id),
+                                          px=int(self.ttl * 1000))
+                else:
+                    record = await self._redis.get(self.health_key)
+                    self._shared = _health_from(record) if isinstance(record, str) else None
+            except (RedisError, OSError):
+                self._shared = None
+            await asyncio.sleep(wait)
 
     async def _become(self, leading: bool) -> None:
         self.leading = leading
@@ -78,14 +142,18 @@ class LeaderFeed(Feed):
             await self.feed.stop()
         self.changed.set()
 
-    async def stop(self) -> None:
-        """Stop the feed and hand the lock over at once (a crash leaves it to the TTL)."""
+    def abandon(self) -> None:
+        """Stop renewing without releasing or stopping the feed: what a crash leaves (tests)."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+
+    async def stop(self) -> None:
+        """Stop the feed and hand the lock over at once (a crash leaves it to the TTL)."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=self.ttl + 2)  # bounded, whatever redis-py does
             self._task = None
         if self.leading:
             await self.feed.stop()
@@ -95,9 +163,18 @@ class LeaderFeed(Feed):
         except (RedisError, OSError):
             pass
         await self._redis.aclose()
+        await self._state.close()
 
     def health(self) -> FeedHealth:
-        inner = self.feed.health()
-        details = {**inner.details, "leader": self.leading, "nodeId": self.node_id}
-        return FeedHealth(inner.source, inner.connected, inner.last_event_at, inner.market_open,
-                          inner.reconnects, details)
+        """The leader's own feed's health; on any other node, what the leader last shared (not
+        connected when no node shares one: the lock is free, or Redis is out of reach)."""
+        if self.leading:
+            inner = self.feed.health()
+            return dataclasses.replace(inner, details={**inner.details, "leader": True, "nodeId": self.node_id,
+                                                       "leaderNode": self.node_id})
+        ours = {"leader": False, "nodeId": self.node_id}
+        if self._shared is None:
+            return FeedHealth(self.source, False, details={
+                **ours, "leaderNode": None, "failure": "no node is running the feed (lock free or Redis unreachable)"})
+        node, shared = self._shared
+        return dataclasses.replace(shared, details={**shared.details, **ours, "leaderNode": node})

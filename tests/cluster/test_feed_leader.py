@@ -46,8 +46,7 @@ async def test_one_node_runs_the_feed_and_another_takes_over_when_it_dies(
     await b.start(InMemoryBus())
     assert inner_a.running and a.health().details["leader"] is True
     # Node a crashes: its renewals stop, its lock is not released.
-    assert a._task is not None
-    a._task.cancel()
+    a.abandon()
     loop = asyncio.get_running_loop()
     died = loop.time()
     await changed(b)

@@ -134,13 +134,16 @@ async def test_refused_keys_show_in_admin_stats_while_others_stream(io_loop, mak
                                           for e in events.events), "alice's account")
         def bob_failed(health: FeedHealth) -> bool:
             bob = health.details.get("accounts", {}).get(ids["bob"], {})
-            return bool(bob.get("rest", {}).get("error") and bob.get("trading", {}).get("error"))
+            return bool(bob.get("rest", {}).get("error") and bob.get("trading", {}).get("error")
+                        and health.details.get("data", {}).get("connected"))
 
-        health = await health_until(deferred, bob_failed, "bob's errors")
+        health = await health_until(deferred, bob_failed, "bob's errors, the price stream up")
         response = await server.fetch("/api/admin/websocket-stats", headers={"Authorization": f"Bearer {TOKEN}"})
         stats = ujson.loads(response.body)
         feed = stats["feed"]
-        assert feed["source"] == "alpaca" and feed["connected"] is False
+        # One account of two refused: degraded (the other streams), not offline.
+        assert feed["source"] == "alpaca" and feed["connected"] is True and stats["status"] == "degraded"
+        assert feed["details"]["impaired"] == f"1 of 2 accounts not connected: {ids['bob']}"
         bob = feed["details"]["accounts"][ids["bob"]]
         assert bob["rest"]["error"] == "unauthorized (HTTP 401)" and not bob["trading"]["connected"]
         assert feed["details"]["accounts"][ids["alice"]]["trading"]["connected"] is True

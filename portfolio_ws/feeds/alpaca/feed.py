@@ -188,7 +188,10 @@ class AlpacaFeed(Feed):
 
     # --- health -------------------------------------------------------------------------------
     def health(self) -> FeedHealth:
-        trading_up = bool(self._accounts) and all(a.trading.connected for a in self._accounts)
+        # One account that can't connect (bad keys, a suspended account) must not take the others'
+        # users offline: offline only when none streams, degraded while some don't.
+        down = [a.user_id for a in self._accounts if not a.trading.connected]
+        trading_up = bool(self._accounts) and len(down) < len(self._accounts)
         data_needed = bool(self._wanted_symbols())
         data_up = self._data_status.connected or not data_needed
         accounts = {
@@ -209,6 +212,8 @@ class AlpacaFeed(Feed):
             market_open=True if self._market_open is None else self._market_open,
             reconnects=sum(a.trading.reconnects for a in self._accounts) + self._data_status.reconnects,
             details={"accounts": accounts, "data": data},
+            impaired=f"{len(down)} of {len(self._accounts)} accounts not connected: {', '.join(sorted(down))}"
+            if down and trading_up else None,
         )
 
     def _last_heard(self) -> float | None:

@@ -1,0 +1,133 @@
+"""Where a simulated market stands, so that a new cluster feed leader continues it (issue 14).
+
+Rule 1: sans-I/O. Records go in and out as bytes; the feed (``feed.py``) stores them through the
+``FeedState`` it is given, and reads users' positions from the bus.
+
+A ``Market`` is what makes the event stream: its id (the epoch of the events' positions), a
+fingerprint of the settings that shape it, the real and simulated instants it started at, and its
+users in order. The simulation is deterministic given those, so the n-th event of a market is the
+same event on every node: a new leader rebuilds it instead of starting another day (which repeated
+trades and sent orders back to ``new``).
+
+A ``Checkpoint`` is the simulation itself after ``published`` events had been handed to the bus,
+with each user's last position up to there. A new leader starts from the newest checkpoint whose
+events all reached the bus (each user's position in the bus at or past the checkpoint's), else from
+the market's start, and publishes from there on; the bus refuses any event at or below its user's
+position, so what the dead leader had published goes out once, and what it had not goes out now.
+
+Checkpoints are pickles read back through an allow-list of classes: Redis is trusted (it holds
+sessions and offsets), but a record in it must not be a way to run code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import pickle
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from portfolio_ws.settings import SimulatorSettings
+
+from .engine import Simulation, TimedEvent
+
+# Settings that do not change which events happen or when: pacing and load-test pregeneration.
+_NOT_SHAPING = ("step_ms", "pregenerate_seconds", "users")
+
+
+def fingerprint(settings: SimulatorSettings) -> str:
+    shaping = {k: v for k, v in dataclasses.asdict(settings).items() if k not in _NOT_SHAPING}
+    return json.dumps(shaping, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class Market:
+    market_id: str
+    fingerprint: str
+    sim_start: float
+    real_start: float
+    wall_clock: bool
+    users: tuple[str, ...]
+
+    @classmethod
+    def new(cls, settings: SimulatorSettings, sim_start: float, real_start: float, wall_clock: bool,
+            users: list[str]) -> Market:
+        return cls(uuid.uuid4().hex[:16], fingerprint(settings), sim_start, real_start, wall_clock, tuple(users))
+
+    def encode(self) -> bytes:
+        return json.dumps({"id": self.market_id, "fingerprint": self.fingerprint, "simStart": self.sim_start,
+                           "realStart": self.real_start, "wallClock": self.wall_clock,
+                           "users": list(self.users)}).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Market:
+        """Raises ``ValueError`` on anything that is not a market record."""
+        try:
+            d = json.loads(raw)
+            users = d["users"]
+            if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
+                raise ValueError("users")
+            return cls(str(d["id"]), str(d["fingerprint"]), float(d["simStart"]), float(d["realStart"]),
+                       bool(d["wallClock"]), tuple(users))
+        except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"not a market record: {exc}") from None
+
+    def position(self, ordinal: int) -> str:
+        """The bus position of the market's ``ordinal``-th event."""
+        return f"{self.market_id}:{ordinal}"
+
+    def ordinal(self, position: str | None) -> int:
+        """How far a user's events went, from its bus position (0 if none, or another market's)."""
+        if not position:
+            return 0
+        market_id, _, n = position.rpartition(":")
+        return int(n) if market_id == self.market_id and n.isdigit() else 0
+
+
+@dataclass
+class Checkpoint:
+    market_id: str
+    published: int  # events handed to the bus
+    last: dict[str, int]  # user -> ordinal of its last event among them
+    sim: Simulation
+    ahead: deque[TimedEvent] = field(default_factory=deque)  # pregenerated, not yet published
+    ahead_to: float = 0.0
+
+    def covered_by(self, market: Market, positions: dict[str, str]) -> bool:
+        """Whether every event up to this checkpoint reached the bus (so none would be lost)."""
+        return self.market_id == market.market_id and all(
+            market.ordinal(positions.get(user)) >= ordinal for user, ordinal in self.last.items())
+
+    def encode(self) -> bytes:
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def decode(raw: bytes) -> Checkpoint:
+        """Raises ``ValueError`` on a record that is not a checkpoint (or names a class not allowed)."""
+        try:
+            checkpoint = _SafeUnpickler(io.BytesIO(raw)).load()
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, IndexError) as exc:
+            raise ValueError(f"not a checkpoint: {exc}") from None
+        if not isinstance(checkpoint, Checkpoint):
+            raise ValueError(f"not a checkpoint: {type(checkpoint).__name__}")
+        return checkpoint
+
+
+# What a checkpoint is made of: the simulator's own classes, events, settings and a few standard types.
+_ALLOWED = {("datetime", n) for n in ("date", "datetime", "timedelta", "timezone")} | {
+    ("decimal", "Decimal"), ("random", "Random"), ("collections", "deque"),
+    ("portfolio_ws.settings", "SimulatorSettings"),
+    *(("portfolio_ws.core.events", n) for n in ("PositionUpdate", "OrderUpdate", "AccountUpdate", "TradeExecuted")),
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ALLOWED or (module.startswith("simulator.") and not name.startswith("_")):
+            found = super().find_class(module, name)
+            if isinstance(found, type):  # a class, never a function to call
+                return found
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a checkpoint")

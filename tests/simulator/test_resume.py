@@ -1,0 +1,146 @@
+"""A simulated market outlives the node running it (simulator/checkpoint.py, resume.py): a feed
+started elsewhere continues it from a checkpoint, and clients get every event of the one market
+once - nothing the dead feed had published again, nothing it had not lost. Real Redis bus."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import time
+from collections import deque
+from typing import Any, Callable
+
+import pytest
+
+from portfolio_ws.bus.redis import RedisBus
+from portfolio_ws.core.codec import to_dict
+from portfolio_ws.core.events import TradeExecuted
+from portfolio_ws.feeds import FeedState
+from simulator import Simulation
+from simulator.checkpoint import Checkpoint, Market
+from simulator.clock import SimClock
+from simulator.feed import SimulatorFeed
+from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
+from tests.test_bus_contract import Received
+
+from .runs import ny
+from .test_feed import USERS, FakeClock, settings
+
+
+SETTINGS = settings(speed=12.0)  # a few thousand events: enough trades, quick through Redis
+
+
+class MemoryState(FeedState):
+    def __init__(self) -> None:
+        self.records: dict[str, bytes] = {}
+        self.writes = 0
+
+    async def get(self, name: str) -> bytes | None:
+        return self.records.get(name)
+
+    async def put(self, name: str, value: bytes) -> None:
+        self.records[name] = value
+        self.writes += 1
+
+
+async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Poll a condition of the feed's background task (it has no future to await)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.005)
+
+
+def reference(market: Market, real_end: float) -> list[dict[str, Any]]:
+    """The one market, run uninterrupted from its start to what ``real_end`` maps to."""
+    core = Simulation(market.users, SETTINGS, market.sim_start)
+    target = SimClock(market.sim_start, market.real_start, SETTINGS.speed, True).sim_time(real_end)
+    return [to_dict(e) for e in core.initial_events() + [e for _, e in core.advance_to(target)]]
+
+
+async def test_a_new_feed_continues_the_market_and_every_event_goes_out_once(
+        io_loop: Any, redis_server: RedisServer) -> None:
+    clock = FakeClock(ny("2025-03-03 10:00"))
+    state = MemoryState()
+    watcher = RedisBus(redis_server.url, node_id="watcher")
+    await watcher.start()
+    received = Received(watcher)
+    first_bus = RedisBus(redis_server.url, node_id="first")
+    await first_bus.start()
+    first = SimulatorFeed(USERS, SETTINGS, clock)
+    first.keep_state(state, interval=5.0)
+    await first.start(first_bus)
+    market = Market.decode(state.records["market"])
+    sim_clock = SimClock(market.sim_start, market.real_start, SETTINGS.speed, True)
+    for _ in range(4):  # 40 real seconds at speed 12; a checkpoint stored every 5
+        clock.now += 10
+        target = sim_clock.sim_time(clock.now)
+        await until(lambda: first.simulation is not None and first.simulation.now >= target)
+        await until(lambda: first_bus.health()["pending"] == 0)
+    await until(lambda: "checkpoint-0" in state.records)
+    published = first.health().details["marketEvents"]
+    # The node dies: its feed stops, whatever its bus had not sent yet is lost with it.
+    await first.stop()
+    await first_bus.close(drain_seconds=0)
+
+    clock.now += 15  # the lease runs out; another node takes over
+    second_bus = RedisBus(redis_server.url, node_id="second")
+    await second_bus.start()
+    second = SimulatorFeed(USERS, SETTINGS, clock)
+    second.keep_state(state, interval=5.0)
+    try:
+        await second.start(second_bus)
+        health = second.health().details
+        assert health["market"] == market.market_id and health["resumedFrom"].startswith("checkpoint at event")
+        assert int(health["resumedFrom"].rsplit(" ", 1)[1]) <= published
+        expected = reference(market, clock.now)
+        await until(lambda: second.health().details["marketEvents"] >= len(expected)
+                    and not second.health().details["behind"])
+        await received.until(len(expected))
+        await until(lambda: second_bus.health()["pending"] == 0)
+        got = [to_dict(e) for e in received.events]
+        assert got == expected  # every event of the one market, once, in order
+        trades = [e.trade_id for e in received.events if isinstance(e, TradeExecuted)]
+        assert trades and len(trades) == len(set(trades))
+        assert second_bus.counters["deduplicated"] > 0  # it re-ran events the first had published
+    finally:
+        await second.stop()
+        await second_bus.close()
+        await watcher.close()
+
+
+async def test_a_market_with_other_settings_or_an_unreadable_record_starts_afresh(io_loop: Any) -> None:
+    from portfolio_ws.bus.memory import InMemoryBus
+
+    clock = FakeClock(ny("2025-03-03 10:00"))
+    state = MemoryState()
+    feed = SimulatorFeed(USERS, SETTINGS, clock)
+    feed.keep_state(state, interval=5.0)
+    await feed.start(InMemoryBus())
+    await feed.stop()
+    old = Market.decode(state.records["market"])
+    other = SimulatorFeed(USERS, settings(seed=12), clock)
+    other.keep_state(state, interval=5.0)
+    await other.start(InMemoryBus())
+    await other.stop()
+    assert other.health().details["resumedFrom"] == "new market"
+    assert Market.decode(state.records["market"]).market_id != old.market_id
+    state.records["market"] = b"\x00not json"
+    again = SimulatorFeed(USERS, settings(seed=12), clock)
+    again.keep_state(state, interval=5.0)
+    await again.start(InMemoryBus())
+    await again.stop()
+    assert again.health().details["resumedFrom"] == "new market"
+
+
+def test_a_checkpoint_that_names_a_class_outside_the_allow_list_is_refused() -> None:
+    class Evil:
+        def __reduce__(self) -> Any:
+            return (print, ("ran",))
+
+    with pytest.raises(ValueError, match="not allowed"):
+        Checkpoint.decode(pickle.dumps(Evil()))
+    with pytest.raises(ValueError, match="not a checkpoint"):
+        Checkpoint.decode(pickle.dumps(deque([1])))
+    with pytest.raises(ValueError):
+        Checkpoint.decode(b"garbage")
