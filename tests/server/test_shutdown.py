@@ -9,23 +9,16 @@ import asyncio
 import base64
 import os
 import signal
-import socket
-import sys
 import time
-from pathlib import Path
-from typing import Any
 
 import pytest
-import ujson
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.tcpclient import TCPClient
-from tornado.websocket import websocket_connect
 
 from tests.builders import account, position
-from tests.harness import PASSWORD, RECV_TIMEOUT, Client
+from tests.harness import RECV_TIMEOUT
+from tests.reliability.procs import add_users, serve_process  # noqa: F401  (a fixture)
 
 LONG_WINDOW = 600_000
-ROOT = Path(__file__).resolve().parents[2]
 SHUTTING_DOWN = (1001, "Server shutting down")
 
 
@@ -92,107 +85,15 @@ async def test_shutdown_does_not_wait_for_a_client_that_never_answers_the_close(
     assert b"\x03\xe9Server shutting down" in sent  # and it had been sent its 1001 close frame too
 
 
-# ---- a real process ------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # type: ignore[no-any-return]
-
-
-def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("PORTFOLIO_WS_") and k != "ENABLE_REALTIME_PORTFOLIO"}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
-async def run_cli(cwd: Path, *args: str, stdin: bytes = b"") -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cli", *args, cwd=cwd, env=clean_env(),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(stdin), 60)
-    return proc.returncode or 0, out.decode(), err.decode()
-
-
-class ServeProcess:
-    def __init__(self, tmp_path: Path, **env: str) -> None:
-        self.tmp_path = tmp_path
-        self.env = env
-        self.database = str(tmp_path / "serve.sqlite3")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tmp_path / "serve.log"
-        self.proc: asyncio.subprocess.Process | None = None
-        self.http = AsyncHTTPClient(force_instance=True)
-
-    async def start(self) -> None:
-        with open(self.log, "wb") as log:  # a file, not a pipe: nothing can block the server's writes
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "cli", "serve", "--port", str(self.port), "--feed", "none",
-                "--database", self.database, cwd=self.tmp_path, env={**clean_env(), **self.env},
-                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
-        await self.wait_ready()
-
-    async def wait_ready(self, limit: float = 30.0) -> None:
-        """Poll /api/health until it answers (bounded), failing early if the process died."""
-        deadline = time.monotonic() + limit
-        while True:
-            assert self.proc is not None
-            if self.proc.returncode is not None:
-                pytest.fail(f"serve exited {self.proc.returncode}:\n{self.log.read_text()}")
-            try:
-                response = await self.http.fetch(self.url + "/api/health", request_timeout=2)
-                assert response.code == 200
-                return
-            except (ConnectionError, HTTPClientError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"serve not ready after {limit}s:\n{self.log.read_text()}")
-            await asyncio.sleep(0.05)
-
-    async def login(self, username: str) -> str:
-        response = await self.http.fetch(self.url + "/api/auth/login", method="POST",
-                                         headers={"Content-Type": "application/json"},
-                                         body=ujson.dumps({"username": username, "password": PASSWORD}))
-        return response.headers["Set-Cookie"].split(";", 1)[0].split("=", 1)[1]
-
-    async def connect(self, cookie: str) -> Client:
-        request = HTTPRequest(f"ws://127.0.0.1:{self.port}/ws/portfolio", headers={"Cookie": f"session={cookie}"})
-        client = Client(await websocket_connect(request))
-        await client.expect("info", "CONNECTED")
-        return client
-
-    async def stop(self) -> None:
-        self.http.close()
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-
-
-@pytest.fixture
-def serve_process(io_loop: Any, tmp_path: Path) -> Any:
-    processes: list[ServeProcess] = []
-
-    def factory(**env: str) -> ServeProcess:
-        process = ServeProcess(tmp_path, **env)
-        processes.append(process)
-        return process
-
-    yield factory
-    for process in processes:
-        io_loop.run_sync(process.stop, timeout=10)
-
-
+# ---- a real process (tests/reliability/procs.py) ----------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, loop", [(signal.SIGTERM, "asyncio"), (signal.SIGINT, "asyncio"),
                                           (signal.SIGTERM, "uvloop")], ids=["SIGTERM", "SIGINT", "SIGTERM-uvloop"])
 async def test_serve_process_closes_every_client_1001_and_exits_0_on_signal(serve_process, tmp_path, signum, loop):
-    server = serve_process(PORTFOLIO_WS_SERVER_EVENT_LOOP=loop)
-    status, out, err = await run_cli(tmp_path, "users", "add", "alice", "--database", server.database,
-                                     "--password-stdin", stdin=PASSWORD.encode() + b"\n")
-    assert status == 0, err
+    server = serve_process(env={"PORTFOLIO_WS_SERVER_EVENT_LOOP": loop})
+    add_users(server.database, ["alice"])
     await server.start()
-    cookie = await server.login("alice")
+    cookie, _ = await server.login("alice")
     clients = [await server.connect(cookie) for _ in range(3)]
     for client in clients:
         await client.subscribe("positions")
