@@ -22,7 +22,6 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -30,10 +29,10 @@ import psycopg
 import pytest
 
 from tests import markers
+from tests.ready import await_ready
 from tests.redis_server import free_port
 
 START_TIMEOUT = 30.0  # seconds for a fresh cluster to accept connections
-POLL_INTERVAL = 0.05
 RUN_AS = "postgres"   # the Debian package's user, when we are root
 
 
@@ -71,7 +70,7 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> "PostgresServer":
-        """Create the cluster (first time), start it; returns once it accepts connections."""
+        """Create the cluster (first time), start it; returns once it says it accepts connections."""
         if self.process is not None and self.process.poll() is None:
             return self
         markers.require("postgres", "a PostgreSQL server")
@@ -80,30 +79,18 @@ class PostgresServer:
             subprocess.run(self._command(str(bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres",
                                          "-A", "trust", "-E", "UTF8", "--no-sync"),
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        log = open(self.directory / "postgres.log", "ab")
         self.process = subprocess.Popen(
             self._command(str(bin_dir / "postgres"), "-D", str(self.data), "-p", str(self.port),
                           "-h", "127.0.0.1", "-k", "", "-c", "fsync=off", "-c", "synchronous_commit=off",
                           "-c", "full_page_writes=off", "-c", "max_connections=200"),
-            stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self._accepts():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"postgres exited with {self.process.returncode}: "
-                                   f"{(self.directory / 'postgres.log').read_text(errors='replace')[-2000:]}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"postgres did not accept connections on port {self.port} in {START_TIMEOUT} s")
-            time.sleep(POLL_INTERVAL)  # polling a process we started: there is nothing to await
-        return self
-
-    def _accepts(self) -> bool:
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=0)
         try:
-            with psycopg.connect(self.admin_url, connect_timeout=1):
-                return True
-        except psycopg.OperationalError:
-            return False
+            await_ready(self.process, b"database system is ready to accept connections",
+                        self.directory / "postgres.log", START_TIMEOUT, f"postgres on port {self.port}")
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
 
     def fresh_database(self) -> str:
         """A new empty database on this server; returns its URL."""

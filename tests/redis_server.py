@@ -13,17 +13,16 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from tests import markers
+from tests.ready import await_ready
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-START_TIMEOUT = 10.0  # seconds for a fresh redis-server to answer PING
-POLL_INTERVAL = 0.01
+START_TIMEOUT = 10.0  # seconds for a fresh redis-server to accept connections
 
 
 def free_port() -> int:
@@ -55,26 +54,21 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> "RedisServer":
-        """Start (or restart) on ``self.port``; returns once it answers PING."""
+        """Start (or restart) on ``self.port``; returns once it says it accepts connections."""
         markers.require("redis", "redis-server")
         if self.process is not None and self.process.poll() is None:
             return self
-        log = open(self.directory / "redis.log", "ab")
         self.process = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.directory), "--daemonize", "no",
              "--protected-mode", "no"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.directory)
-        log.close()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not ping(self.port):
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}: "
-                                   f"{(self.directory / 'redis.log').read_text(errors='replace')[-2000:]}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"redis-server did not answer PING on port {self.port} within {START_TIMEOUT} s")
-            time.sleep(POLL_INTERVAL)  # polling a process we started: there is nothing to await
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=0, cwd=self.directory)
+        try:
+            await_ready(self.process, b"Ready to accept connections", self.directory / "redis.log",
+                        START_TIMEOUT, f"redis-server on port {self.port}")
+        except RuntimeError:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
