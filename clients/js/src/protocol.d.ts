@@ -15,6 +15,14 @@ export type Timestamp = string;
 export type Seq = number;
 
 export type Channel = "positions" | "orders" | "account" | "trades";
+/** A client's channel list (non-empty). */
+export type Channels = Channel[];
+/** The server's subscribed set, in the canonical order. */
+export type ChannelSet = Channel[];
+export type Id = string;
+export type NullableId = Id | null;
+export type NullableTimestamp = Timestamp | null;
+export type NullableMoney = Money | null;
 export type OrderStatus =
   | "pending_new" | "new" | "accepted" | "partially_filled" | "filled" | "canceled" | "rejected" | "expired";
 
@@ -71,7 +79,15 @@ export interface Trade {
   strategyId: string | null;
 }
 
-/** A batch's or snapshot's data: only the channels it holds are present. */
+/** A batch's data: only the non-empty channels of the window are present; account is one object. */
+export interface BatchData {
+  positions?: Position[];
+  orders?: Order[];
+  account?: Account;
+  trades?: Trade[];
+}
+
+/** A snapshot's data: exactly the channels it holds (account null before the first balance). */
 export interface SnapshotData {
   positions?: Position[];
   orders?: Order[];
@@ -188,7 +204,7 @@ export interface PositionUpdateMessage extends Envelope { type: "position_update
 export interface OrderUpdateMessage extends Envelope { type: "order_update"; seq: Seq; data: Order }
 export interface AccountUpdateMessage extends Envelope { type: "account_update"; seq: Seq; data: Account }
 export interface TradeExecutedMessage extends Envelope { type: "trade_executed"; seq: Seq; data: Trade }
-export interface BatchMessage extends Envelope { type: "batch"; seq: Seq; data: SnapshotData }
+export interface BatchMessage extends Envelope { type: "batch"; seq: Seq; data: BatchData }
 export interface SnapshotMessage extends Envelope { type: "snapshot"; seq: Seq; data: SnapshotData }
 
 export type DataMessage =
