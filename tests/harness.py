@@ -26,6 +26,7 @@ from portfolio_ws.auth.stores import open_session_store, open_user_store
 from portfolio_ws.auth.users import User, UserStoreBase
 from portfolio_ws.bus.memory import InMemoryBus
 from portfolio_ws.config import load_settings
+from portfolio_ws.constants import Close
 from portfolio_ws.core.events import Event
 from portfolio_ws.feeds import Feed, NoFeed
 from portfolio_ws.server.app import make_app
@@ -168,6 +169,27 @@ class TestServer:
 
     def publish(self, event: Event) -> None:
         self.bus.publish(event)
+
+    # ---- the server's side, read in this one place ----------------------------------------
+    async def until(self, condition: Callable[[], bool], timeout: float = RECV_TIMEOUT) -> None:
+        """Wait until ``condition()`` holds, re-checked each time the service handles an input
+        (``Service.when``): no polling, no sleep."""
+        await asyncio.wait_for(self.service.when(condition), timeout)
+
+    def connection_ids(self, user_id: str | None = None) -> list[int]:
+        """The connections the server holds open (of ``user_id``), oldest first."""
+        connections = self.service.core.hub.connections
+        return [conn_id for conn_id, conn in connections.items() if user_id is None or conn.user_id == user_id]
+
+    def subscribed(self, conn_id: int) -> bool:
+        """Whether the server has processed a subscribe of this connection."""
+        conn = self.service.core.hub.connections.get(conn_id)
+        return conn is not None and bool(conn.channels)
+
+    def close_connection(self, conn_id: int, close: Close) -> None:
+        """Close one connection from the server's side, as the server does for that reason."""
+        self.service.core.close(conn_id, close, self.service.clock())
+        self.service.pump()
 
     async def stop(self) -> None:
         for client in self.clients:

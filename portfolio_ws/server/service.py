@@ -74,6 +74,8 @@ class Service:
         self.slots = slots or LocalSlots()
         self._slot_of: dict[int, str] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # Conditions awaited through ``when``, re-checked after each input the service handles.
+        self._awaited: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._loads: dict[str, asyncio.Future[None]] = {}  # user -> its state's load in flight
         # This node's cluster id (the Redis bus names it); None outside cluster mode.
         self.node_id: str | None = getattr(bus, "node_id", None)
@@ -214,7 +216,43 @@ class Service:
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: "asyncio.Task[None]") -> None:
+        self._background.discard(task)
+        self._settle()
+
+    @property
+    def busy(self) -> bool:
+        """True while background work (a slot release) is in flight."""
+        return bool(self._background)
+
+    def when(self, condition: Callable[[], bool]) -> "asyncio.Future[None]":
+        """A future resolved once ``condition()`` holds: at once, or after the input that makes it
+        hold (a socket attached or detached, a frame, an event, a tick, background work done).
+        Await it instead of polling (tests); cancel it to stop waiting."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if condition():
+            future.set_result(None)
+        else:
+            self._awaited.append((condition, future))
+        return future
+
+    def _settle(self) -> None:
+        if self._awaited:
+            waiting, self._awaited = self._awaited, []
+            for condition, future in waiting:
+                if future.done():  # cancelled: the waiter gave up
+                    continue
+                try:
+                    held = condition()
+                except Exception as exc:  # the waiter's bug is the waiter's: never the server's
+                    future.set_exception(exc)
+                    continue
+                if held:
+                    future.set_result(None)
+                else:
+                    self._awaited.append((condition, future))
 
     def client_address(self, request: "HTTPServerRequest") -> str:
         """The client's address: the socket's peer, or what a trusted proxy says (``server.trusted_proxies``)."""
@@ -283,6 +321,7 @@ class Service:
         while outputs:
             self._write(outputs)
             outputs = self.core.data_to_send()
+        self._settle()
 
     def _write(self, outputs: list[Any]) -> None:
         for output in outputs:

@@ -32,9 +32,8 @@ def server_conn_ids(server):
 
 def close_from_server(server, close):
     """The server closes every socket it has, as it would for that reason."""
-    for conn_id in list(server.service.core.hub.connections):
-        server.service.core.close(conn_id, close, server.service.clock())
-    server.service.pump()
+    for conn_id in server.connection_ids():
+        server.close_connection(conn_id, close)
 
 
 async def started(make_client, server, user="alice", **kwargs):

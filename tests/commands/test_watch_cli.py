@@ -169,9 +169,8 @@ async def test_it_reconnects_after_1001_and_stops_with_one_line_on_logout(make_s
     alice = server.add_user("alice")
     w = await running(server, "--user", "alice", cwd=tmp_path)
     await w.stdout("snapshot")
-    [conn_id] = server.service.core.hub.connections
-    server.service.core.close(conn_id, c.SERVER_SHUTTING_DOWN, server.service.clock())
-    server.service.pump()
+    [conn_id] = server.connection_ids()
+    server.close_connection(conn_id, c.SERVER_SHUTTING_DOWN)
     server.publish(order(alice.user_id, "order-1"))  # while it is away: replayed on resume
     await w.stderr(r"^-- disconnected \(1001 Server shutting down\); reconnecting in \d\.\d s$")
     await w.stderr(r"^-- connected \(conn-2\)$")

@@ -227,6 +227,5 @@ async def test_wire_level_abuse_ends_only_the_abusers_connection(make_server, ca
     server.publish(position(bob.user_id, price="101.00"))
     assert (await bystander.expect("position_update"))["data"]["currentPrice"] == "101.00"
     await bystander.assert_nothing_pending()
-    while len(server.service.core.hub.connections) > 1:  # every abuser is gone from the hub
-        await asyncio.sleep(0.01)
+    await server.until(lambda: len(server.connection_ids()) == 1)  # every abuser is gone from the server
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]

@@ -39,7 +39,7 @@ async def test_an_expired_sessions_sockets_close_1008_within_the_recheck_interva
         assert await client.closed(timeout=5) == (1008, "Session expired")
     assert time.monotonic() - expired_at < 0.5 + 1.0  # the interval, plus scheduling slack on a busy machine
     await bob.assert_nothing_pending()
-    assert len(server.service.core.hub.connections) == 1
+    assert len(server.connection_ids()) == 1
 
 
 async def test_logs_tell_connects_disconnects_failures_and_limits_but_never_secrets(make_server, caplog):

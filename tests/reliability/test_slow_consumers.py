@@ -33,15 +33,14 @@ async def test_a_peer_that_never_reads_is_closed_1013_removed_and_freed(make_ser
 
     stalled = await RawPeer.connect(server.port, alice_cookie, receive_buffer=4096)
     await stalled.send_text(ujson.dumps({"type": "subscribe", "channels": ["trades"]}))
+    [conn_id] = server.connection_ids(alice.user_id)
+    await server.until(lambda: server.subscribed(conn_id))  # the peer reads nothing from now on
     hub = server.service.core.hub
-    while alice.user_id not in {c.user_id for c in hub.connections.values() if c.channels}:
-        await asyncio.sleep(0.01)  # until the subscribe is processed (the peer reads nothing from now on)
-    [conn_id] = [c.id for c in hub.connections.values() if c.user_id == alice.user_id]
     handler = server.service.sockets[conn_id]
     stream = weakref.ref(handler.ws_connection.stream)
 
     published = 0
-    while conn_id in hub.connections:  # publish until the server gives up on the stalled peer
+    while conn_id in server.connection_ids():  # publish until the server gives up on the stalled peer
         assert published < 2000, "a peer that reads nothing was never closed"
         server.publish(big_trade(alice.user_id, f"t{published}"))
         published += 1

@@ -48,7 +48,7 @@ async def test_a_peer_that_never_answers_pings_is_closed_1001_and_others_stay(ma
     assert (code, reason) == (1001, "Heartbeat timeout")
     writer.close()
     await alive.assert_nothing_pending()
-    assert len(server.service.core.hub.connections) == 1
+    assert len(server.connection_ids()) == 1
 
 
 async def test_an_internal_error_closes_1011_and_the_server_serves_on(make_server):

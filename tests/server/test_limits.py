@@ -31,8 +31,7 @@ async def test_the_101st_connection_overall_is_closed_1013(make_server):
     # A slot frees when a client leaves.
     opened[0].close()
     await opened[0].recv()
-    while len(server.service.core.hub.connections) > 99:
-        await asyncio.sleep(0)  # yield until the server has processed the close
+    await server.until(lambda: len(server.connection_ids()) == 99)  # the server processed the close
     await server.connect(cookies[20])
 
 

@@ -127,8 +127,7 @@ async def test_a_peer_that_ignores_the_close_frame_is_dropped_after_a_short_drai
     server = await make_server()
     _, cookie = await server.user_session("mute")
     reader, writer = await raw_upgrade(server, cookie)
-    while not server.service.core.hub.connections:
-        await _asyncio.sleep(0)  # yield until the upgrade is registered
+    await server.until(lambda: len(server.connection_ids()) == 1)  # the upgrade is registered
     started = _asyncio.get_running_loop().time()
     await server.service.shutdown(drain_seconds=0.2)  # shorter than Tornado's own 5 s close timeout
     assert _asyncio.get_running_loop().time() - started < 3
