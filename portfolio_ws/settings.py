@@ -36,6 +36,26 @@ class ServerSettings:
     # sooner after a quarter of the open sockets, at least 1,000, have closed) instead of whenever
     # CPython decides (every 20-40 s under load). 0 = CPython's own policy.
     gc_full_collect_seconds: float = 600.0
+    # --- Connections before they are authenticated WebSockets (server/accept.py, docs/reliability.md)
+    # Closed when no byte of a request has come this long (a new connection, or one kept alive).
+    idle_timeout_seconds: float = 10.0
+    # Closed when a request head (request line and headers) is not complete this long after the
+    # connection opened or its previous response.
+    header_timeout_seconds: float = 15.0
+    # Closed when a request body is not complete this long after its head.
+    body_timeout_seconds: float = 15.0
+    # Largest request body of the routes that take one (login, logout); every other route takes none.
+    # Larger is refused 413 on its Content-Length, before the body is read.
+    max_body_bytes: int = 4096
+    # Pending connections (accepted, not yet upgraded) per client address and in total. At a cap
+    # the oldest one still waiting for its request is closed for the new one; none waiting: 503.
+    pending_connections_per_address: int = 1000
+    pending_connections: int = 5000
+    # Connections the kernel completes before the server accepts them (a reconnect storm's queue);
+    # the kernel caps it at net.core.somaxconn.
+    listen_backlog: int = 4096
+    # Out of file descriptors (EMFILE/ENFILE) in accept: stop accepting this long, then retry.
+    accept_pause_seconds: float = 0.5
 
 
 @dataclass(frozen=True)

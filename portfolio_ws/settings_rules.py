@@ -184,6 +184,12 @@ RULES: dict[str, Rule] = {
     "server.gc_full_collect_seconds": Range(minimum=0, why="0 = CPython's own policy"),
     "server.trusted_proxies[]": Check(_network, ("10.0.0.0/33", "proxy.local")),
     "auth.hash_queue_size": Range(minimum=0, why="0 = only the workers, nobody waits"),
+    "server.idle_timeout_seconds": Range(maximum=3600, above=0),
+    "server.header_timeout_seconds": Range(maximum=3600, above=0),
+    "server.body_timeout_seconds": Range(maximum=3600, above=0),
+    "server.max_body_bytes": Range(256, 1048576, why="a login is a few hundred bytes"),
+    "server.listen_backlog": Range(16, 65535),
+    "server.accept_pause_seconds": Range(0.01, 10),
     "streaming.immediate_channels[]": Check(_channel, ("ordrs", "quotes")),
     "auth.database": Check(_non_empty, ("",)),
     "auth.external_session_url": Url(("http", "https")),
@@ -226,6 +232,9 @@ def check_together(s: Settings) -> None:
     if bool(s.server.certfile) != bool(s.server.keyfile):
         missing = "server.keyfile" if s.server.certfile else "server.certfile"
         raise ConfigError(missing, "TLS needs both server.certfile and server.keyfile")
+    if s.server.pending_connections_per_address > s.server.pending_connections:
+        raise ConfigError("server.pending_connections_per_address",
+                          f"must be at most server.pending_connections ({s.server.pending_connections})")
     if s.server.workers > 1 and not s.cluster.redis_url:
         raise ConfigError("server.workers", "more than 1 needs cluster.redis_url "
                                             "(workers share events, offsets and sessions through Redis)")

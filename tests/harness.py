@@ -29,7 +29,7 @@ from portfolio_ws.config import load_settings
 from portfolio_ws.constants import Close
 from portfolio_ws.core.events import Event
 from portfolio_ws.feeds import Feed, NoFeed
-from portfolio_ws.server.app import make_app
+from portfolio_ws.server.app import make_server as make_http_server
 from portfolio_ws.server.service import Service
 from portfolio_ws.settings import Settings
 
@@ -219,6 +219,6 @@ async def start_server(tmp_path: Path, overrides: dict[str, Any] | None = None, 
                       seq_base=seq_base)
     await service.start()
     [sock] = bind_sockets(port, "127.0.0.1")
-    http = HTTPServer(make_app(service))
+    http = make_http_server(service)
     http.add_sockets([sock])
     return TestServer(settings, service, http, sock.getsockname()[1], users, bus)

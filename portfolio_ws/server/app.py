@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from ssl import SSLContext
+from typing import Callable
 
 import tornado.web
 from tornado.log import access_log
 
 from .. import constants as c
+from .accept import EdgeServer
+from .headers import Hardened, NotFoundPage
 from .http import (AdminStatsHandler, EquityHandler, HealthHandler, LoginHandler, LogoutHandler, MeHandler,
                    NotFoundHandler, PortfolioHandler, SessionHandler)
 from .metrics import MetricsHandler
@@ -23,14 +27,35 @@ CLIENT_JS = (STATIC / "portfolio-stream.js").resolve().parent
 SYMLINK_DIRS = [str(STATIC), str(CLIENT_JS)]
 
 
-class ApiDocHandler(tornado.web.StaticFileHandler):
+# Routes that take a request body (a login's JSON). Every other route reads none: a stray small one
+# still gets the route's own answer (405, 404...), anything larger is refused 413 before it is read
+# (server/accept.py).
+BODY_ROUTES = frozenset({"/api/auth/login", "/api/auth/logout"})
+NO_BODY_LIMIT = 1024
+
+
+def body_limit(max_body_bytes: int) -> Callable[[str], int]:
+    """Largest request body of a path: ``server.max_body_bytes`` on BODY_ROUTES, else NO_BODY_LIMIT."""
+    return lambda path: max_body_bytes if path in BODY_ROUTES else min(NO_BODY_LIMIT, max_body_bytes)
+
+
+class Files(Hardened, tornado.web.StaticFileHandler):
+    """Files from a folder; a path with a NUL names none (the file system would raise on it)."""
+
+    def parse_url_path(self, url_path: str) -> str:
+        if "\x00" in url_path:
+            raise tornado.web.HTTPError(404, "No such file", reason="Not Found")
+        return super().parse_url_path(url_path)
+
+
+class ApiDocHandler(Files):
     """The AsyncAPI (WebSocket) and OpenAPI (HTTP) documents, from ``portfolio_ws/apidocs/``."""
 
     def get_content_type(self) -> str:
         return "application/yaml; charset=utf-8"
 
 
-class StaticHandler(tornado.web.StaticFileHandler):
+class StaticHandler(Files):
     """The dashboard's files, revalidated on every load (ETag) so an upgrade is seen at once."""
 
     def set_extra_headers(self, path: str) -> None:
@@ -49,6 +74,8 @@ def make_app(service: Service) -> tornado.web.Application:
     deps = {"service": service}
     return tornado.web.Application(
         [
+            # A NUL anywhere in the path names no file and no endpoint (the file system would raise).
+            (r"(?i).*(?:%00|\x00).*", NotFoundPage),
             (c.WEBSOCKET_PATH, PortfolioSocket, deps),
             (r"/api/auth/login", LoginHandler, deps),
             (r"/api/auth/logout", LogoutHandler, deps),
@@ -74,4 +101,13 @@ def make_app(service: Service) -> tornado.web.Application:
         websocket_ping_interval=None,
         xheaders=False,
         log_function=log_request,
+        default_handler_class=NotFoundPage,
     )
+
+
+def make_server(service: Service, ssl_options: SSLContext | None = None) -> EdgeServer:
+    """The HTTP server of the app, with the accept layer's limits (``server.*`` settings); the
+    caller adds the listening sockets (``accept.listen_sockets``)."""
+    server = service.settings.server
+    return EdgeServer(make_app(service), ssl_options=ssl_options, edge=server,
+                      body_limit=body_limit(server.max_body_bytes))

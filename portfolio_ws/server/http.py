@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 import ujson
-from tornado.web import HTTPError, RequestHandler
+from tornado.web import HTTPError
 
 from .. import constants as c
 from ..auth.hashqueue import HashQueueFull
@@ -19,6 +19,7 @@ from ..auth.throttle import Blocked
 from ..auth.users import User
 from ..core import wire
 from .peers import origin_allowed
+from .headers import Hardened
 from .service import Service
 from simulator import market_calendar  # the NYSE calendar (sessions, holidays, early closes)
 
@@ -27,12 +28,13 @@ log = logging.getLogger("portfolio_ws.http")
 MAX_LOGIN_BODY = 4096
 
 
-class ApiHandler(RequestHandler):
+class ApiHandler(Hardened):
     def initialize(self, service: Service) -> None:
         self.service = service
         self.session_id: str | None = None
 
     def set_default_headers(self) -> None:
+        super().set_default_headers()
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
 
@@ -46,13 +48,6 @@ class ApiHandler(RequestHandler):
         if isinstance(value, HTTPError) and value.status_code < 500:
             return
         super().log_exception(typ, value, tb)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = getattr(exc, "log_message", None) if isinstance(exc, HTTPError) else None
-        code = getattr(exc, "reason", None) or self._reason
-        self.finish(ujson.dumps({"error": {"code": code.upper().replace(" ", "_"),
-                                           "message": message or self._reason}}))
 
     async def session_user(self) -> User | None:
         cookie = self.get_cookie(c.SESSION_COOKIE)
@@ -79,7 +74,28 @@ class ApiHandler(RequestHandler):
             raise HTTPError(400, "Body must be a JSON object", reason="Invalid JSON") from None
         if not isinstance(body, dict):
             raise HTTPError(400, "Body must be a JSON object", reason="Invalid JSON")
+        if not encodable(body):  # a lone surrogate ("\ud800") can't become UTF-8 for the store
+            raise HTTPError(400, "Strings must be valid Unicode (no lone surrogates)", reason="Invalid JSON")
         return body
+
+
+def encodable(value: Any) -> bool:
+    """Every string in a parsed JSON value (keys too) can be encoded as UTF-8. Iterative: nesting
+    as deep as the parser allows can't exhaust the stack."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 def refuse_when_external(handler: ApiHandler) -> None:

@@ -11,8 +11,6 @@ import signal
 import ssl
 from typing import Callable
 
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
 
 from ..auth.sessions import SessionStore
 from ..auth.stores import open_session_store, open_user_store
@@ -23,7 +21,8 @@ from ..errors import ConfigError, UsageError
 from ..feeds import Feed, NoFeed
 from ..settings import ServerSettings, Settings
 from ..slots import ConnectionSlots, LocalSlots
-from .app import make_app
+from .accept import listen_sockets, raise_file_limit
+from .app import make_server
 from .gcpolicy import FullCollections
 from .service import Service
 
@@ -132,8 +131,9 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStoreBase], F
     # core's own base must not sit above them.
     service = Service(settings, bus=bus, feed=feed, users=users, sessions=sessions,
                       seq_base=0 if settings.cluster.redis_url else None, slots=build_slots(settings, bus))
-    http = HTTPServer(make_app(service), ssl_options=tls)
-    http.add_sockets(bind_sockets(settings.server.port, settings.server.host, reuse_port=reuse_port))
+    files, _ = raise_file_limit()  # every connection is a file
+    http = make_server(service, tls)
+    http.add_sockets(listen_sockets(settings.server, reuse_port=reuse_port))
     await service.start()
     # What start made (modules, settings, the simulator's users, events pregenerated for a load
     # test) lives as long as the process: keep it out of the collector's full passes, which stop
@@ -150,6 +150,7 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStoreBase], F
     url = f"{'https' if tls else 'http'}://{settings.server.host}:{settings.server.port}"
     log.info("portfolio-ws listening on %s (feed: %s, streaming %s, loop: %s)", url, feed.source,
              "enabled" if settings.streaming.enabled else "disabled", type(loop).__module__.split(".")[0])
+    log.info("open-file limit %d: about that many connections at once", files)
     if ready:
         ready(url)
     await stop.wait()

@@ -13,6 +13,7 @@ from tornado.websocket import WebSocketHandler
 
 from .. import constants as c
 from .peers import origin_allowed
+from .headers import Hardened
 from .service import Service
 
 log = logging.getLogger("portfolio_ws.ws")
@@ -21,7 +22,7 @@ log = logging.getLogger("portfolio_ws.ws")
 _NO_HEADERS = HTTPHeaders()
 
 
-class PortfolioSocket(WebSocketHandler):
+class PortfolioSocket(Hardened, WebSocketHandler):
     def initialize(self, service: Service) -> None:
         self.service = service
         self.conn_id: int | None = None

@@ -16,7 +16,7 @@ from portfolio_ws.auth.users import UserStore
 from portfolio_ws.bus.memory import InMemoryBus
 from portfolio_ws.client import Connected, OrderEvent, Resumed, Snapshot, StatusChange
 from portfolio_ws.feeds import NoFeed
-from portfolio_ws.server.app import make_app
+from portfolio_ws.server.app import make_server as make_http_server
 from portfolio_ws.server.service import Service
 from tests import harness
 from tests.builders import order, position
@@ -32,7 +32,7 @@ async def restart(old: harness.TestServer) -> harness.TestServer:
     bus = InMemoryBus()
     service = Service(settings, bus=bus, feed=NoFeed(), users=users, sessions=sessions)
     await service.start()
-    http = HTTPServer(make_app(service))
+    http = make_http_server(service)
     http.add_sockets(bind_sockets(old.port, "127.0.0.1"))
     return harness.TestServer(settings, service, http, old.port, users, bus)
 

@@ -13,7 +13,7 @@ from tornado.netutil import bind_sockets
 from portfolio_ws.auth.users import UserStore
 from portfolio_ws.config import load_settings
 from portfolio_ws.feeds import NoFeed
-from portfolio_ws.server.app import make_app
+from portfolio_ws.server.app import make_server as make_http_server
 from portfolio_ws.server.runner import build_shared, build_slots
 from portfolio_ws.server.service import Service
 from tests.harness import FAST_HASHER, TestServer
@@ -37,7 +37,7 @@ def make_node(io_loop: Any, tmp_path: Path, redis_server: RedisServer) -> Iterat
                           slots=build_slots(settings, bus))
         await service.start()
         [sock] = bind_sockets(0, "127.0.0.1")
-        http = HTTPServer(make_app(service))
+        http = make_http_server(service)
         http.add_sockets([sock])
         node = TestServer(settings, service, http, sock.getsockname()[1], users, bus)  # type: ignore[arg-type]
         nodes.append(node)

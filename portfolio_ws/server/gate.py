@@ -1,0 +1,101 @@
+"""Who may hold a connection before it is an authenticated WebSocket: the counts per client address
+and in total, and which connection gives way when a cap is reached. No sockets, no clock of its own
+(``now`` is passed in), no Tornado: ``server/accept.py`` feeds it and acts on its answers.
+
+Rule 1: a connection is *pending* from its accept until it closes or is upgraded to a WebSocket.
+Rule 2: a pending connection is *waiting* while no request of it is in progress (just accepted, or
+kept alive between requests), *busy* from its request head to the end of that request.
+Rule 3: at a cap, the oldest *waiting* connection (of the address, else of all) is given up for the
+new one, so an attacker's idle or half-sent connections can't keep a real user out; when every
+pending connection is busy the new one is refused. Busy ones end by themselves (body timeout).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, Hashable, Iterable, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass
+class _Entry:
+    address: str
+    since: float  # when it began waiting (accepted, or its previous request ended)
+    busy: bool = False
+
+
+@dataclass(frozen=True)
+class Admission(Generic[K]):
+    admitted: bool
+    evict: K | None = None  # close this one to make room (only when admitted)
+    cap: str = ""  # "address" or "total": which cap was reached, if any
+
+
+class PendingGate(Generic[K]):
+    def __init__(self, per_address: int, total: int) -> None:
+        self.per_address = per_address
+        self.total = total
+        self._entries: dict[K, _Entry] = {}  # insertion order = accept order
+        self._by_address: dict[str, dict[K, None]] = {}
+        self.evicted = 0
+        self.refused = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def count(self, address: str) -> int:
+        return len(self._by_address.get(address, ()))
+
+    def admit(self, key: K, address: str, now: float) -> Admission[K]:
+        """A new connection from ``address``. When the answer names ``evict``, the caller closes
+        that connection (and calls ``release`` for it); when not admitted, it closes the new one."""
+        evict: K | None = None
+        cap = ""
+        mine = self._by_address.get(address, {})
+        if len(mine) >= self.per_address:
+            cap, evict = "address", self._oldest_waiting(mine)
+        elif len(self._entries) >= self.total:
+            cap, evict = "total", self._oldest_waiting(self._entries)
+        if cap and evict is None:
+            self.refused += 1
+            return Admission(False, cap=cap)
+        if evict is not None:
+            self.release(evict)
+            self.evicted += 1
+        self._entries[key] = _Entry(address, now)
+        self._by_address.setdefault(address, {})[key] = None
+        return Admission(True, evict, cap)
+
+    def busy(self, key: K) -> None:
+        """Its request head arrived."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.busy = True
+
+    def waiting(self, key: K, now: float) -> None:
+        """It waits for its next request (the previous one ended)."""
+        entry = self._entries.get(key)
+        if entry is not None and entry.busy:
+            entry.busy, entry.since = False, now
+
+    def release(self, key: K) -> None:
+        """It closed or became a WebSocket."""
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        mine = self._by_address.get(entry.address)
+        if mine is not None:
+            mine.pop(key, None)
+            if not mine:
+                del self._by_address[entry.address]
+
+    def waiting_since_before(self, moment: float) -> list[K]:
+        """Connections waiting since before ``moment`` (candidates for the idle timeout)."""
+        return [k for k, e in self._entries.items() if not e.busy and e.since < moment]
+
+    def _oldest_waiting(self, keys: Iterable[K]) -> K | None:
+        for key in keys:
+            if not self._entries[key].busy:
+                return key
+        return None

@@ -1,0 +1,184 @@
+"""server/accept.py and server/gate.py: timeouts, body limits and caps for connections that are not
+yet authenticated WebSockets, over real sockets (the timeouts shortened so each test takes a second
+or two; tests/reliability/test_edge_attacks.py runs the same attacks at the defaults)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import ujson
+from tornado.http1connection import HTTP1ServerConnection
+from tornado.iostream import IOStream
+
+from portfolio_ws.server import accept
+from portfolio_ws.server.gate import PendingGate
+from tests.harness import PASSWORD
+
+LOGIN = "/api/auth/login"
+SHORT = {"server__idle_timeout_seconds": 0.5, "server__header_timeout_seconds": 1.0,
+         "server__body_timeout_seconds": 1.0}
+
+
+async def closed_by_server(reader: asyncio.StreamReader, within: float) -> bytes:
+    """Everything the server sent until it closed (fails if it didn't close within ``within``)."""
+    data = b""
+    deadline = time.monotonic() + within
+    while True:
+        chunk = await asyncio.wait_for(reader.read(65536), max(0.01, deadline - time.monotonic()))
+        if not chunk:
+            return data
+        data += chunk
+
+
+async def login_from(port: int, host: str, body: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(host, 0))
+    writer.write(b"POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    data = await closed_by_server(reader, 5)
+    writer.close()
+    return data
+
+
+async def test_the_tornado_internals_the_accept_layer_uses_are_there(make_server):
+    # accept.py relies on each of these; a Tornado upgrade that moves one fails here first.
+    import socket
+
+    from tornado.http1connection import HTTP1Connection
+    from tornado.httpserver import _HTTPRequestContext  # noqa: F401
+
+    server = await make_server()
+    assert isinstance(server.http._sockets, dict) and isinstance(server.http._handlers, dict)
+    assert isinstance(server.http._connections, set)
+    assert callable(HTTP1Connection.detach) and callable(HTTP1Connection.set_max_body_size)
+    assert callable(HTTP1ServerConnection.start_serving)
+    left, right = socket.socketpair()
+    stream = IOStream(left)
+    assert stream._read_buffer_size == 0
+    stream.close()
+    right.close()
+
+
+async def test_idle_and_half_sent_connections_are_closed_by_the_server(make_server):
+    server = await make_server(**SHORT)
+    idle = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(20)]
+    half = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(20)]
+    for _, writer in half:
+        writer.write(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+    started = time.monotonic()
+    await asyncio.gather(*(closed_by_server(reader, 3) for reader, _ in idle + half))
+    assert time.monotonic() - started < 2.5
+    assert server.http.idle_closed >= 20
+    for _, writer in idle + half:
+        writer.close()
+
+
+async def test_a_keep_alive_connection_is_closed_once_idle_but_not_while_used(make_server):
+    server = await make_server(**SHORT)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    for _ in range(4):  # 4 requests 0.3 s apart: each resets the idle clock
+        writer.write(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        await asyncio.sleep(0.3)  # the gap between requests is what is tested, not a wait for something
+    assert await closed_by_server(reader, 3) == b""
+    writer.close()
+
+
+async def test_a_stalled_body_is_closed_after_the_body_timeout(make_server):
+    server = await make_server(**SHORT)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"user")
+    started = time.monotonic()
+    await closed_by_server(reader, 4)
+    assert 0.5 < time.monotonic() - started < 3
+    writer.close()
+
+
+@pytest.mark.parametrize("path,length", [(LOGIN, 100 * 1024 * 1024), (LOGIN, 4097), ("/api/health", 5000),
+                                         ("/ws/portfolio", 10**12), ("/static/app.js", 2048), ("/nowhere", 99999)])
+async def test_a_declared_body_over_the_limit_gets_413_before_it_is_read(make_server, path, length):
+    server = await make_server()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % (path.encode(), length))
+    answer = await closed_by_server(reader, 5)  # without one byte of the body sent
+    assert answer.startswith(b"HTTP/1.1 413 "), answer
+    assert b"X-Content-Type-Options: nosniff" in answer and b"Connection: close" in answer
+    assert ujson.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    writer.close()
+    assert server.http.too_large == 1
+
+
+async def test_a_chunked_body_over_the_limit_is_cut_off(make_server):
+    server = await make_server()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"x" * 1000
+    try:
+        for _ in range(10):
+            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            await writer.drain()
+    except ConnectionError:
+        pass
+    answer = await closed_by_server(reader, 5)
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+    writer.close()
+
+
+async def test_a_login_within_the_limit_still_works(make_server):
+    server = await make_server()
+    server.add_user("alice")
+    answer = await login_from(server.port, "127.0.0.1", ujson.dumps({"username": "alice", "password": PASSWORD}).encode())
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+
+
+async def test_at_the_address_cap_the_oldest_idle_connection_gives_way(make_server):
+    server = await make_server(server__pending_connections_per_address=10, server__pending_connections=20)
+    server.add_user("alice")
+    idle = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(10)]
+    await asyncio.wait_for(_until(lambda: len(server.http.gate) == 10), 5)
+    # One more from the same address: the oldest idle one is closed for it, and it is served.
+    answer = await login_from(server.port, "127.0.0.1", ujson.dumps({"username": "alice", "password": PASSWORD}).encode())
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert await closed_by_server(idle[0][0], 3) == b""
+    # Another address isn't held by this one's connections at all.
+    answer = await login_from(server.port, "127.0.0.2", ujson.dumps({"username": "alice", "password": PASSWORD}).encode())
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    for _, writer in idle:
+        writer.close()
+
+
+async def _until(condition: object) -> None:
+    while not condition():  # type: ignore[operator]
+        await asyncio.sleep(0.01)
+
+
+# ---- the gate, without sockets ----------------------------------------------------------------
+def test_the_gate_refuses_only_when_every_pending_connection_is_busy():
+    gate: PendingGate[str] = PendingGate(per_address=2, total=3)
+    assert gate.admit("a1", "A", 0).admitted and gate.admit("a2", "A", 1).admitted
+    gate.busy("a1")
+    third = gate.admit("a3", "A", 2)  # a1 is busy: a2 is the oldest waiting one
+    assert third.admitted and third.evict == "a2" and third.cap == "address"
+    gate.busy("a3")
+    assert not gate.admit("a4", "A", 3).admitted  # all of A's are busy
+    assert gate.admit("b1", "B", 4).admitted
+    gate.busy("b1")
+    assert not gate.admit("c1", "C", 5).admitted  # the total is full and all busy
+    gate.waiting("a1", 6)
+    admitted = gate.admit("c1", "C", 7)
+    assert admitted.evict == "a1" and admitted.cap == "total"
+    assert gate.waiting_since_before(8) == ["c1"]
+    for key in ("a3", "b1", "c1"):
+        gate.release(key)
+    assert len(gate) == 0 and gate.count("A") == 0 and gate.refused == 2 and gate.evicted == 2
+
+
+def test_the_file_limit_is_raised_to_the_hard_limit():
+    import resource
+
+    soft, hard = accept.raise_file_limit()
+    assert soft == hard == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
