@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import logging
 import resource
 import socket
@@ -32,6 +33,7 @@ from tornado.netutil import bind_sockets
 from ..settings import ServerSettings
 from .headers import SECURITY_HEADERS
 from .gate import PendingGate
+from .peers import TrustedProxies
 
 log = logging.getLogger("portfolio_ws.accept")
 
@@ -98,6 +100,7 @@ class EdgeServer(HTTPServer):
         self.body_limit = body_limit
         self.gate: PendingGate[HTTP1ServerConnection] = PendingGate(edge.pending_connections_per_address,
                                                                     edge.pending_connections)
+        self.proxies = TrustedProxies.from_cidrs(edge.trusted_proxies)
         self.idle_closed = self.too_large = self.accept_pauses = 0
         self._paused_since: float | None = None
         self._pause_logged_at = 0.0
@@ -184,7 +187,8 @@ class EdgeServer(HTTPServer):
         context = _HTTPRequestContext(stream, address, self.protocol, self.trusted_downstream)
         conn = HTTP1ServerConnection(stream, self.conn_params, context)
         host = str(address[0]) if address else ""
-        admission = self.gate.admit(conn, host, time.monotonic())
+        # Behind a trusted proxy every client has the proxy's address: only the total cap applies.
+        admission = self.gate.admit(conn, host, time.monotonic(), per_address=not self._proxy(host))
         if not admission.admitted:
             log.warning("connection from %s refused: %s pending connections at the %s cap", host,
                         self.gate.count(host) if admission.cap == "address" else len(self.gate), admission.cap)
@@ -200,6 +204,12 @@ class EdgeServer(HTTPServer):
             admission.evict.stream.close()
         self._connections.add(conn)
         conn.start_serving(self)
+
+    def _proxy(self, host: str) -> bool:
+        try:
+            return self.proxies.trusts(ipaddress.ip_address(host)) if self.proxies.networks else False
+        except ValueError:
+            return False
 
     def on_close(self, server_conn: object) -> None:
         self.gate.release(server_conn)  # type: ignore[arg-type]

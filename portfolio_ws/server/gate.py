@@ -47,13 +47,14 @@ class PendingGate(Generic[K]):
     def count(self, address: str) -> int:
         return len(self._by_address.get(address, ()))
 
-    def admit(self, key: K, address: str, now: float) -> Admission[K]:
+    def admit(self, key: K, address: str, now: float, *, per_address: bool = True) -> Admission[K]:
         """A new connection from ``address``. When the answer names ``evict``, the caller closes
-        that connection (and calls ``release`` for it); when not admitted, it closes the new one."""
+        that connection (and calls ``release`` for it); when not admitted, it closes the new one.
+        ``per_address=False``: only the total applies (a trusted proxy speaks for many clients)."""
         evict: K | None = None
         cap = ""
         mine = self._by_address.get(address, {})
-        if len(mine) >= self.per_address:
+        if per_address and len(mine) >= self.per_address:
             cap, evict = "address", self._oldest_waiting(mine)
         elif len(self._entries) >= self.total:
             cap, evict = "total", self._oldest_waiting(self._entries)

@@ -54,7 +54,7 @@ START = """async (options) => {
 
 async def fake_page(browser: Any, servers: Any, mode: str, **options: Any) -> Any:
     server = await servers.start()
-    page = await new_page(await browser.new_context())
+    page = await new_page(await browser.new_context(bypass_csp=True))  # page-evaluated code (see open_stream)
     await page.goto(server.url + "/api/health")
     await page.evaluate(FAKE)
     await page.evaluate(f"window.__mode = {mode!r}")

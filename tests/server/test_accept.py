@@ -182,3 +182,19 @@ def test_the_file_limit_is_raised_to_the_hard_limit():
 
     soft, hard = accept.raise_file_limit()
     assert soft == hard == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def test_behind_a_trusted_proxy_only_the_total_cap_applies():
+    gate: PendingGate[int] = PendingGate(per_address=2, total=4)
+    assert all(gate.admit(i, "10.0.0.1", i, per_address=False).evict is None for i in range(4))
+    assert gate.admit(4, "10.0.0.1", 4, per_address=False).cap == "total"
+
+
+async def test_connections_from_a_trusted_proxy_are_not_held_to_the_address_cap(make_server):
+    server = await make_server(server__pending_connections_per_address=2, server__pending_connections=50,
+                               server__trusted_proxies=["127.0.0.1/32"])
+    held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(10)]
+    await asyncio.wait_for(_until(lambda: len(server.http.gate) == 10), 5)
+    assert server.http.gate.evicted == 0
+    for _, writer in held:
+        writer.close()
