@@ -1,6 +1,8 @@
 // The portfolio-ws dashboard: login, then live positions, orders, account, trades and an intraday
 // equity chart, fed by portfolio-stream.js. Plain DOM; every value is written with textContent.
-// Money, prices and quantities are shown exactly as the server sent them (decimal strings).
+// Money, prices and quantities are the server's decimal strings, only grouped by thousands (never
+// through a float). Every time on the page is the market's: New York time, marked ET once in the
+// header, taken from the data itself (so a simulated market's clock, not this computer's).
 
 import { PortfolioStream, connectionState } from "./portfolio-stream.js";
 
@@ -9,6 +11,11 @@ const FLASH_MS = 900;
 const MAX_TRADES = 100;
 const MAX_ORDERS = 200;
 const MAX_POINTS = 2000;
+const MARKET_ZONE = "America/New_York";
+const CLOCK = new Intl.DateTimeFormat("en-GB", { timeZone: MARKET_ZONE, hour: "2-digit", minute: "2-digit",
+                                                 second: "2-digit", hourCycle: "h23" });
+const HOUR_MINUTE = new Intl.DateTimeFormat("en-GB", { timeZone: MARKET_ZONE, hour: "2-digit", minute: "2-digit",
+                                                       hourCycle: "h23" });
 const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 
 // One indicator, one word: connectionState() of the stream's status and staleness.
@@ -27,7 +34,9 @@ const WHY_LABELS = {
 
 let stream = null;
 let user = null;
-let equity = { key: null, day: null, points: [] };
+// Today's equity: the server's points (GET /api/portfolio/equity) plus live account updates.
+let equity = { open: null, close: null, day: null, points: [] };
+let marketTime = null;   // ms: the newest time carried by the data (account, orders, trades)
 
 // ---- helpers --------------------------------------------------------------------------------
 
@@ -41,10 +50,24 @@ function show(value) {
   return value === null || value === undefined ? "—" : String(value);
 }
 
-function timeOf(iso) {
-  if (!iso) return "—";
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleTimeString([], { hour12: false });
+/** A decimal string with thousands separators: "-319684.57" -> "-319,684.57". Exact: text only. */
+export function grouped(value) {
+  if (value === null || value === undefined || value === "") return "—";
+  const m = /^([-+]?)(\d+)(\.\d+)?$/.exec(String(value));
+  if (!m) return String(value);
+  return m[1] + m[2].replace(/\B(?=(\d{3})+(?!\d))/g, ",") + (m[3] || "");
+}
+
+/** HH:MM:SS on the market's clock (New York) for an ISO time or ms. */
+function timeOf(when) {
+  if (when === null || when === undefined || when === "") return "—";
+  const d = new Date(when);
+  return Number.isNaN(d.getTime()) ? String(when) : CLOCK.format(d);
+}
+
+function seen(iso) {
+  const t = Date.parse(iso);
+  if (Number.isFinite(t) && (marketTime === null || t > marketTime)) marketTime = t;
 }
 
 function el(tag, className, text) {
@@ -86,6 +109,11 @@ function newYorkDay(ms) {
 
 const POSITION_FIELDS = ["symbol", "side", "quantity", "entryPrice", "currentPrice", "marketValue",
                          "unrealizedPnl", "unrealizedPnlPercent"];
+const POSITION_LABELS = { symbol: "", side: "", quantity: "qty", entryPrice: "entry", currentPrice: "price",
+                          marketValue: "value", unrealizedPnl: "P&L", unrealizedPnlPercent: "" };
+const AS_TEXT = new Set(["symbol", "side", "unrealizedPnlPercent"]);
+const positionText = (p, field) => (AS_TEXT.has(field) ? show(p[field]) : grouped(p[field]))
+  + (field === "unrealizedPnlPercent" && p[field] !== undefined && p[field] !== null ? "%" : "");
 
 function positionRow(symbol) {
   const body = $("positions").tBodies[0];
@@ -96,6 +124,7 @@ function positionRow(symbol) {
   for (const field of POSITION_FIELDS) {
     const td = el("td", field === "symbol" || field === "side" ? "" : "num");
     td.dataset.field = field;
+    td.dataset.label = POSITION_LABELS[field];   // the phone layout's caption
     row.append(td);
   }
   const after = [...body.rows].find((r) => r.dataset.symbol > symbol);
@@ -109,12 +138,13 @@ function onPosition(p, meta) {
     body.querySelector(`tr[data-symbol="${CSS.escape(p.symbol)}"]`)?.remove();
   } else {
     const { row, created } = positionRow(p.symbol);
-    const before = row.querySelector('[data-field="currentPrice"]').textContent;
-    const changed = POSITION_FIELDS.some((f) => row.querySelector(`[data-field="${f}"]`).textContent !== show(p[f]));
-    for (const field of POSITION_FIELDS) setCell(row, field, show(p[field]));
-    setCell(row, "unrealizedPnl", show(p.unrealizedPnl), sign(p.unrealizedPnl));
-    setCell(row, "unrealizedPnlPercent", show(p.unrealizedPnlPercent), sign(p.unrealizedPnlPercent));
+    const before = row.dataset.price;
+    const changed = POSITION_FIELDS.some((f) => row.querySelector(`[data-field="${f}"]`).textContent !== positionText(p, f));
+    for (const field of POSITION_FIELDS) setCell(row, field, positionText(p, field));
+    setCell(row, "unrealizedPnl", positionText(p, "unrealizedPnl"), sign(p.unrealizedPnl));
+    setCell(row, "unrealizedPnlPercent", positionText(p, "unrealizedPnlPercent"), sign(p.unrealizedPnlPercent));
     row.dataset.side = p.side;
+    row.dataset.price = p.currentPrice;
     if (changed && !created && meta.source !== "poll") flash(row, direction(before, p.currentPrice));
   }
   const n = body.rows.length;
@@ -126,6 +156,8 @@ function onPosition(p, meta) {
 
 const ORDER_FIELDS = ["submittedAt", "symbol", "side", "type", "qty", "filledQty", "filledAvgPrice", "limitStop",
                       "status"];
+const ORDER_LABELS = { submittedAt: "", symbol: "", side: "", type: "", qty: "qty", filledQty: "filled",
+                       filledAvgPrice: "avg", limitStop: "limit/stop", status: "" };
 const OPEN_STATUSES = new Set(["pending_new", "new", "accepted", "partially_filled"]);
 
 function onOrder(o, meta) {
@@ -138,6 +170,7 @@ function onOrder(o, meta) {
     for (const field of ORDER_FIELDS) {
       const td = el("td", ["qty", "filledQty", "filledAvgPrice", "limitStop"].includes(field) ? "num" : "");
       td.dataset.field = field;
+      td.dataset.label = ORDER_LABELS[field];
       if (field === "status") td.append(el("span", "badge"));
       row.append(td);
     }
@@ -145,8 +178,10 @@ function onOrder(o, meta) {
   const prevStatus = row.dataset.status;
   setCell(row, "submittedAt", timeOf(o.submittedAt));
   row.querySelector('[data-field="submittedAt"]').title = o.submittedAt || "";
-  for (const field of ["symbol", "side", "type", "qty", "filledQty", "filledAvgPrice"]) setCell(row, field, show(o[field]));
-  const limitStop = [o.limitPrice, o.stopPrice].filter((v) => v !== null && v !== undefined).join(" / ");
+  for (const field of ["symbol", "side", "type"]) setCell(row, field, show(o[field]));
+  for (const field of ["qty", "filledQty", "filledAvgPrice"]) setCell(row, field, grouped(o[field]));
+  seen(o.filledAt || o.submittedAt);
+  const limitStop = [o.limitPrice, o.stopPrice].filter((v) => v !== null && v !== undefined).map(grouped).join(" / ");
   setCell(row, "limitStop", limitStop || "—");
   const badge = row.querySelector(".badge");
   badge.textContent = o.status.replace(/_/g, " ");
@@ -174,54 +209,63 @@ function onAccount(a, meta) {
                   ["acct-day-pnl", a.dayPnl]];
   for (const [id, value] of fields) {
     const node = $(id);
-    const text = show(value);
+    const text = grouped(value);
     if (node.textContent !== text) {
-      const dir = direction(node.textContent, text);
+      const dir = direction(node.dataset.raw, value);
       node.textContent = text;
+      node.dataset.raw = value ?? "";
       if (meta.source === "live" && dir) flash(node, dir);
     }
   }
+  seen(a.timestamp);
   $("acct-day-pnl").dataset.sign = sign(a.dayPnl);
   $("acct-day-pnl-pct").textContent = a.dayPnlPercent === undefined ? "" : `${a.dayPnlPercent}%`;
   $("acct-day-pnl-pct").dataset.sign = sign(a.dayPnlPercent);
   addEquityPoint(a);
 }
 
-function loadEquity() {
-  equity = { key: `portfolio-ws:equity:${user.userId}`, day: null, points: [] };
+/** Today's points from the server (kept there since the first account update of the day). */
+async function loadEquity() {
+  const who = user;
+  let body = null;
   try {
-    const saved = JSON.parse(localStorage.getItem(equity.key) || "null");
-    if (saved && Array.isArray(saved.points)) Object.assign(equity, saved, { key: equity.key });
-  } catch (_) { /* private mode or bad data: start empty */ }
+    const response = await fetch("/api/portfolio/equity", { credentials: "same-origin", cache: "no-store" });
+    if (response.ok) body = await response.json();
+  } catch (_) { /* offline: live points only */ }
+  if (!body || user !== who) return;
+  const live = equity.points;
+  equity.open = Date.parse(body.sessionOpen) || null;
+  equity.close = Date.parse(body.sessionClose) || null;
+  equity.points = body.points.map((p) => ({ t: Date.parse(p.t), v: Number(p.equity), label: p.equity }));
+  equity.day = equity.points.length ? newYorkDay(equity.points[0].t) : equity.day;
+  const last = equity.points[equity.points.length - 1];
+  for (const p of live) if (!last || p.t > last.t) addPoint(p);   // arrived while we asked
+  drawChart();
 }
 
-function saveEquity() {
-  try {
-    localStorage.setItem(equity.key, JSON.stringify({ day: equity.day, points: equity.points }));
-  } catch (_) { /* quota or private mode */ }
-}
-
-function addEquityPoint(a) {
-  const t = Date.parse(a.timestamp) || Date.now();
-  const v = Number(a.equity);
-  if (!Number.isFinite(v)) return;
-  const day = newYorkDay(t);
+function addPoint(point) {
+  const day = newYorkDay(point.t);
   if (day !== equity.day) {
     if (equity.day && day < equity.day) return;   // an older day's figure: not today's chart
-    equity.day = day;
-    equity.points = [];
+    equity = { open: null, close: null, day, points: [] };
   }
   const points = equity.points;
   const last = points[points.length - 1];
-  if (last && t < last.t) return;                 // out of order
-  if (last && t === last.t) {
-    last.v = v;
-    last.label = a.equity;
+  if (last && point.t < last.t) return;           // out of order
+  if (last && Math.floor(point.t / 60000) === Math.floor(last.t / 60000)) {
+    last.v = point.v;                             // a point a minute, as the server keeps them
+    last.label = point.label;
   } else {
-    points.push({ t, v, label: a.equity });
+    points.push(point);
     if (points.length > MAX_POINTS) points.splice(0, points.length - MAX_POINTS);
   }
-  saveEquity();
+}
+
+function addEquityPoint(a) {
+  const t = Date.parse(a.timestamp);
+  const v = Number(a.equity);
+  if (!Number.isFinite(t) || !Number.isFinite(v)) return;
+  addPoint({ t, v, label: a.equity });
   drawChart();
 }
 
@@ -233,34 +277,38 @@ function drawChart() {
   const W = 600, H = 160, PAD = 8;
   svg.replaceChildren();
   svg.dataset.points = String(points.length);
+  delete svg.dataset.first;
   if (!points.length) {
     $("chart-start").textContent = $("chart-end").textContent = $("chart-range").textContent = "";
     return;
   }
-  const t0 = points[0].t, t1 = points[points.length - 1].t;
+  // The x axis is the session, open to close; before the open or with no session known, the points.
+  const last = points[points.length - 1];
+  const t0 = Math.min(equity.open ?? points[0].t, points[0].t);
+  const t1 = Math.max(equity.close ?? last.t, last.t, t0 + 60000);
   let lo = Math.min(...points.map((p) => p.v)), hi = Math.max(...points.map((p) => p.v));
   if (hi === lo) { hi += 1; lo -= 1; }
-  const x = (t) => (t1 === t0 ? W : ((t - t0) / (t1 - t0)) * W);
+  const x = (t) => ((t - t0) / (t1 - t0)) * W;
   const y = (v) => PAD + (1 - (v - lo) / (hi - lo)) * (H - 2 * PAD);
   const coords = points.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`);
-  if (points.length === 1) coords.unshift(`0,${y(points[0].v).toFixed(1)}`);
-  const first = points[0].v, lastPoint = points[points.length - 1];
-  const trend = lastPoint.v >= first ? "gain" : "loss";
+  const trend = last.v >= points[0].v ? "gain" : "loss";
   const area = document.createElementNS(SVG, "polygon");
-  area.setAttribute("points", `${coords[0].split(",")[0]},${H} ${coords.join(" ")} ${W},${H}`);
+  area.setAttribute("points", `${coords[0].split(",")[0]},${H} ${coords.join(" ")} ${x(last.t).toFixed(1)},${H}`);
   area.setAttribute("class", `area ${trend}`);
   const line = document.createElementNS(SVG, "polyline");
   line.setAttribute("points", coords.join(" "));
   line.setAttribute("class", `line ${trend}`);
   line.setAttribute("vector-effect", "non-scaling-stroke");
   const title = document.createElementNS(SVG, "title");
-  title.textContent = `Equity ${lastPoint.label} at ${timeOf(new Date(lastPoint.t).toISOString())}`;
+  title.textContent = `Equity ${grouped(last.label)} at ${timeOf(last.t)} ET`;
   svg.append(title, area, line);
-  $("chart-start").textContent = timeOf(new Date(t0).toISOString());
-  $("chart-end").textContent = timeOf(new Date(t1).toISOString());
+  svg.dataset.first = new Date(points[0].t).toISOString();
+  svg.dataset.open = equity.open === null ? "" : new Date(equity.open).toISOString();
+  $("chart-start").textContent = HOUR_MINUTE.format(new Date(t0));
+  $("chart-end").textContent = HOUR_MINUTE.format(new Date(t1));
   const low = points.reduce((m, p) => (p.v < m.v ? p : m)).label;
   const high = points.reduce((m, p) => (p.v > m.v ? p : m)).label;
-  $("chart-range").textContent = `low ${low} · high ${high}`;
+  $("chart-range").textContent = `low ${grouped(low)} · high ${grouped(high)}`;
 }
 
 // ---- trades ---------------------------------------------------------------------------------
@@ -271,8 +319,9 @@ function onTrade(t, meta) {
   const item = el("li");
   item.dataset.tradeId = t.tradeId;
   item.append(el("time", "muted", timeOf(t.executedAt)), el("span", `side ${t.side}`, t.side.toUpperCase()),
-              el("span", "what", `${t.quantity} ${t.symbol} @ ${t.price}`));
-  const pnl = el("span", "pnl num", t.pnl === null || t.pnl === undefined ? "" : t.pnl);
+              el("span", "what", `${grouped(t.quantity)} ${t.symbol} @ ${grouped(t.price)}`));
+  seen(t.executedAt);
+  const pnl = el("span", "pnl num", t.pnl === null || t.pnl === undefined ? "" : grouped(t.pnl));
   pnl.dataset.sign = sign(t.pnl);
   item.append(pnl);
   list.prepend(item);   // newest first (snapshot trades come oldest first)
@@ -283,7 +332,8 @@ function onTrade(t, meta) {
 
 // ---- snapshot: replace what it holds ------------------------------------------------------------
 
-function onSnapshot(data) {
+function onSnapshot(data, meta) {
+  if ("account" in data && (meta?.source === "snapshot" || !equity.points.length)) loadEquity();
   if ("positions" in data) {
     $("positions").tBodies[0].replaceChildren();
     $("positions-count").textContent = "";
@@ -334,11 +384,15 @@ function renderConnection() {
   conn.title = detail.reason ? `${detail.code} ${detail.reason}` : "";
 }
 
+/** "updated 10:58:03 ET": the newest time the data carries, on the market's clock (the page
+ * shows no other clock; how long ago that was is the indicator's live/delayed/stale). */
 function tickLastUpdate() {
-  if (!stream || stream.lastMessageAt === null) return;
+  if (marketTime === null) return;
   const node = $("last-update");
-  node.dateTime = new Date(stream.lastMessageAt).toISOString();
-  node.textContent = new Date(stream.lastMessageAt).toLocaleTimeString([], { hour12: false });
+  const iso = new Date(marketTime).toISOString();
+  if (node.dateTime === iso) return;
+  node.dateTime = iso;
+  node.textContent = `${timeOf(marketTime)} ET`;
 }
 
 // ---- session ------------------------------------------------------------------------------------
@@ -351,7 +405,10 @@ function clearDashboard() {
   $("acct-day-pnl-pct").textContent = "";
   $("positions-count").textContent = "";
   for (const id of ["positions-empty", "orders-empty", "trades-empty"]) $(id).hidden = false;
-  equity = { key: null, day: null, points: [] };
+  equity = { open: null, close: null, day: null, points: [] };
+  marketTime = null;
+  $("last-update").textContent = "never";
+  $("last-update").removeAttribute("datetime");
   drawChart();
 }
 
@@ -362,8 +419,6 @@ function startDashboard(me) {
   $("login-view").hidden = true;
   $("dashboard").hidden = false;
   clearDashboard();
-  loadEquity();
-  drawChart();
   stream = new PortfolioStream({
     ...(window.PORTFOLIO_STREAM_OPTIONS || {}),
     onPosition, onOrder, onAccount, onTrade, onSnapshot, onStatus, onStaleness,
@@ -422,7 +477,6 @@ async function boot() {
   $("login-form").addEventListener("submit", login);
   $("logout").addEventListener("click", logout);
   window.addEventListener("online", () => stream?.reconnectNow());
-  setInterval(tickLastUpdate, 1000);
   const motion = () => document.documentElement.classList.toggle("reduced-motion", reducedMotion.matches);
   reducedMotion.addEventListener("change", motion);
   motion();

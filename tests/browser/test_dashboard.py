@@ -67,9 +67,9 @@ async def test_log_in_and_live_updates(browser: Any, servers: Any, shoot: Any) -
     await expect(cell(page, "SNDL", "currentPrice")).to_have_text("0.4567")
     await expect(cell(page, "SNDL", "unrealizedPnl")).to_have_attribute("data-sign", "loss")
     await expect(page.locator('#orders tr[data-order-id="order-1"] .badge')).to_have_text("new")
-    await expect(page.locator("#acct-equity")).to_have_text("104308.75")
-    await expect(page.locator("#acct-buying-power")).to_have_text("208617.50")
-    await expect(page.locator("#acct-day-pnl")).to_have_text("1234.56")
+    await expect(page.locator("#acct-equity")).to_have_text("104,308.75")
+    await expect(page.locator("#acct-buying-power")).to_have_text("208,617.50")
+    await expect(page.locator("#acct-day-pnl")).to_have_text("1,234.56")
     await expect(page.locator('#trades li[data-trade-id="trade-1"]')).to_contain_text("25 NVDA @ 520.50")
     await expect(page.locator("#last-update")).not_to_have_text("never")
 
@@ -89,7 +89,7 @@ async def test_log_in_and_live_updates(browser: Any, servers: Any, shoot: Any) -
     await expect(page.locator('#orders tr[data-order-id="order-1"] [data-field="filledAvgPrice"]')).to_have_text("245.75")
     for minute, equity in enumerate(["104120.10", "104455.00", "104390.25", "104602.80"], start=5):
         server.publish(account_at(user, equity, minute, day_pnl="-12.30"))  # one per window (coalesced)
-        await expect(page.locator("#acct-equity")).to_have_text(equity)
+        await expect(page.locator("#acct-equity")).to_have_text(f"{equity[:3]},{equity[3:]}")
     await expect(page.locator("#acct-day-pnl")).to_have_attribute("data-sign", "loss")
     await expect(page.locator("#equity-chart")).to_have_attribute("data-points", "5")
     server.publish(trade(user, "trade-2", "AAPL", "10", "176.20", pnl=None))
@@ -121,7 +121,7 @@ async def test_restart_reconnects_and_catches_up(browser: Any, servers: Any, sho
     page = await new_page(await browser.new_context(viewport={"width": 1280, "height": 900}), errors)
     await log_in(page, first, "bob")
     await expect(page.locator("#conn")).to_have_attribute("data-status", "connected")
-    await expect(cell(page, "SNDL", "quantity")).to_have_text("1500")
+    await expect(cell(page, "SNDL", "quantity")).to_have_text("1,500")
     await page.evaluate("""() => {
       window.__closes = []; window.__resumed = [];
       window.dashboard.stream.on("close", (c) => window.__closes.push(c));
@@ -146,7 +146,7 @@ async def test_restart_reconnects_and_catches_up(browser: Any, servers: Any, sho
     await expect(cell(page, "AAPL", "currentPrice")).to_have_text("180.00")
     await expect(cell(page, "MSFT", "unrealizedPnl")).to_have_text("100.00")
     await expect(row(page, "SNDL")).to_have_count(0)   # the snapshot replaced the old state
-    await expect(page.locator("#acct-equity")).to_have_text("105000.00")
+    await expect(page.locator("#acct-equity")).to_have_text("105,000.00")
     resumed = await page.evaluate("window.__resumed")
     assert resumed and resumed[0]["from"] == seq_before and resumed[0]["recovered"] is False
 
@@ -177,7 +177,7 @@ async def test_sixth_tab_is_refused_and_polls(browser: Any, servers: Any, shoot:
     await expect(sixth.locator("#conn-detail")).to_have_text("too many open tabs")
     await expect(cell(sixth, "AAPL", "unrealizedPnl")).to_have_text("525.00")
     server.publish(position(user, "NVDA", "5", "530.00", "520.00"))
-    await expect(cell(sixth, "NVDA", "marketValue")).to_have_text("2650.00")   # via GET /api/portfolio
+    await expect(cell(sixth, "NVDA", "marketValue")).to_have_text("2,650.00")   # via GET /api/portfolio
     assert server.service.stats()["connectionsByUser"] == {user: 5}
     await shoot(sixth, "polling")
 
