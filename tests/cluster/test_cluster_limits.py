@@ -8,6 +8,8 @@ import asyncio
 import time
 from typing import Any
 
+import redis.asyncio as aioredis
+
 from tests.cluster.conftest import NodeFactory
 from tests.redis_server import redis_server  # noqa: F401  (a fixture)
 
@@ -58,12 +60,31 @@ async def test_a_dead_nodes_slots_are_freed_within_the_lease_ttl(io_loop: Any, m
     assert time.monotonic() - started >= 0.5  # freed by the lease running out, not at once
 
 
-async def test_a_live_node_keeps_its_slots_past_the_ttl(io_loop: Any, make_node: NodeFactory) -> None:
-    settings = {"limits__connections_per_user": 1, "cluster__lease_ttl_seconds": 0.6}
+async def test_a_live_node_keeps_its_slots_past_the_ttl(io_loop: Any, make_node: NodeFactory,
+                                                       redis_server: Any) -> None:
+    ttl = 0.6
+    settings = {"limits__connections_per_user": 1, "cluster__lease_ttl_seconds": ttl}
     a, b = await make_node(**settings), await make_node(**settings)
-    cookie = await a.login(a.add_user("alice").username)
+    alice = a.add_user("alice")
+    cookie = await a.login(alice.username)
+    # Each renewal sets the lease key's expiry: Redis announces it (keyspace notifications), so the
+    # test awaits renewals, not a fixed time, until over two lease lengths have passed.
+    watcher = aioredis.Redis.from_url(redis_server.url)
+    await watcher.config_set("notify-keyspace-events", "Kg")
+    events = watcher.pubsub()
+    await events.subscribe(f"__keyspace@0__:{a.settings.cluster.key_prefix}slots:user:{alice.user_id}")
     held = await a.connect(cookie)
-    await asyncio.sleep(1.5)  # over two lease lengths: only renewal keeps the slot (time is the subject here)
+    loop = asyncio.get_running_loop()
+    connected, renewals = loop.time(), 0
+    announced = events.listen()
+    try:
+        while loop.time() - connected < 2 * ttl:  # only renewal keeps the slot past its lease
+            message = await asyncio.wait_for(anext(announced), ttl)  # a renewal within every lease
+            renewals += message["type"] == "message" and message["data"] == b"expire"
+    finally:
+        await events.aclose()
+        await watcher.aclose()
+    assert renewals >= 3
     assert await (await b.connect(cookie, expect_connected=False)).closed() == (
         1008, "Maximum connections exceeded (1 per user)")
     await held.send({"type": "ping"})
