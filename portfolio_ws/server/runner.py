@@ -53,14 +53,17 @@ async def build_shared(settings: Settings) -> tuple[EventBus, SessionStore]:
         from ..auth.sessions.external import ExternalSessionStore
 
         sessions = ExternalSessionStore.from_settings(settings.auth)
+    if sessions is None:  # the database holds sessions; in a cluster Redis only caches them
+        try:
+            sessions = await open_session_store(settings.auth)
+        except UsageError as exc:
+            raise ConfigError("auth.database", str(exc)) from None
+        if cluster.redis_url:
+            from ..auth.sessions.redis import RedisSessionCache
+
+            sessions = RedisSessionCache(sessions, cluster.redis_url, cluster.key_prefix)
     if not cluster.redis_url:
-        if sessions is None:
-            try:
-                sessions = await open_session_store(settings.auth)
-            except UsageError as exc:
-                raise ConfigError("auth.database", str(exc)) from None
         return InMemoryBus(), sessions
-    from ..auth.sessions.redis import RedisSessionStore
     from ..bus.redis import RedisBus
 
     bus = RedisBus(cluster.redis_url, prefix=cluster.key_prefix, node_id=cluster.node_id,
@@ -69,8 +72,9 @@ async def build_shared(settings: Settings) -> tuple[EventBus, SessionStore]:
         await bus.start()
     except (OSError, asyncio.TimeoutError) as exc:
         await bus.close(drain_seconds=0)
+        await sessions.close()
         raise ConfigError("cluster.redis_url", f"cannot reach Redis at {cluster.redis_url}: {exc!r}") from None
-    return bus, sessions or RedisSessionStore.from_settings(cluster.redis_url, settings.auth, cluster.key_prefix)
+    return bus, sessions
 
 
 def build_slots(settings: Settings, bus: EventBus) -> ConnectionSlots:

@@ -311,7 +311,12 @@ class Service:
         now = self.clock()
         ids = {conn.session_id for conn in self.core.hub.connections.values() if conn.session_id}
         for session_id in ids:
-            if await self.sessions.still_valid(session_id, now) is False:
+            try:
+                valid = await self.sessions.still_valid(session_id, now)
+            except Exception:  # a store that fails can't tell: keep the socket, ask again next time
+                log.warning("session recheck failed; keeping the session's sockets", exc_info=True)
+                return
+            if valid is False:
                 self.end_session(session_id)
 
     # ---- outputs ----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The SessionStore contract, run against every implementation: SQLite, PostgreSQL (a fresh database
-on a private server the test session starts), and Redis (a private redis-server per test)."""
+on a private server the test session starts), and SQLite cached in Redis (a private redis-server per
+test), as a cluster runs it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from portfolio_ws.auth.sessions import SessionLifetime, SessionStore
 from portfolio_ws.auth.sessions.postgres import PostgresSessionStore
-from portfolio_ws.auth.sessions.redis import RedisSessionStore
+from portfolio_ws.auth.sessions.redis import RedisSessionCache
 from portfolio_ws.auth.sessions.sqlite import SQLiteSessionStore
 from tests.postgres_server import PostgresServer, postgres_server  # noqa: F401  (a fixture)
 from tests.redis_server import RedisServer
@@ -34,7 +35,7 @@ def _redis(tmp_path: Path) -> tuple[StoreFactory, Callable[[], None]]:
     server = RedisServer(tmp_path / "redis").start()
 
     async def make(lifetime: SessionLifetime) -> SessionStore:
-        return RedisSessionStore(server.url, lifetime)
+        return RedisSessionCache(SQLiteSessionStore(str(tmp_path / "auth.sqlite3"), lifetime), server.url)
 
     return make, server.stop
 

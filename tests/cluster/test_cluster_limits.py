@@ -91,12 +91,20 @@ async def test_a_live_node_keeps_its_slots_past_the_ttl(io_loop: Any, make_node:
     assert (await held.recv() or {}).get("type") == "pong"
 
 
-async def test_a_session_store_that_fails_closes_the_new_socket_1011_and_keeps_the_others(
+async def test_redis_down_still_admits_and_a_failing_database_closes_the_new_socket_1011(
         io_loop: Any, make_node: NodeFactory, redis_server: Any) -> None:
     a = await make_node()
     cookie = await a.login(a.add_user("alice").username)
     held = await a.connect(cookie)
-    redis_server.stop()  # sessions live in Redis: the lookup of a new socket fails
+    redis_server.stop()  # sessions live in the database, Redis only caches them: still admitted
+    admitted = await a.connect(cookie)
+    await admitted.send({"type": "ping"})
+    assert (await admitted.recv() or {}).get("type") == "pong"
+
+    async def broken(session_id: str, now: float) -> Any:
+        raise RuntimeError("the database is gone")
+
+    a.service.sessions.store.lookup = broken  # type: ignore[attr-defined,method-assign]
     refused = await a.connect(cookie, expect_connected=False)
     assert await refused.closed() == (1011, "Internal server error")  # the client will come back
     await held.send({"type": "ping"})

@@ -9,7 +9,8 @@ Rules every implementation keeps (``tests/auth/test_session_store_contract.py`` 
 - time comes in as ``now`` (epoch seconds); no implementation reads the clock;
 - ids are never logged: ``Session``'s repr leaves the id out.
 
-``sqlite.SQLiteSessionStore``, ``redis.RedisSessionStore`` and ``external.ExternalSessionStore`` implement it.
+``sqlite.SQLiteSessionStore``, ``postgres.PostgresSessionStore`` and ``external.ExternalSessionStore``
+implement it; ``redis.RedisSessionCache`` caches one of them in Redis for a cluster.
 Methods are coroutines so a networked store doesn't block the IOLoop.
 """
 

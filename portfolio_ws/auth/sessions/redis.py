@@ -1,140 +1,144 @@
-"""``SessionStore`` in Redis: a login on one node is valid on every node of the cluster.
+"""Redis as a cache of the database's sessions, for a cluster: the database (``auth.database``:
+SQLite on one host, PostgreSQL across hosts) is where sessions live; Redis saves the nodes a database
+read on most lookups.
 
-Keys (``prefix`` default ``pws:``), only the SHA-256 of each id (``sessions.session_digest``):
-- ``<p>session:<digest>``: hash ``user_id``, ``created_at``, ``last_seen_at`` (epoch seconds);
-- ``<p>sessions-of:<user>``: set of the user's digests (``delete_for_user``);
-- ``<p>session-expiry``: sorted set digest -> expiry instant (``purge_expired``).
-Expiry follows the ``now`` passed in, as the contract says; each session key also gets a Redis TTL a
-little past its expiry, only so that a store nobody purges cannot grow without bound.
-Multi-key changes run as Lua scripts, so two nodes never see half a session.
+Why not sessions in Redis alone: when Redis restarted empty every session was gone, and every socket
+was closed 1008 ``Session expired`` within a recheck period (clients don't reconnect after 1008).
+
+Rules:
+- every change goes to the database first, then to the cache (best effort: a cache that can't be
+  written is logged, never an error for the caller);
+- a cache entry lives at most ``CACHE_SECONDS``, so one the cache failed to delete (Redis down at a
+  logout) is gone within that; a lookup that would move ``last_seen_at`` (``SessionLifetime``) goes
+  to the database, which keeps the idle timer;
+- Redis unreachable, restarted empty or paused: lookups answer from the database, nothing raises.
+Keys (prefix ``cluster.key_prefix``), only the SHA-256 of each id (``session_digest``):
+``<p>session:<digest>`` hash ``user_id``, ``created_at``, ``last_seen_at``; ``<p>sessions-of:<user>``
+the user's cached digests, so ending a user's sessions clears every node's view at once.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from ...cluster.redis import request_client
-from ...settings import AuthSettings
-from . import (
-    Session,
-    SessionLifetime,
-    SessionStore,
-    new_session_id,
-    plausible_session_id,
-    session_digest,
-)
+from . import Session, SessionStore, plausible_session_id, session_digest
 
-TTL_MARGIN_SECONDS = 60  # Redis TTL beyond a session's expiry: a backstop, never the rule
+log = logging.getLogger(__name__)
 
-# KEYS: session, expiry zset. ARGV: digest, user set prefix. Returns {user_id, created_at, last_seen_at} or {}.
-_DELETE = """
-local fields = redis.call('HMGET', KEYS[1], 'user_id', 'created_at', 'last_seen_at')
-if not fields[1] then redis.call('ZREM', KEYS[2], ARGV[1]) return {} end
-redis.call('DEL', KEYS[1])
-redis.call('SREM', ARGV[2] .. fields[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return fields
-"""
-
-# KEYS: user set, expiry zset. ARGV: session key prefix. Returns how many sessions ended.
-_DELETE_FOR_USER = """
-local ended = 0
-for _, digest in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  ended = ended + redis.call('DEL', ARGV[1] .. digest)
-  redis.call('ZREM', KEYS[2], digest)
-end
-redis.call('DEL', KEYS[1])
-return ended
-"""
-
-# KEYS: expiry zset. ARGV: now, session key prefix, user set prefix. Returns how many ended.
-_PURGE = """
-local ended = 0
-for _, digest in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
-  local user = redis.call('HGET', ARGV[2] .. digest, 'user_id')
-  if user then
-    redis.call('DEL', ARGV[2] .. digest)
-    redis.call('SREM', ARGV[3] .. user, digest)
-    ended = ended + 1
-  end
-  redis.call('ZREM', KEYS[1], digest)
-end
-return ended
-"""
+CACHE_SECONDS = 60
+LOG_EVERY_SECONDS = 10.0  # a cache that is down is logged about this often, not per request
 
 
-class RedisSessionStore(SessionStore):
-    def __init__(self, url: str, lifetime: SessionLifetime, prefix: str = "pws:") -> None:
-        self.lifetime = lifetime
+class RedisSessionCache(SessionStore):
+    def __init__(self, store: SessionStore, url: str, prefix: str = "pws:") -> None:
+        self.store = store
+        self.lifetime = store.lifetime
         self._redis: aioredis.Redis = request_client(url)
         self._session_prefix = f"{prefix}session:"
         self._user_prefix = f"{prefix}sessions-of:"
-        self._expiry = f"{prefix}session-expiry"
-        self._delete = self._redis.register_script(_DELETE)
-        self._delete_for_user = self._redis.register_script(_DELETE_FOR_USER)
-        self._purge = self._redis.register_script(_PURGE)
+        self.errors = 0
+        self._logged_at = float("-inf")
 
-    @classmethod
-    def from_settings(cls, url: str, settings: AuthSettings, prefix: str = "pws:") -> RedisSessionStore:
-        return cls(url, SessionLifetime.from_settings(settings), prefix)
+    def _failed(self, doing: str, exc: Exception) -> None:
+        self.errors += 1
+        now = time.monotonic()
+        if now - self._logged_at >= LOG_EVERY_SECONDS:
+            self._logged_at = now
+            log.warning("session cache: cannot %s Redis (%s); answering from the database", doing, exc)
 
-    def _ttl(self, created_at: float, last_seen_at: float, now: float) -> int:
-        return max(1, int(self.lifetime.expires_at(created_at, last_seen_at) - now) + TTL_MARGIN_SECONDS)
+    async def _read(self, digest: str) -> tuple[str, float, float] | None:
+        try:
+            fields: dict[str, Any] = await self._redis.hgetall(  # type: ignore[misc,assignment]
+                self._session_prefix + digest)
+        except (RedisError, OSError) as exc:
+            self._failed("read", exc)
+            return None
+        try:
+            return str(fields["user_id"]), float(fields["created_at"]), float(fields["last_seen_at"])
+        except (KeyError, ValueError):  # a miss (or an entry not ours): the database decides
+            return None
+
+    async def _remember(self, digest: str, session: Session, now: float) -> None:
+        left = self.lifetime.expires_at(session.created_at, session.last_seen_at) - now
+        key, users = self._session_prefix + digest, self._user_prefix + session.user_id
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(key, mapping={"user_id": session.user_id, "created_at": repr(session.created_at),
+                                        "last_seen_at": repr(session.last_seen_at)})
+                pipe.expire(key, max(1, int(min(CACHE_SECONDS, left))))
+                pipe.sadd(users, digest)
+                pipe.expire(users, CACHE_SECONDS + 1)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._failed("write", exc)
+
+    async def _forget(self, digests: list[str], user_id: str | None = None) -> None:
+        try:
+            keys = [self._session_prefix + d for d in digests]
+            if user_id is not None:
+                keys.append(self._user_prefix + user_id)
+            if keys:
+                await self._redis.delete(*keys)
+        except (RedisError, OSError) as exc:  # the entry expires within CACHE_SECONDS by itself
+            self._failed("delete in", exc)
 
     async def create(self, user_id: str, now: float) -> str:
-        session_id = new_session_id()
-        digest = session_digest(session_id)
-        key = self._session_prefix + digest
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"user_id": user_id, "created_at": repr(now), "last_seen_at": repr(now)})
-            pipe.expire(key, self._ttl(now, now, now))
-            pipe.sadd(self._user_prefix + user_id, digest)
-            pipe.zadd(self._expiry, {digest: self.lifetime.expires_at(now, now)})
-            await pipe.execute()
+        session_id = await self.store.create(user_id, now)
+        await self._remember(session_digest(session_id), Session(session_id, user_id, now, now), now)
         return session_id
 
     async def lookup(self, session_id: str, now: float) -> Session | None:
         if not plausible_session_id(session_id):
             return None
         digest = session_digest(session_id)
-        key = self._session_prefix + digest
-        fields: dict[str, Any] = await self._redis.hgetall(key)  # type: ignore[misc,assignment]
-        if not fields:
+        cached = await self._read(digest)
+        if cached is not None:
+            user_id, created_at, last_seen_at = cached
+            if not (self.lifetime.is_expired(created_at, last_seen_at, now)
+                    or self.lifetime.needs_touch(last_seen_at, now)):
+                return Session(session_id, user_id, created_at, last_seen_at)
+        session = await self.store.lookup(session_id, now)
+        if session is None:
+            if cached is not None:
+                await self._forget([digest])
             return None
-        user_id, created_at, last_seen_at = fields["user_id"], float(fields["created_at"]), float(fields["last_seen_at"])
-        if self.lifetime.is_expired(created_at, last_seen_at, now):
-            await self._delete(keys=[key, self._expiry], args=[digest, self._user_prefix])
+        await self._remember(digest, session, now)
+        return session
+
+    async def still_valid(self, session_id: str, now: float) -> bool | None:
+        try:
+            return await self.lookup(session_id, now) is not None
+        except Exception as exc:  # the database can't answer now: keep the socket, ask again later
+            self._failed("check a session with", exc)
             return None
-        if self.lifetime.needs_touch(last_seen_at, now):
-            last_seen_at = now
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hset(key, "last_seen_at", repr(now))
-                pipe.expire(key, self._ttl(created_at, now, now))
-                pipe.zadd(self._expiry, {digest: self.lifetime.expires_at(created_at, now)})
-                await pipe.execute()
-        return Session(session_id, user_id, created_at, last_seen_at)
 
     async def delete(self, session_id: str) -> Session | None:
         if not plausible_session_id(session_id):
             return None
-        digest = session_digest(session_id)
-        fields = await self._delete(keys=[self._session_prefix + digest, self._expiry],
-                                    args=[digest, self._user_prefix])
-        if not fields:
-            return None
-        user_id, created_at, last_seen_at = fields
-        return Session(session_id, user_id, float(created_at), float(last_seen_at))
+        session = await self.store.delete(session_id)
+        await self._forget([session_digest(session_id)])
+        return session
 
     async def delete_for_user(self, user_id: str) -> int:
-        ended = await self._delete_for_user(keys=[self._user_prefix + user_id, self._expiry],
-                                            args=[self._session_prefix])
-        return int(ended)
+        ended = await self.store.delete_for_user(user_id)
+        try:
+            digests: set[str] = await self._redis.smembers(  # type: ignore[misc,assignment]
+                self._user_prefix + user_id)
+        except (RedisError, OSError) as exc:
+            self._failed("read", exc)
+            return ended
+        await self._forget(sorted(digests), user_id)
+        return ended
 
     async def purge_expired(self, now: float) -> int:
-        ended = await self._purge(keys=[self._expiry], args=[repr(now), self._session_prefix, self._user_prefix])
-        return int(ended)
+        return await self.store.purge_expired(now)  # cache entries end with their TTL
 
     async def close(self) -> None:
+        await self.store.close()
         await self._redis.aclose()
