@@ -19,7 +19,7 @@ import logging
 import random as _random
 import time
 from dataclasses import replace
-from typing import Any, AsyncIterator, Callable, Iterable
+from typing import Any, AsyncIterator, Callable, Iterable, TypeVar, overload
 
 import ujson
 from tornado.httpclient import HTTPClientError, HTTPRequest
@@ -38,6 +38,7 @@ from .state import MAX_TRADES, Portfolio
 log = logging.getLogger("portfolio_ws.client")
 
 Callback = Callable[[Any], Any]
+_E = TypeVar("_E")
 _END = object()
 OWN_CLOSE = Close(c.NORMAL_CLOSURE, "Client closed")
 CONNECT_ERRORS = (OSError, HTTPClientError, WebSocketError, StreamClosedError, asyncio.TimeoutError)
@@ -139,6 +140,14 @@ class PortfolioClient:
         await self.close()
 
     # ---- consuming events --------------------------------------------------------------------
+    # Overloads so a typed caller's callback is checked against the event type it asked for.
+    @overload
+    def on(self, callback: Callable[[ClientEvent], object], /) -> Callable[[], None]: ...
+    @overload
+    def on(self, event_type: type[_E], callback: Callable[[_E], object], /) -> Callable[[], None]: ...
+    @overload
+    def on(self, *types_and_callback: Any) -> Callable[[], None]: ...
+
     def on(self, *types_and_callback: Any) -> Callable[[], None]:
         """``on(PositionEvent, OrderEvent, fn)``: call ``fn(event)`` for those types; ``on(fn)``: for
         every event. ``fn`` runs in the message callback: return quickly (a coroutine it returns is

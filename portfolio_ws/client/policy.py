@@ -43,14 +43,14 @@ class Timings:
 
 
 def backoff(attempt: int, timings: Timings, random: Callable[[], float]) -> float:
-    return random() * min(timings.backoff_cap, timings.backoff_base * 2 ** min(attempt, 62))
+    return random() * min(timings.backoff_cap, timings.backoff_base * 2.0 ** min(attempt, 62))
 
 
 POLL_RETRY_BASE = 1.0  # seconds: the first socket retry while polling waits 0.5-1 s
 
 
 def socket_retry_delay(retries: int, timings: Timings, random: Callable[[], float]) -> float:
-    step = min(timings.retry_while_polling, POLL_RETRY_BASE * 2 ** min(retries, 62))
+    step = min(timings.retry_while_polling, POLL_RETRY_BASE * 2.0 ** min(retries, 62))
     return step * (0.5 + 0.5 * random())
 
 
