@@ -18,12 +18,13 @@ from typing import Any, Awaitable, Callable
 
 import pytest
 
+from tests import ROOT
 from tests.harness import TestServer, start_server
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
 WAIT_MS = 10_000  # the longest any page condition is waited for
 
 # Fast client timings for tests (the defaults are seconds to tens of seconds).

@@ -18,13 +18,13 @@ from playwright.async_api import expect
 from portfolio_ws.auth.stores import open_user_store
 from portfolio_ws.settings import SimulatorSettings
 from simulator.feed import SimulatorFeed
+from tests import ROOT
 from tests.browser.conftest import WAIT_MS, new_page
 from tests.browser.test_dashboard import log_in
 from tests.harness import FAST_HASHER, PASSWORD, start_server
 
 expect.set_options(timeout=WAIT_MS)
 
-ROOT = Path(__file__).resolve().parents[2]
 OPEN = "2026-01-05T14:30:00.000Z"          # Monday 5 January 2026, 09:30 New York
 SESSION_MINUTES = 95                       # the page is opened at 11:05, an hour and a half in
 MIN_POINTS = 60                            # a point a minute with an account update (2-6 a minute)

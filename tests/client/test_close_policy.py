@@ -8,13 +8,12 @@ import itertools
 import json
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 from portfolio_ws import constants as c
 from portfolio_ws.client import policy
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 JS = ROOT / "clients" / "js" / "src"
 CODES = [1000, 1001, 1006, 1008, 1009, 1011, 1012, 1013, 4000]
 CAUSES: list[str | None] = [None, *(cause.value for cause in c.CloseCause), "SOMETHING_NEW"]

@@ -8,7 +8,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "clients" / "js"
+from tests import ROOT
+
+PACKAGE = ROOT / "clients" / "js"
 TIMEOUT = 600
 
 

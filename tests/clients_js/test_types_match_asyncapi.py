@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
+from tests import ROOT
 from tests.clients_js.npm import PACKAGE, installed, run
 
-ROOT = Path(__file__).resolve().parents[2]
 ASYNCAPI = yaml.safe_load((ROOT / "portfolio_ws" / "apidocs" / "asyncapi.yaml").read_text())
 SCHEMAS: dict[str, Any] = ASYNCAPI["components"]["schemas"]
 

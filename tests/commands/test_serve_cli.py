@@ -15,8 +15,7 @@ from click.testing import CliRunner, Result
 import cli
 from portfolio_ws.commands import serve as serve_command
 from portfolio_ws.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests import ROOT
 
 
 @pytest.fixture(autouse=True)

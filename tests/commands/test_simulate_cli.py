@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests import ROOT
 
 
 def run(tmp_path: Path, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:

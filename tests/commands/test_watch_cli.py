@@ -22,10 +22,10 @@ from portfolio_ws import constants as c
 from portfolio_ws.client import (AccountEvent, Connected, OrderEvent, PositionEvent, Resumed, ServerError, Snapshot,
                                  StatusChange, TradeEvent)
 from portfolio_ws.commands import watch
+from tests import ROOT
 from tests.builders import T0, order, position, trade
 from tests.harness import PASSWORD
 
-ROOT = Path(__file__).resolve().parents[2]
 LONG_WINDOW = 600_000
 WAIT = 15.0
 

@@ -19,9 +19,9 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from portfolio_ws.auth.users import UserStore
+from tests import ROOT
 from tests.harness import FAST_HASHER, PASSWORD, Client
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
