@@ -71,6 +71,8 @@ def _redis(tmp_path: Path) -> tuple[NodeFactory, Callable[[], Awaitable[None]]]:
         bus = RedisBus(server.url, node_id=f"node-{len(buses) + 1}")
         buses.append(bus)
         await bus.start()
+        for user in USERS:  # a Redis node receives the events of the users it follows
+            await bus.follow(user)
         return bus
 
     async def stop() -> None:
@@ -82,6 +84,7 @@ def _redis(tmp_path: Path) -> tuple[NodeFactory, Callable[[], Awaitable[None]]]:
 
 
 FACTORIES = {"memory": _memory, "redis": _redis}
+USERS = ("u1", "u2")  # every user these tests publish for
 
 
 @pytest.fixture(params=sorted(FACTORIES))

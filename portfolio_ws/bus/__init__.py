@@ -53,6 +53,13 @@ class EventBus(ABC):
         """The user's state, offset and held history as the bus keeps them (``holds_state``)."""
         raise NotImplementedError("this bus keeps no state")
 
+    async def follow(self, user_id: str) -> None:
+        """Deliver the user's events to this process from now on; returns once that holds. A bus
+        that delivers every user's events (in-process) has nothing to do."""
+
+    async def unfollow(self, user_id: str) -> None:
+        """Stop delivering the user's events here (no socket of the user left a while)."""
+
     async def start(self) -> None:
         """Connect. Returns once published events will be delivered. The default has nothing to do."""
 

@@ -1,4 +1,5 @@
-"""The Redis event bus: each event is published once, numbered once, and delivered to every node.
+"""The Redis event bus: each event is published once, numbered once, and delivered to every node
+that follows its user (one with a socket of the user): a node takes in only its users' events.
 
 Why pub/sub (plus a per-user stream for history) and not one Redis stream read by every node:
 - pub/sub fans one PUBLISH out to every subscribed node with no per-consumer state to trim or
@@ -10,7 +11,9 @@ Why pub/sub (plus a per-user stream for history) and not one Redis stream read b
 
 Keys (``prefix`` default ``pws:``; per-user keys hash-tagged ``{<user>}``, so each user's keys,
 which one script touches together, share a Redis Cluster slot):
-- ``<p>events``: the channel; a message is ``"<seq> <json of codec.to_dict(event)>"``.
+- ``<p>events:{<user>}``: the user's sharded channel (SPUBLISH; nodes SSUBSCRIBE while they
+  follow the user); a message is ``"<seq> <json of codec.to_dict(event)>"``. ``<p>events`` (plain
+  SUBSCRIBE) carries nothing: holding it keeps the subscription connection checked while idle.
 - ``<p>seq:{<user>}``: the user's last offset (INCR). Created at the publisher's clock in ms, so
   after Redis lost its data new offsets are above every old one (like ``StreamCore.seq_base``).
 - ``<p>recovery:{<user>}``: the user's last ``max_events`` events, entry id ``<seq>-1``, field ``t``
@@ -46,10 +49,9 @@ from redis.exceptions import RedisError
 from . import EventBus, Handler, NumberedHandler
 from ..core.codec import from_dict, to_dict
 from ..core.events import Event
-from ..core.portfolio import PortfolioState
 from ..core.users import UserSnapshot
 from ..errors import InvalidEvent
-from .state import APPLY_LUA, READ_LUA, restore, state_args
+from .state import APPLY_LUA, READ_LUA, snapshot_from, state_args
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[2]) e
 local seq = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-1', 'e', ARGV[1], 't', ARGV[6])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('PUBLISH', ARGV[5], seq .. ' ' .. ARGV[1])
+redis.call('SPUBLISH', ARGV[5], seq .. ' ' .. ARGV[1])
 local sk, tk, payload = KEYS[5], KEYS[6], ARGV[1]
 local kind, field, day, flag = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 """ + APPLY_LUA + """
@@ -103,6 +105,10 @@ class RedisBus(EventBus):
         self._numbers = itertools.count(1)
         self._wake = asyncio.Event()
         self._last: dict[str, int] = {}  # user -> last offset delivered here
+        # Users whose events this node receives (``follow``): user -> confirmed by Redis.
+        self._following: dict[str, asyncio.Future[None]] = {}
+        self._channel_user: dict[str, str] = {}
+        self._pubsub: Any = None  # the read loop's subscription, for follow/unfollow
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self._closing = False
@@ -174,7 +180,7 @@ class RedisBus(EventBus):
 
     def health(self) -> dict[str, Any]:
         return {"connected": self.connected, "nodeId": self.node_id, "pending": len(self._pending),
-                **self.counters}
+                "following": len(self._following), **self.counters}
 
     # ---- keys ---------------------------------------------------------------------------------
     def seq_key(self, user_id: str) -> str:
@@ -200,28 +206,55 @@ class RedisBus(EventBus):
 
     async def load_user(self, user_id: str) -> UserSnapshot:
         """The user's state at its current offset, with the held history, read in one step.
-        Entries that don't parse are counted ``invalid`` and left out."""
+        Entries that don't parse are counted ``invalid`` and left out. From here on a gap after
+        the loaded offset is repaired like any other."""
         reply: list[Any] = await self._read_state(  # type: ignore[misc]
             keys=[self.seq_key(user_id), self.state_key(user_id), self.trades_key(user_id),
                   self.recovery_key(user_id)], args=[self.max_events])
-        seq_text, fields, trades, entries = reply
-        try:
-            state = restore(fields, trades)
-        except (ValueError, InvalidEvent):
-            self.counters["invalid"] += 1
-            log.error("redis bus: the stored state of a user does not parse; serving it empty")
-            state = PortfolioState()
-        history: list[tuple[int, float, Event]] = []
-        horizon = self.clock() - self.max_age
-        for entry_id, values in reversed(entries or []):
-            item = dict(zip(values[::2], values[1::2]))
+        snapshot, invalid = snapshot_from(reply, self.clock() - self.max_age)
+        if invalid:
+            self.counters["invalid"] += invalid
+            log.error("redis bus: %d stored entries of a user's state or history do not parse", invalid)
+        if user_id in self._following and snapshot.seq > self._last.get(user_id, 0):
+            self._last[user_id] = snapshot.seq
+        return snapshot
+
+    # ---- following users ------------------------------------------------------------------------
+    def user_channel(self, user_id: str) -> str:
+        return f"{self.prefix}events:{{{user_id}}}"
+
+    async def follow(self, user_id: str, timeout: float = 10.0) -> None:
+        """Receive the user's events from now on (SSUBSCRIBE to its channel); returns once Redis
+        confirmed, so nothing published afterwards is missed. While Redis is away, the
+        subscription is made on reconnecting (raises ``TimeoutError`` if that takes ``timeout``)."""
+        confirmed = self._following.get(user_id)
+        if confirmed is None:
+            confirmed = self._following[user_id] = asyncio.get_running_loop().create_future()
+            channel = self.user_channel(user_id)
+            self._channel_user[channel] = user_id
+            if self._pubsub is not None and self.subscriber_connected:
+                try:
+                    await self._pubsub.ssubscribe(channel)
+                except (RedisError, OSError):
+                    pass  # the read loop reconnects and subscribes every followed user
+        await asyncio.wait_for(asyncio.shield(confirmed), timeout)
+
+    async def unfollow(self, user_id: str) -> None:
+        """Stop receiving the user's events (its last socket here closed a while ago)."""
+        if self._following.pop(user_id, None) is None:
+            return
+        channel = self.user_channel(user_id)
+        self._channel_user.pop(channel, None)
+        self._last.pop(user_id, None)  # a later follow loads the state afresh: no gap to repair
+        if self._pubsub is not None and self.subscriber_connected:
             try:
-                at = float(item.get("t", "0"))
-                if at >= horizon:
-                    history.append((int(entry_id.split("-", 1)[0]), at, from_dict(ujson.loads(item["e"]))))
-            except (ValueError, KeyError, InvalidEvent):
-                self.counters["invalid"] += 1
-        return UserSnapshot(int(seq_text) if seq_text is not None else 0, state, history)
+                await self._pubsub.sunsubscribe(channel)
+            except (RedisError, OSError):
+                pass  # gone with the connection; not re-made on reconnecting
+
+    @property
+    def following(self) -> int:
+        return len(self._following)
 
     # ---- publishing ---------------------------------------------------------------------------
     async def _publish_loop(self) -> None:
@@ -240,7 +273,7 @@ class RedisBus(EventBus):
                                   self.marker_key(user_id, number), self.position_key(user_id),
                                   self.state_key(user_id), self.trades_key(user_id)],
                             args=[payload, int(at * 1000), self.max_events, max(1, int(self.max_age)),
-                                  self.channel, repr(at), position, *state],
+                                  self.user_channel(user_id), repr(at), position, *state],
                             client=pipe)
                     results = await pipe.execute()
             except (RedisError, OSError) as exc:
@@ -271,10 +304,14 @@ class RedisBus(EventBus):
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(self.channel)
-                while True:  # the confirmation: from here on every publish reaches us
+                while True:  # the confirmation: the connection is live
                     msg = await pubsub.get_message(timeout=LIVENESS_SECONDS)
                     if msg is not None and msg["type"] == "subscribe":
                         break
+                self._pubsub = pubsub
+                channels = list(self._channel_user)
+                for start in range(0, len(channels), 500):  # every followed user, again
+                    await pubsub.ssubscribe(*channels[start:start + 500])
                 if not first:
                     self.counters["reconnects"] += 1
                     await self._catch_up()
@@ -283,11 +320,13 @@ class RedisBus(EventBus):
                 self.subscriber_connected, backoff = True, BACKOFF_FIRST
                 self._subscribed.set()
                 while not self._closing:  # also checked here: redis-py can swallow a cancel
-                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=LIVENESS_SECONDS)
+                    msg = await pubsub.get_message(timeout=LIVENESS_SECONDS)
                     if msg is None:
                         await pubsub.ping()  # raises when Redis is gone
-                    elif msg["type"] == "message":
+                    elif msg["type"] == "smessage":
                         await self._receive(msg["data"])
+                    elif msg["type"] == "ssubscribe":
+                        self._confirmed(msg["channel"])
             except (RedisError, OSError) as exc:
                 if self.subscriber_connected:
                     log.warning("redis bus: subscription lost (%s); reconnecting with backoff", exc)
@@ -295,10 +334,16 @@ class RedisBus(EventBus):
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
             finally:
+                self._pubsub = None
                 try:
                     await pubsub.aclose()
                 except (RedisError, OSError):
                     pass
+
+    def _confirmed(self, channel: str) -> None:
+        waiter = self._following.get(self._channel_user.get(channel, ""))
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def _receive(self, data: str) -> None:
         try:
@@ -334,8 +379,8 @@ class RedisBus(EventBus):
             self._deliver(event, int(entry_id.split("-", 1)[0]))
 
     async def _catch_up(self) -> None:
-        """After a reconnect: deliver what every known user's stream holds beyond what we had."""
-        users = list(self._last)
+        """After a reconnect: deliver what every followed user's stream holds beyond what we had."""
+        users = [user for user in self._last if user in self._following]
         for start in range(0, len(users), 500):
             chunk = users[start:start + 500]
             current = await self._redis.mget([self.seq_key(u) for u in chunk])

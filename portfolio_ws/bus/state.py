@@ -27,6 +27,8 @@ import ujson
 from ..core.codec import from_dict
 from ..core.events import AccountUpdate, Event, OrderUpdate, PositionUpdate, TradeExecuted
 from ..core.portfolio import SNAPSHOT_TRADES, PortfolioState, trading_day
+from ..core.users import UserSnapshot
+from ..errors import InvalidEvent
 
 # A Lua fragment for the publish script. Expects ``sk``/``tk`` (state hash, trades list), ``payload``
 # (the event's JSON) and ``kind, field, day, flag`` (from ``state_args``).
@@ -94,6 +96,27 @@ def state_args(event: Event) -> tuple[str, str, str, str]:
 
 def _day(moment: Any) -> str:
     return str(trading_day(moment).toordinal())
+
+
+def snapshot_from(reply: list[Any], horizon: float) -> tuple[UserSnapshot, int]:
+    """``READ_LUA``'s reply as a ``UserSnapshot`` (history no older than ``horizon``), and how
+    many entries did not parse (left out; a state that doesn't parse is served empty)."""
+    seq_text, fields, trades, entries = reply
+    invalid = 0
+    try:
+        state = restore(fields, trades)
+    except (ValueError, InvalidEvent):
+        state, invalid = PortfolioState(), 1
+    history: list[tuple[int, float, Event]] = []
+    for entry_id, values in reversed(entries or []):
+        item = dict(zip(values[::2], values[1::2]))
+        try:
+            at = float(item.get("t", "0"))
+            if at >= horizon:
+                history.append((int(entry_id.split("-", 1)[0]), at, from_dict(ujson.loads(item["e"]))))
+        except (ValueError, KeyError, InvalidEvent):
+            invalid += 1
+    return UserSnapshot(int(seq_text) if seq_text is not None else 0, state, history), invalid
 
 
 def restore(fields: list[str], trades: list[str]) -> PortfolioState:

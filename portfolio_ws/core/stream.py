@@ -31,7 +31,7 @@ from . import protocol, wire
 from .events import Event
 from .hub import Connection, Hub
 from .portfolio import PortfolioState
-from .users import UserSnapshot, UserStream
+from .users import UserLoading, UserStream
 from .ratelimit import RateGuard, Verdict
 from .stats import Stats
 from .window import SEQ, Rendered, Window, stamp
@@ -56,7 +56,7 @@ class Closing:
 Output = Union[Outgoing, Closing]
 
 
-class StreamCore:
+class StreamCore(UserLoading):
     def __init__(self, streaming: StreamingSettings, limits: LimitSettings, recovery: RecoverySettings,
                  now: float, seq_base: int = 0) -> None:
         """``seq_base``: where every user's offsets start. A server passes its start time in ms, so
@@ -127,28 +127,6 @@ class StreamCore:
             else:
                 self._pending[user.slot][event.user_id] = None
         return user.seq
-
-    def begin_load(self, user_id: str) -> None:
-        """A load of the user's state from the shared store starts: hold its events meanwhile."""
-        user = self.user(user_id)
-        if user.held is None:
-            user.held = []
-
-    def finish_load(self, user_id: str, snapshot: UserSnapshot | None) -> None:
-        """The load is done (``snapshot`` None: it failed, or the store has nothing): take the
-        store's state if newer, then the held events newer than it."""
-        user = self.user(user_id)
-        held, user.held = user.held or [], None
-        if snapshot is not None:
-            user.restore(snapshot)  # no socket of the user is admitted before its load is done
-            user.loaded = True
-        for event, seq, at in held:
-            if seq is None or seq > user.seq:  # the others are in the loaded state already
-                self.receive_event(event, at, seq)
-
-    def is_loaded(self, user_id: str) -> bool:
-        user = self.users.get(user_id)
-        return user is not None and user.loaded
 
     def flush_due(self, now: float) -> int:
         """The batch tick: send the windows of every slot the wheel passed since the last tick

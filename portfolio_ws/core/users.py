@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..settings import RecoverySettings
+from .hub import Hub
 from .events import Event
 from .portfolio import PortfolioState
 from .recovery import RecoveryBuffer
@@ -54,3 +55,51 @@ class UserStream:
             if seq <= snapshot.seq:
                 self.recovery.append(stamp(seq, at, event))
         return True
+
+
+class UserLoading:
+    """StreamCore's verbs for loading users from a shared store and letting idle ones go."""
+
+    users: dict[str, UserStream]
+    hub: Hub
+
+    def user(self, user_id: str) -> UserStream:
+        raise NotImplementedError  # StreamCore's
+
+    def receive_event(self, event: Event, now: float, seq: int | None = None) -> int:
+        raise NotImplementedError  # StreamCore's
+
+    def begin_load(self, user_id: str) -> None:
+        """A load of the user's state from the shared store starts: hold its events meanwhile."""
+        user = self.user(user_id)
+        if user.held is None:
+            user.held = []
+
+    def finish_load(self, user_id: str, snapshot: UserSnapshot | None, now: float) -> None:
+        """The load is done (``snapshot`` None: it failed): take the store's state if newer, then
+        the held events newer than it."""
+        user = self.user(user_id)
+        held, user.held = user.held or [], None
+        if snapshot is not None:
+            user.restore(snapshot)  # no socket of the user is admitted before its load is done
+            user.loaded = True
+            user.last_disconnect = now  # idle from now (``idle_users``) until a socket comes
+        for event, seq, at in held:
+            if seq is None or seq > user.seq:  # the others are in the loaded state already
+                self.receive_event(event, at, seq)
+
+    def is_loaded(self, user_id: str) -> bool:
+        user = self.users.get(user_id)
+        return user is not None and user.loaded
+
+    def idle_users(self, now: float, linger: float) -> list[str]:
+        """Loaded users without a socket here for ``linger`` seconds (a node stops following them)."""
+        return [user_id for user_id, user in self.users.items()
+                if user.loaded and user.held is None and user_id not in self.hub.by_user
+                and user.last_disconnect is not None and now - user.last_disconnect >= linger]
+
+    def unload(self, user_id: str) -> None:
+        """Forget a user this node no longer follows (reloaded when it comes back)."""
+        user = self.users.get(user_id)
+        if user is not None and user.held is None and user_id not in self.hub.by_user:
+            del self.users[user_id]

@@ -45,6 +45,9 @@ log = logging.getLogger("portfolio_ws.service")
 # The heartbeat pings a slice of the sockets at a time, each socket once an interval: 19,000 pings
 # and then 19,000 pongs to read at once stopped the batcher for ~0.7 s every 20 s.
 HEARTBEAT_SLICES = 20
+# Cluster mode: a node keeps following (taking in the events of) a user this long after the user's
+# last socket there closed, so a reconnect finds the state loaded; then it lets the user go.
+FOLLOW_LINGER_SECONDS = 60.0
 
 
 class Clock(Protocol):
@@ -77,6 +80,8 @@ class Service:
         # Conditions awaited through ``when``, re-checked after each input the service handles.
         self._awaited: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._loads: dict[str, asyncio.Future[None]] = {}  # user -> its state's load in flight
+        self.follow_linger = FOLLOW_LINGER_SECONDS
+        self._unfollower: PeriodicCallback | None = None
         # This node's cluster id (the Redis bus names it); None outside cluster mode.
         self.node_id: str | None = getattr(bus, "node_id", None)
         # In a cluster, every node's admin figures in Redis, for totals on any node.
@@ -124,6 +129,9 @@ class Service:
         self._heartbeat = PeriodicCallback(self._heartbeat_round,
                                            server.websocket_ping_interval_seconds * 1000 / HEARTBEAT_SLICES)
         self._heartbeat.start()
+        if self.bus.holds_state:
+            self._unfollower = PeriodicCallback(self._unfollow_idle, self.follow_linger * 1000 / 4)
+            self._unfollower.start()
         self.feed_started_at = self.clock()
         await self.feed_guard.start(self.bus)
 
@@ -132,7 +140,7 @@ class Service:
         if self.stopping:
             return
         self.stopping = True
-        for timer in (self._ticker, self._rechecker, self._heartbeat):
+        for timer in (self._ticker, self._rechecker, self._heartbeat, self._unfollower):
             if timer is not None:
                 timer.stop()
         try:
@@ -183,11 +191,19 @@ class Service:
         self.core.begin_load(user_id)
         snapshot = None
         try:
+            await self.bus.follow(user_id)  # first: every event after the load's offset then reaches us
             snapshot = await self.bus.load_user(user_id)
         finally:
             self._loads.pop(user_id, None)
-            self.core.finish_load(user_id, snapshot)
+            self.core.finish_load(user_id, snapshot, self.clock())
             self.pump()
+
+    async def _unfollow_idle(self) -> None:
+        """Stop taking in the events of users with no socket here for ``FOLLOW_LINGER_SECONDS``
+        (a reconnect within it finds them loaded), and forget their state."""
+        for user_id in self.core.idle_users(self.clock(), self.follow_linger):
+            self.core.unload(user_id)
+            await self.bus.unfollow(user_id)
 
     def tick(self) -> None:
         started = time.perf_counter()

@@ -30,6 +30,7 @@ async def until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> None
 async def test_a_missed_message_is_repaired_from_the_recovery_stream(io_loop: Any, redis_server: RedisServer) -> None:
     a = RedisBus(redis_server.url, node_id="a")
     await a.start()
+    await a.follow("u1")
     received = Received(a)
     try:
         a.publish(position("u1", price="1.00"))
@@ -52,6 +53,7 @@ async def test_a_missed_message_is_repaired_from_the_recovery_stream(io_loop: An
 async def test_offsets_start_at_the_publish_time_in_ms(io_loop: Any, redis_server: RedisServer) -> None:
     bus = RedisBus(redis_server.url, clock=lambda: 1_767_225_600.0)
     await bus.start()
+    await bus.follow("u1")
     received = Received(bus)
     try:
         bus.publish(position("u1"))
@@ -65,7 +67,9 @@ async def test_redis_restart_degrades_then_recovers_by_itself(io_loop: Any, tmp_
     server = RedisServer(tmp_path / "redis").start()
     a, b = RedisBus(server.url, node_id="a"), RedisBus(server.url, node_id="b")
     await a.start()
+    await a.follow("u1")
     await b.start()
+    await b.follow("u1")
     on_b = Received(b)
     try:
         a.publish(position("u1", price="1.00"))
@@ -93,9 +97,11 @@ async def test_a_node_restarted_under_the_same_id_publishes_at_once(io_loop: Any
     restarted under its id had its new events discarded for 300 s as "already published"."""
     watcher = RedisBus(redis_server.url, node_id="watcher")
     await watcher.start()
+    await watcher.follow("u1")
     seen = Received(watcher)
     first = RedisBus(redis_server.url, node_id="n1")
     await first.start()
+    await first.follow("u1")
     try:
         for i in range(3):
             first.publish(position("u1", price=f"{i + 1}.00"))
@@ -103,6 +109,7 @@ async def test_a_node_restarted_under_the_same_id_publishes_at_once(io_loop: Any
         await first.close()
         again = RedisBus(redis_server.url, node_id="n1")  # the same id, a new process run
         await again.start()
+        await again.follow("u1")
         try:
             for i in range(3):
                 again.publish(position("u1", price=f"{i + 4}.00"))
@@ -121,6 +128,7 @@ async def test_a_publish_whose_marker_exists_is_not_repeated_and_is_counted(io_l
     """A retry after a lost reply finds the marker of the publish that ran: skipped, and counted."""
     bus = RedisBus(redis_server.url, node_id="n1")
     await bus.start()
+    await bus.follow("u1")
     seen = Received(bus)
     raw = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
     try:
@@ -142,7 +150,10 @@ async def test_an_event_at_or_below_its_users_source_position_is_published_once(
     each goes out once, per user and per epoch (a new market's positions start again)."""
     old, new = RedisBus(redis_server.url, node_id="old"), RedisBus(redis_server.url, node_id="new")
     await old.start()
+    await old.follow("u1")
     await new.start()
+    await new.follow("u1")
+    await new.follow("u2")
     received = Received(new)
     try:
         old.publish(position("u1", price="1.00"), "m1:1")
@@ -162,3 +173,30 @@ async def test_an_event_at_or_below_its_users_source_position_is_published_once(
     finally:
         await old.close()
         await new.close()
+
+
+async def test_a_node_receives_only_the_events_of_the_users_it_follows(io_loop: Any, redis_server: RedisServer) -> None:
+    """Scale-out (issue 14): each user's events go to the nodes that follow the user, not to all."""
+    a, b = RedisBus(redis_server.url, node_id="a"), RedisBus(redis_server.url, node_id="b")
+    for bus in (a, b):
+        await bus.start()
+    await a.follow("alice")
+    await b.follow("bob")
+    on_a, on_b = Received(a), Received(b)
+    try:
+        for i in range(5):
+            a.publish(position("alice", price=f"{i + 1}.00"))
+            a.publish(position("bob", price=f"{i + 1}.00"))
+        await on_a.until(5)
+        await on_b.until(5)
+        assert {e.user_id for e in on_a.events} == {"alice"} and {e.user_id for e in on_b.events} == {"bob"}
+        await b.unfollow("bob")
+        await b.follow("carol")  # a round trip after the unfollow: nothing of bob's is in flight
+        a.publish(position("bob", price="9.00"))
+        a.publish(position("carol", price="9.00"))
+        [*_, (last, _)] = await on_b.until(6)
+        assert last.user_id == "carol" and len(on_b.items) == 6
+        assert b.health()["following"] == 1
+    finally:
+        await a.close()
+        await b.close()

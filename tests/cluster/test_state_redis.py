@@ -66,6 +66,7 @@ async def test_the_state_in_redis_is_the_engines_state_at_the_same_offset(io_loo
         for seed in range(6):  # one user per stream
             events = random_stream(seed, 300, user=f"user-{seed}")
             assert sum(1 for e in events if e.TYPE == c.TRADE_EXECUTED) > SNAPSHOT_TRADES // 2
+            await bus.follow(f"user-{seed}")
             await check(bus, received, events, total, f"user-{seed}")
             total += len(events)
         assert bus.counters["invalid"] == 0
@@ -76,6 +77,7 @@ async def test_the_state_in_redis_is_the_engines_state_at_the_same_offset(io_loo
 async def test_loading_returns_the_offset_and_the_held_history(io_loop: Any, redis_server: RedisServer) -> None:
     bus = RedisBus(redis_server.url, node_id="n1", max_events=3)
     await bus.start()
+    await bus.follow("u1")
     received = Received(bus)
     try:
         empty = await bus.load_user("nobody")

@@ -25,7 +25,7 @@ def test_a_loaded_user_has_the_stores_state_offset_and_history() -> None:
     core = make_core()
     assert not core.is_loaded("u1")
     core.begin_load("u1")
-    core.finish_load("u1", stored("t1", "t2", "t3"))
+    core.finish_load("u1", stored("t1", "t2", "t3"), NOW)
     assert core.is_loaded("u1")
     seq, data = core.portfolio("u1")
     assert seq == 103 and [t["tradeId"] for t in data[c.TRADES]] == ["t1", "t2", "t3"]
@@ -39,7 +39,7 @@ def test_events_during_the_load_are_held_then_only_the_newer_ones_taken_in() -> 
     core.receive_event(trade("u1", "t2", at=later(1)), NOW, 102)     # already in the stored state
     core.receive_event(trade("u1", "t4", at=later(3)), NOW, 104)     # newer: taken in after the load
     assert core.portfolio("u1")[1][c.TRADES] == []                   # nothing applied meanwhile
-    core.finish_load("u1", stored("t1", "t2", "t3"))
+    core.finish_load("u1", stored("t1", "t2", "t3"), NOW)
     seq, data = core.portfolio("u1")
     assert seq == 104 and [t["tradeId"] for t in data[c.TRADES]] == ["t1", "t2", "t3", "t4"]
     assert core.stats.stale_events == 0
@@ -49,7 +49,7 @@ def test_a_failed_load_takes_in_the_held_events_and_leaves_the_user_to_load_agai
     core = make_core()
     core.begin_load("u1")
     core.receive_event(position("u1"), NOW, 7)
-    core.finish_load("u1", None)
+    core.finish_load("u1", None, NOW)
     assert not core.is_loaded("u1") and core.portfolio("u1")[0] == 7
 
 
@@ -57,6 +57,6 @@ def test_a_stored_state_older_than_what_the_node_has_is_not_taken() -> None:
     core = make_core()
     core.receive_event(trade("u1", "t9"), NOW, 500)
     core.begin_load("u1")
-    core.finish_load("u1", stored("t1"))
+    core.finish_load("u1", stored("t1"), NOW)
     seq, data = core.portfolio("u1")
     assert seq == 500 and [t["tradeId"] for t in data[c.TRADES]] == ["t9"]

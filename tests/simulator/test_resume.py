@@ -64,6 +64,8 @@ async def test_a_new_feed_continues_the_market_and_every_event_goes_out_once(
     state = MemoryState()
     watcher = RedisBus(redis_server.url, node_id="watcher")
     await watcher.start()
+    for user in USERS:  # a node receives the events of the users it follows
+        await watcher.follow(user)
     received = Received(watcher)
     first_bus = RedisBus(redis_server.url, node_id="first")
     await first_bus.start()
