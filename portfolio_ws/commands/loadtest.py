@@ -15,7 +15,8 @@ from ..loadtest.run import LoadTestOptions, run_loadtest, write_outputs
 @click.option("--clients", type=click.IntRange(1, 60000), default=100, show_default=True,
               help="WebSocket connections to open.")
 @click.option("--users", type=int, default=None, help="Users they are spread over (default: clients / 5).")
-@click.option("--duration", type=float, default=20.0, show_default=True, help="Seconds to measure.")
+@click.option("--duration", type=click.FloatRange(1), default=20.0, show_default=True,
+              help="Seconds to measure, once every client is connected and after a 2 s warm-up.")
 @click.option("--workers", type=int, default=2, show_default=True, help="Client processes.")
 @click.option("--url", default=None, help="Target a running server instead of starting one.")
 @click.option("--user-prefix", default="demo", show_default=True, help="With --url: users PREFIX1..PREFIXN.")
@@ -28,12 +29,17 @@ from ..loadtest.run import LoadTestOptions, run_loadtest, write_outputs
 @click.option("--pregenerate", is_flag=True,
               help="The server generates the run's events before clients connect: its measured CPU "
                    "is then serving events, not simulating a market (as with a live feed).")
-@click.option("--batch-window-ms", type=int, default=1000, show_default=True)
+@click.option("--batch-window-ms", type=click.IntRange(1), default=1000, show_default=True,
+              help="The server's batch window (streaming.batch_window_ms): positions and account updates "
+                   "wait up to this long and go out coalesced; orders and trades go at once. The report "
+                   "gives the two latencies apart.")
 @click.option("--start", default=LoadTestOptions.start, show_default=True,
               help="Simulated start (ISO 8601, or latest-open): fixed by default so runs compare.")
 @click.option("--idle", is_flag=True, help="No feed, no subscriptions: memory per idle connection.")
 @click.option("--compression", is_flag=True, help="permessage-deflate on the server and every client.")
-@click.option("--out", type=click.Path(file_okay=False), default="loadtest-results", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default="loadtest-results", show_default=True,
+              help="Folder for report.json and report.png (the plot needs matplotlib: pip install "
+                   "'portfolio-ws[loadtest]').")
 def command(clients: int, users: int | None, duration: float, workers: int, url: str | None, user_prefix: str,
             password: str | None, symbols: int, tick_rate: float, orders_per_day: float | None, pregenerate: bool,
             batch_window_ms: int, start: str, idle: bool,

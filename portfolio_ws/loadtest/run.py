@@ -26,10 +26,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .output import write_outputs  # noqa: F401  (the report's files: commands and tests import it from here)
 from .worker import Interval, WorkerPlan, worker_main
 
 CHANNELS = ["positions", "orders", "account", "trades"]
 WARMUP_SECONDS = 2.0
+# The workers stop this long after the measured period, so the intervals covering its end are whole.
+STOP_AFTER = 1.5
 READY_SECONDS = 180  # generous: with pregenerate, the server makes the whole run's events first
 
 
@@ -223,11 +226,16 @@ def _drive(o: LoadTestOptions, sessions: list[str], host: str, port: int, server
     ctx = multiprocessing.get_context("spawn")
     reports: Any = ctx.Queue()
     workers = max(1, min(o.workers, o.clients))
-    plans = [WorkerPlan(host, port, cookies[i::workers], o.duration, CHANNELS, not o.idle, o.seed, o.compression)
+    # Workers hold their connections until told to stop (the measured period starts when ALL are
+    # connected); the plan's duration only bounds that wait.
+    stop = ctx.Event()
+    longest = o.duration + WARMUP_SECONDS + READY_SECONDS + 60
+    plans = [WorkerPlan(host, port, cookies[i::workers], longest, CHANNELS, not o.idle, o.seed, o.compression)
              for i in range(workers)]
     pid = server.proc.pid if server and server.proc else None
     baseline = proc_sample(pid) if pid else None
-    procs = [ctx.Process(target=worker_main, args=(i, plan, reports), daemon=True) for i, plan in enumerate(plans)]
+    procs = [ctx.Process(target=worker_main, args=(i, plan, reports, stop), daemon=True)
+             for i, plan in enumerate(plans)]
     for proc in procs:
         proc.start()
     intervals: list[Interval] = []
@@ -235,8 +243,10 @@ def _drive(o: LoadTestOptions, sessions: list[str], host: str, port: int, server
     done = 0
     all_ready_at: float | None = None
     ready: dict[int, bool] = {}
-    deadline = time.time() + o.duration + 300
+    deadline = time.time() + longest + 60
     while done < workers and time.time() < deadline:
+        if all_ready_at is not None and time.time() >= all_ready_at + WARMUP_SECONDS + o.duration + STOP_AFTER:
+            stop.set()
         try:
             item = reports.get(timeout=1.0)
         except queue.Empty:
@@ -248,7 +258,7 @@ def _drive(o: LoadTestOptions, sessions: list[str], host: str, port: int, server
             intervals.append(item)
             ready[item.worker] = item.ready
             if all_ready_at is None and len(ready) == workers and all(ready.values()):
-                all_ready_at = item.at
+                all_ready_at = item.ended
         if pid:
             cpu, rss, hwm = proc_sample(pid)
             samples.append({"at": time.time(), "cpu": cpu, "rss": rss, "hwm": hwm})
@@ -265,12 +275,23 @@ def _drive(o: LoadTestOptions, sessions: list[str], host: str, port: int, server
     return _report(o, intervals, samples, baseline, all_ready_at, stats)
 
 
+def _covering(intervals: list[Interval], moment: float) -> list[Interval]:
+    """Each worker's interval that was running at ``moment``."""
+    return [iv for iv in intervals if iv.at <= moment < iv.ended]
+
+
 def _report(o: LoadTestOptions, intervals: list[Interval], samples: list[dict[str, Any]],
             baseline: tuple[float, int, int] | None, ready_at: float | None,
             stats: dict[str, Any] | None) -> dict[str, Any]:
+    # The measured period: o.duration seconds from WARMUP_SECONDS after every worker was connected.
     start = (ready_at or 0.0) + WARMUP_SECONDS
-    steady = [iv for iv in intervals if iv.at >= start]
-    span = max(1e-9, (max((iv.at for iv in steady), default=start) + 1.0) - start)
+    end = start + o.duration
+    # A worker's 1 s intervals whose middle falls in the period: per worker, they cover the period.
+    steady = [iv for iv in intervals if start <= (iv.at + iv.ended) / 2 < end]
+    by_worker: dict[int, float] = {}
+    for iv in steady:
+        by_worker[iv.worker] = by_worker.get(iv.worker, 0.0) + (iv.ended - iv.at)
+    span = max(1e-9, sum(by_worker.values()) / len(by_worker)) if by_worker else 1e-9
     messages = sum(iv.messages for iv in steady)
     data_messages = sum(iv.data_messages for iv in steady)
     batched = [x for iv in steady for x in iv.batched_latency]
@@ -279,18 +300,17 @@ def _report(o: LoadTestOptions, intervals: list[Interval], samples: list[dict[st
     for iv in intervals:
         for key, count in iv.closes.items():
             closes[key] = closes.get(key, 0) + count
-    steady_samples = [s for s in samples if s["at"] >= start]
+    steady_samples = [s for s in samples if start <= s["at"] <= end + STOP_AFTER]
     cpu_seconds = (steady_samples[-1]["cpu"] - steady_samples[0]["cpu"]) if len(steady_samples) > 1 else None
     cpu_span = (steady_samples[-1]["at"] - steady_samples[0]["at"]) if len(steady_samples) > 1 else None
-    latest: dict[int, int] = {}
-    held: list[tuple[float, int]] = []
-    for iv in sorted(intervals, key=lambda iv: iv.at):  # connections held = each worker's latest count
-        latest[iv.worker] = iv.connected
-        if iv.at >= start and iv.at <= start + o.duration - WARMUP_SECONDS:
-            held.append((iv.at, sum(latest.values())))
+    series = _series(intervals, start, o.duration)
 
     def ms(value: float | None) -> float | None:
         return None if value is None else round(value * 1000, 1)
+
+    def latency(values: list[float], worst: float | None, count: int) -> dict[str, Any]:
+        return {"p50": ms(percentile(values, 0.5)), "p95": ms(percentile(values, 0.95)),
+                "p99": ms(percentile(values, 0.99)), "max": ms(worst), "messages": count}
 
     rss_connected = None
     if samples and ready_at is not None:
@@ -298,21 +318,20 @@ def _report(o: LoadTestOptions, intervals: list[Interval], samples: list[dict[st
         rss_connected = near[0]["rss"] if near else None
     report: dict[str, Any] = {
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(o).items()},
-        "connectionsHeld": min(count for _, count in held) if held else 0,
+        "connectionsHeld": min((point["connected"] for point in series), default=0),
         "measuredSeconds": round(span, 1),
         "messagesPerSecond": round(messages / span, 1),
         "dataMessagesPerSecond": round(data_messages / span, 1),
         "bytesPerSecond": round(sum(iv.bytes for iv in steady) / span, 1),
         "wireBytesPerSecond": round(sum(iv.wire_bytes for iv in steady) / span, 1),
+        # Two kinds of message, two figures: positions and account wait for the batch window (their
+        # latency is about the window), orders and trades go at once (milliseconds). Mixed, a p50
+        # would move with the mix, not with the server.
         "latencyMs": {
-            "batched": {"p50": ms(percentile(batched, 0.5)), "p95": ms(percentile(batched, 0.95)),
-                        "p99": ms(percentile(batched, 0.99)),
-                        "max": ms(max((iv.batched_max for iv in steady), default=None)),
-                        "messages": sum(iv.batched_count for iv in steady)},
-            "ordersAndTrades": {"p50": ms(percentile(immediate, 0.5)), "p95": ms(percentile(immediate, 0.95)),
-                                "p99": ms(percentile(immediate, 0.99)),
-                                "max": ms(max((iv.immediate_max for iv in steady), default=None)),
-                                "messages": sum(iv.immediate_count for iv in steady)},
+            "batched": latency(batched, max((iv.batched_max for iv in steady), default=None),
+                               sum(iv.batched_count for iv in steady)),
+            "ordersAndTrades": latency(immediate, max((iv.immediate_max for iv in steady), default=None),
+                                       sum(iv.immediate_count for iv in steady)),
         },
         "closes": closes,
         "connectErrors": sum(iv.connect_errors for iv in intervals),
@@ -320,7 +339,7 @@ def _report(o: LoadTestOptions, intervals: list[Interval], samples: list[dict[st
         # not the server, are what limits the figures.
         "clientCpuPercent": round(100 * sum(iv.cpu_seconds for iv in steady) / span, 1),
         "server": None,
-        "timeline": [{"t": round(t - start, 1), "connected": count} for t, count in held],
+        "timeline": [{"t": point["t"], "connected": point["connected"]} for point in series],
     }
     if samples:
         peak = max(s["hwm"] for s in samples)
@@ -341,49 +360,24 @@ def _report(o: LoadTestOptions, intervals: list[Interval], samples: list[dict[st
                                  "totalMessagesDelivered": stats["totalMessagesDelivered"],
                                  "totalEventsEmitted": stats["totalEventsEmitted"],
                                  "activeConnections": stats["activeConnections"]}
-    report["series"] = _series(intervals, start)
+    report["series"] = series
     return report
 
 
-def _series(intervals: list[Interval], start: float) -> list[dict[str, Any]]:
-    buckets: dict[int, list[Interval]] = {}
-    for iv in intervals:
-        buckets.setdefault(int(iv.at - start), []).append(iv)
+def _series(intervals: list[Interval], start: float, duration: float) -> list[dict[str, Any]]:
+    """One point a second of the measured period: at its middle, the sum over workers of the rate
+    and connections of the interval each was in (workers' intervals are not aligned, so summing
+    whole intervals per second would show 0 or 2 of a worker's), and latency by kind."""
     series = []
-    for second in sorted(buckets):
-        ivs = buckets[second]
-        lat = [x for iv in ivs for x in iv.batched_latency + iv.immediate_latency]
-        series.append({"t": second, "messages": sum(iv.messages for iv in ivs),
-                       "p50": percentile(lat, 0.5), "p99": percentile(lat, 0.99)})
+    for second in range(int(math.ceil(duration))):
+        covering = _covering(intervals, start + second + 0.5)
+        batched = [x for iv in covering for x in iv.batched_latency]
+        immediate = [x for iv in covering for x in iv.immediate_latency]
+        series.append({
+            "t": second,
+            "connected": sum(iv.connected for iv in covering),
+            "messagesPerSecond": round(sum(iv.messages / max(1e-9, iv.ended - iv.at) for iv in covering), 1),
+            "batchedP50": percentile(batched, 0.5), "batchedP99": percentile(batched, 0.99),
+            "immediateP50": percentile(immediate, 0.5), "immediateP99": percentile(immediate, 0.99),
+        })
     return series
-
-
-def write_outputs(report: dict[str, Any], out: Path) -> list[Path]:
-    """``report.json`` and, when matplotlib is installed, ``report.png``."""
-    out.mkdir(parents=True, exist_ok=True)
-    written = [out / "report.json"]
-    written[0].write_text(json.dumps(report, indent=2))
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return written
-    series = report["series"]
-    t = [s["t"] for s in series]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
-    top.plot(t, [s["messages"] for s in series], color="#2a6f97")
-    top.set_ylabel("messages / s")
-    top.set_title(f"portfolio-ws load test: {report['options']['clients']} clients")
-    bottom.plot(t, [(s["p50"] or 0) * 1000 for s in series], label="p50")
-    bottom.plot(t, [(s["p99"] or 0) * 1000 for s in series], label="p99")
-    bottom.set_ylabel("latency (ms)")
-    bottom.set_xlabel("seconds since steady state")
-    bottom.legend()
-    fig.tight_layout()
-    png = out / "report.png"
-    fig.savefig(png, dpi=90)
-    plt.close(fig)
-    written.append(png)
-    return written

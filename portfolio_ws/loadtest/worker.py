@@ -35,8 +35,9 @@ class Interval:
     """What one worker saw in one reporting interval."""
 
     worker: int
-    at: float
+    at: float             # when the interval began
     connected: int
+    ended: float = 0.0    # when it was reported (the next one begins then)
     messages: int = 0
     data_messages: int = 0
     bytes: int = 0        # message payloads (after decompression)
@@ -54,8 +55,9 @@ class Interval:
 
 
 class Worker:
-    def __init__(self, index: int, plan: WorkerPlan, report: Any) -> None:
+    def __init__(self, index: int, plan: WorkerPlan, report: Any, stop: Any = None) -> None:
         self.index = index
+        self.stop = stop  # the parent's multiprocessing Event: set when the measured period is over
         self.plan = plan
         self.report = report
         self.rng = random.Random(plan.seed * 1000 + index)
@@ -136,7 +138,11 @@ class Worker:
         reporter = asyncio.ensure_future(self._report_loop())
         await connecting
         self.ready = True
-        await asyncio.sleep(self.plan.duration)  # the measured period: a load test runs for a set time
+        # Every worker keeps its connections until the parent says the measured period (which
+        # starts once ALL workers are connected) is over; plan.duration only bounds the wait.
+        deadline = time.monotonic() + self.plan.duration
+        while time.monotonic() < deadline and not (self.stop is not None and self.stop.is_set()):
+            await asyncio.sleep(0.05)  # an mp.Event can't be awaited: checked 20 times a second
         reporter.cancel()
         self._flush()
         for client in list(self.clients):
@@ -157,11 +163,12 @@ class Worker:
         self._received_before = received
         iv.connected = self.connected
         iv.ready = self.ready
+        iv.ended = time.time()
         self.report.put(iv)
         self._new_interval()
 
 
-def worker_main(index: int, plan: WorkerPlan, report: Any) -> None:
+def worker_main(index: int, plan: WorkerPlan, report: Any, stop: Any = None) -> None:
     """Process entry point (multiprocessing ``spawn``)."""
     try:
         import uvloop  # type: ignore[import-not-found]
@@ -169,6 +176,6 @@ def worker_main(index: int, plan: WorkerPlan, report: Any) -> None:
         uvloop.install()
     except ImportError:
         pass
-    worker = Worker(index, plan, report)
+    worker = Worker(index, plan, report, stop)
     asyncio.run(worker.run())
     report.put(None)
