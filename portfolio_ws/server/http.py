@@ -131,8 +131,8 @@ class LoginHandler(ApiHandler):
             log.exception("login refused: the login throttle is unavailable")
             return self._refuse(503, 5, "SERVICE_UNAVAILABLE", "Logins are unavailable; try again later")
         if isinstance(attempt, Blocked):  # refused before any password check, whatever the password
-            log.warning("login rate-limited (per %s) from %s; retry after %ds", attempt.scope, address,
-                        attempt.retry_after)
+            log.warning("login rate-limited (per %s) from %s for username %r; retry after %ds", attempt.scope,
+                        address, username[:64], attempt.retry_after)
             return self._refuse(429, attempt.retry_after, "TOO_MANY_REQUESTS", "Too many failed logins; try again later")
         if attempt.delay:  # many attempts at this username lately: slowed, never locked
             await asyncio.sleep(attempt.delay)

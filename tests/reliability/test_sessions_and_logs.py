@@ -86,8 +86,8 @@ async def test_logs_tell_connects_disconnects_failures_and_limits_but_never_secr
         for secret in secrets:
             assert secret not in text, f"{record.name} logged a secret: {record.getMessage()!r}"
     messages = "\n".join(r.getMessage() for r in records)
-    failed = [r for r in records if r.getMessage().startswith("login failed")]
-    assert failed and all(r.levelno == logging.WARNING for r in failed)
+    failed = [r for r in records if r.getMessage().startswith(("login failed", "login rate-limited"))]
+    assert failed and all(r.levelno == logging.WARNING and "username 'alice'" in r.getMessage() for r in failed)
     for expected in ("login failed for username 'alice' from 127.0.0.1", "login rate-limited (per user+address) from 127.0.0.1",
                      "websocket auth failed from 127.0.0.1",
                      f"connected user={alice.user_id} from 127.0.0.1", "over the message rate limit",
