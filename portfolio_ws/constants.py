@@ -91,6 +91,7 @@ class CloseCause(StrEnum):
     SERVER_CAPACITY = "SERVER_CAPACITY"
     STREAMING_DISABLED = "STREAMING_DISABLED"
     SLOW_CONSUMER = "SLOW_CONSUMER"
+    STALE_CONNECTION_SLOTS = "STALE_CONNECTION_SLOTS"
 
 
 CloseAction = Literal["stop", "reconnect", "poll"]
@@ -134,6 +135,7 @@ CLOSE_CAUSES: Final[dict[CloseCause, tuple[CloseCode, ClosePolicy]]] = {
     CloseCause.SERVER_CAPACITY: (CloseCode.TRY_AGAIN_LATER, RECONNECT_SLOW),
     CloseCause.STREAMING_DISABLED: (CloseCode.TRY_AGAIN_LATER, POLL),
     CloseCause.SLOW_CONSUMER: (CloseCode.TRY_AGAIN_LATER, RECONNECT_SLOW),
+    CloseCause.STALE_CONNECTION_SLOTS: (CloseCode.TRY_AGAIN_LATER, RECONNECT_SLOW),
 }
 # A close without a cause message (or with a cause this table doesn't know, or whose close code
 # differs): by its code alone. A 1008 without a cause is an authentication refusal, the one policy
@@ -192,6 +194,9 @@ SERVER_CAPACITY: Final = Close(TRY_AGAIN_LATER, "Server capacity reached - try a
                                CloseCause.SERVER_CAPACITY)
 STREAMING_DISABLED: Final = Close(TRY_AGAIN_LATER, "Realtime streaming disabled", CloseCause.STREAMING_DISABLED)
 SLOW_CONSUMER: Final = Close(TRY_AGAIN_LATER, "Slow consumer", CloseCause.SLOW_CONSUMER)
+# Cluster mode: over the per-user limit, but some slots may be a stopped process's (slots/redis.py).
+STALE_CONNECTION_SLOTS: Final = Close(TRY_AGAIN_LATER, "Connection limit reached, possibly by a stopped "
+                                      "server's connections - try again later", CloseCause.STALE_CONNECTION_SLOTS)
 SERVER_SHUTTING_DOWN: Final = Close(GOING_AWAY, "Server shutting down", CloseCause.SERVER_SHUTTING_DOWN)
 # A peer silent (no pong, no message) past the heartbeat limit: 1001 so live-but-slow clients reconnect.
 HEARTBEAT_TIMEOUT: Final = Close(GOING_AWAY, "Heartbeat timeout", CloseCause.HEARTBEAT_TIMEOUT)

@@ -9,13 +9,22 @@ them with ``MaxConnectionsError`` ("Too many connections"), which dropped half t
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 MAX_CONNECTIONS = 64
 WAIT_SECONDS = 5.0
 
 
-def request_client(url: str) -> aioredis.Redis:
+def request_client(url: str, client_name: str | None = None) -> aioredis.Redis:
+    """``client_name``: the name every connection gives itself (``CLIENT SETNAME``), so other
+    nodes can tell from ``CLIENT LIST`` that this process is alive (``slots/redis.py``)."""
     pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=WAIT_SECONDS,
                                                     decode_responses=True, socket_connect_timeout=2.0,
-                                                    socket_timeout=5.0)
+                                                    socket_timeout=5.0, client_name=client_name,
+                                                    # A pooled connection Redis closed (it restarted) fails
+                                                    # its first command: once more, on a fresh connection.
+                                                    retry=Retry(NoBackoff(), 1),
+                                                    retry_on_error=[RedisConnectionError])
     return aioredis.Redis(connection_pool=pool)

@@ -58,6 +58,7 @@ def reference(market: Market, real_end: float) -> list[dict[str, Any]]:
     return [to_dict(e) for e in core.initial_events() + [e for _, e in core.advance_to(target)]]
 
 
+@pytest.mark.slow
 async def test_a_new_feed_continues_the_market_and_every_event_goes_out_once(
         io_loop: Any, redis_server: RedisServer) -> None:
     clock = FakeClock(ny("2025-03-03 10:00"))

@@ -32,6 +32,7 @@ export const CLOSE_CAUSES = Object.freeze({
   SERVER_CAPACITY: Object.freeze({ code: 1013, ...RECONNECT_SLOW }),
   STREAMING_DISABLED: Object.freeze({ code: 1013, ...POLL }),
   SLOW_CONSUMER: Object.freeze({ code: 1013, ...RECONNECT_SLOW }),
+  STALE_CONNECTION_SLOTS: Object.freeze({ code: 1013, ...RECONNECT_SLOW }),  // cluster: a stopped server's slots may count
 });
 
 /** A close without a (known, matching) cause: by its code alone; codes not listed reconnect. */

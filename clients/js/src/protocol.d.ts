@@ -158,7 +158,8 @@ export interface ResumedMessage extends Envelope {
 export interface CloseCauseError {
   code:
     | "SERVER_SHUTTING_DOWN" | "HEARTBEAT_TIMEOUT" | "SESSION_EXPIRED" | "CONNECTION_LIMIT"
-    | "RATE_LIMIT_EXCEEDED" | "INTERNAL_ERROR" | "SERVER_CAPACITY" | "STREAMING_DISABLED" | "SLOW_CONSUMER";
+    | "RATE_LIMIT_EXCEEDED" | "INTERNAL_ERROR" | "SERVER_CAPACITY" | "STREAMING_DISABLED" | "SLOW_CONSUMER"
+    | "STALE_CONNECTION_SLOTS";
   message: string;
   details: { closeCode: 1001 | 1008 | 1011 | 1013 };
 }
