@@ -87,13 +87,14 @@ class ServeProcess:
     """``python -m cli serve`` on a free loopback port; output to a file (no pipe can block it)."""
 
     def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None,
-                 ca_certs: Path | None = None, port: int | None = None) -> None:
+                 ca_certs: Path | None = None, port: int | None = None, nofile: int | None = None) -> None:
         self.tmp_path = tmp_path
         self.database = str(tmp_path / "serve.sqlite3")
         self.port = port or free_port()
         self.args = args
         self.env = env or {}
         self.ca_certs = str(ca_certs) if ca_certs else None
+        self.nofile = nofile  # the process's file limit, soft and hard (None: inherited)
         scheme = "https" if ca_certs else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.ws_url = f"{'wss' if ca_certs else 'ws'}://127.0.0.1:{self.port}/ws/portfolio"
@@ -106,7 +107,8 @@ class ServeProcess:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "cli", "serve", "--port", str(self.port), "--feed", "none",
                 "--database", self.database, *self.args, cwd=self.tmp_path, env=clean_env(**self.env),
-                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
+                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+                preexec_fn=None if self.nofile is None else self._limit_files)
         deadline = time.monotonic() + 30
         while True:  # poll /api/health (bounded), failing early if the process died
             if self.proc.returncode is not None:
@@ -120,6 +122,16 @@ class ServeProcess:
             if time.monotonic() > deadline:
                 pytest.fail(f"serve not ready after 30 s:\n{self.log.read_text()}")
             await asyncio.sleep(0.05)
+
+    def _limit_files(self) -> None:  # in the child, before exec
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
 
     async def fetch(self, path: str, **kwargs: Any) -> Any:
         return await self.http.fetch(HTTPRequest(self.url + path, ca_certs=self.ca_certs, **kwargs))
