@@ -9,7 +9,6 @@ the channel lists must be seen at least once: the documents can neither be vacuo
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -20,10 +19,10 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7, DRAFT202012
 
 from portfolio_ws import constants as c
+from tests import ROOT
 from tests.builders import account, order, position, trade
 from tests.harness import PASSWORD, Client
 
-ROOT = Path(__file__).resolve().parent.parent
 BASE = "https://portfolio-ws.invalid/api/docs/"
 ASYNCAPI, OPENAPI = BASE + "asyncapi.yaml", BASE + "openapi.yaml"
 LONG_WINDOW = 600_000

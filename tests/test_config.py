@@ -12,8 +12,8 @@ import pytest
 from portfolio_ws.config import default_config_path, load_settings
 from portfolio_ws.errors import ConfigError
 from portfolio_ws.settings import AlpacaAccount, Settings
+from tests import ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def yaml_file(tmp_path: Path, text: str) -> Path:
@@ -32,7 +32,7 @@ def bad(key: str, **sources: Any) -> ConfigError:
 
 # ---- the shipped file ------------------------------------------------------------------------------
 def test_repo_config_yaml_is_exactly_the_defaults() -> None:
-    path = REPO_ROOT / "config.yaml"
+    path = ROOT / "config.yaml"
     assert path.is_file(), "config.yaml at the repo root mirrors portfolio_ws/settings.py"
     assert load_settings(path) == Settings()
 
@@ -299,8 +299,7 @@ def test_config_yaml_writes_down_every_setting():
 
     from portfolio_ws.settings import Settings
 
-    root = Path(__file__).resolve().parent.parent
-    written = yaml.safe_load((root / "config.yaml").read_text())
+    written = yaml.safe_load((ROOT / "config.yaml").read_text())
     missing = [f"{section.name}.{f.name}"
                for section in dataclasses.fields(Settings)
                for f in dataclasses.fields(section.default_factory())  # type: ignore[misc]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +12,10 @@ import pytest
 from portfolio_ws import constants as c
 from portfolio_ws.core import wire
 from portfolio_ws.settings import LimitSettings
+from tests import ROOT
 from tests.builders import account, order, position, trade
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
+DOC = ROOT / "docs" / "protocol.md"
 TEXT = DOC.read_text(encoding="utf-8")
 BLOCKS = re.findall(r"^```json\n(.*?)^```$", TEXT, flags=re.S | re.M)
 

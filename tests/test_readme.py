@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from portfolio_ws.commands import watch
+from tests import ROOT
 from tests.builders import position
 from tests.commands.test_watch_cli import Watch
 from tests.harness import start_server
 
-ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from portfolio_ws.client import PortfolioClient, Snapshot
+from tests import ROOT
 from tests.builders import position
 from tests.client.conftest import FAST
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "clients" / "python" / "watch_positions.py"
 
 
