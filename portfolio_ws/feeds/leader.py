@@ -32,12 +32,18 @@ log = logging.getLogger(__name__)
 
 STATE_KEEP_SECONDS = 600.0
 
-# KEYS: lock. ARGV: node id, ttl ms. Takes a free lock or renews our own: 1 if we hold it after,
-# else minus the ms the holder's lease has left.
+# KEYS: lock, released marker. ARGV: node id, ttl ms, "peek" to only look unless the holder let it
+# go cleanly (the marker). Takes a free lock or renews our own: 1 if we hold it after, else minus
+# the ms the holder's lease has left (0: free, when peeking).
 _ACQUIRE = """
 local holder = redis.call('GET', KEYS[1])
+if ARGV[3] == 'peek' and holder ~= ARGV[1] and redis.call('EXISTS', KEYS[2]) == 0 then
+  if holder == false then return 0 end
+  return -math.max(1, redis.call('PTTL', KEYS[1]))
+end
 if holder == false or holder == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('DEL', KEYS[2])
   return 1
 end
 local left = redis.call('PTTL', KEYS[1])
@@ -45,7 +51,10 @@ if left < 1 then left = 1 end
 return -left
 """
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  return redis.call('DEL', KEYS[1])
+end
 return 0
 """
 
@@ -88,6 +97,7 @@ class LeaderFeed(Feed):
         self.node_id = node_id
         self.ttl = ttl_seconds
         self.key = f"{prefix}feed-leader"
+        self.released_key = f"{prefix}feed-leader-released"
         self.health_key = f"{prefix}feed-health"
         self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True,
                                                              socket_connect_timeout=2.0)
@@ -101,23 +111,33 @@ class LeaderFeed(Feed):
         # The leader's feed health as last read (node, health); None when no node shares one.
         self._shared: tuple[str, FeedHealth] | None = None
         self.changed = asyncio.Event()  # set on every change of ``leading`` (tests await it)
-        self._stopping = False  # checked by the loop too: redis-py can swallow a cancel
+        self._stopping = asyncio.Event()  # checked by the loop too: redis-py can swallow a cancel
+        # When the lease we last saw another node hold runs out (loop time). A lock gone before
+        # then was lost by Redis (restarted empty), not let go by a dead holder: the holder takes
+        # it back at its next renewal, and a follower taking it instead would start the market over.
+        self._held_elsewhere_until = 0.0
 
     async def start(self, bus: EventBus) -> None:
         self._bus = bus
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        while not self._stopping:
+        while not self._stopping.is_set():
             wait = self.ttl / 3  # the renewal period: a timer, not a wait for an outcome
+            now = asyncio.get_running_loop().time()
+            peek = not self.leading and now < self._held_elsewhere_until
             try:
-                verdict = int(await self._acquire(keys=[self.key], args=[self.node_id, int(self.ttl * 1000)]))
+                verdict = int(await self._acquire(keys=[self.key, self.released_key], args=[
+                    self.node_id, int(self.ttl * 1000), "peek" if peek else "take"]))
             except (RedisError, OSError) as exc:
                 log.warning("feed lock: cannot reach Redis (%s)", exc)
                 verdict = 0
             held = verdict == 1
             if verdict < 0:  # another node holds it: ask again the moment its lease runs out
+                self._held_elsewhere_until = now + -verdict / 1000
                 wait = min(wait, -verdict / 1000 + 0.01)
+            elif peek:  # gone early: leave it to its holder until its lease would have run out
+                wait = min(wait, self._held_elsewhere_until - now + 0.01)
             if held != self.leading:
                 await self._become(held)
             try:
@@ -129,7 +149,10 @@ class LeaderFeed(Feed):
                     self._shared = _health_from(record) if isinstance(record, str) else None
             except (RedisError, OSError):
                 self._shared = None
-            await asyncio.sleep(wait)
+            try:  # sleep until the next renewal, or until stopped
+                await asyncio.wait_for(self._stopping.wait(), wait)
+            except asyncio.TimeoutError:
+                pass
 
     async def _become(self, leading: bool) -> None:
         self.leading = leading
@@ -144,13 +167,13 @@ class LeaderFeed(Feed):
 
     def abandon(self) -> None:
         """Stop renewing without releasing or stopping the feed: what a crash leaves (tests)."""
-        self._stopping = True
+        self._stopping.set()
         if self._task is not None:
             self._task.cancel()
 
     async def stop(self) -> None:
         """Stop the feed and hand the lock over at once (a crash leaves it to the TTL)."""
-        self._stopping = True
+        self._stopping.set()
         if self._task is not None:
             self._task.cancel()
             await asyncio.wait([self._task], timeout=self.ttl + 2)  # bounded, whatever redis-py does
@@ -159,7 +182,7 @@ class LeaderFeed(Feed):
             await self.feed.stop()
             self.leading = False
         try:
-            await self._release(keys=[self.key], args=[self.node_id])
+            await self._release(keys=[self.key, self.released_key], args=[self.node_id, int(self.ttl * 1000)])
         except (RedisError, OSError):
             pass
         await self._redis.aclose()

@@ -69,3 +69,30 @@ async def test_a_clean_stop_hands_over_at_once(io_loop: Any, redis_server: Redis
     await changed(b, timeout=5.0)
     assert inner_b.running and not inner_a.running
     await b.stop()
+
+
+async def test_redis_restarted_empty_leaves_the_feed_with_its_leader(io_loop: Any, redis_server: RedisServer) -> None:
+    """The lock vanishes with Redis's data: the follower must not take it (its feed would start
+    the market over); the leader takes it back at its next renewal."""
+    ttl = 1.2
+    inner_a, inner_b = CountingFeed(), CountingFeed()
+    a = LeaderFeed(inner_a, redis_server.url, "a", ttl)
+    b = LeaderFeed(inner_b, redis_server.url, "b", ttl)
+    await a.start(InMemoryBus())
+    await changed(a)
+    await b.start(InMemoryBus())
+    await asyncio.wait_for(_until_shared(b), 5)  # b has seen a's lease
+    redis_server.restart()
+    try:
+        await asyncio.wait_for(b.changed.wait(), 2 * ttl)  # a lease and more: b must stay a follower
+        raise AssertionError("the follower took the lock Redis lost")
+    except asyncio.TimeoutError:
+        pass
+    assert a.leading and inner_a.running and not b.leading
+    await a.stop()
+    await b.stop()
+
+
+async def _until_shared(feed: LeaderFeed) -> None:
+    while feed.health().details.get("leaderNode") is None:
+        await asyncio.sleep(0.02)  # the follower reads the leader's health on its own timer
