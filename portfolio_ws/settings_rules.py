@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from holidays import NYSE
 
 from .constants import CHANNELS
 from .errors import ConfigError
@@ -114,6 +117,19 @@ def _non_empty(value: str) -> str | None:
     return None if value.strip() else "not be empty"
 
 
+def _host(value: str) -> str | None:
+    """An IP address, or a host name (letters, digits, hyphens, dots) that is not a bad dotted quad."""
+    try:
+        ipaddress.ip_address(value)
+        return None
+    except ValueError:
+        pass
+    if re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-]{1,63})*\.?", value) \
+            and not re.fullmatch(r"[\d.]+", value):
+        return None
+    return "be an IP address (127.0.0.1, 0.0.0.0, ::1) or a host name"
+
+
 def _origin(value: str) -> str | None:
     parts = urlsplit(value.rstrip("/"))
     if parts.scheme in ("http", "https") and parts.netloc and not parts.path and not parts.query:
@@ -160,9 +176,11 @@ def parse_start(text: str) -> str | datetime:
         raise ConfigError("simulator.start", f"must be {LATEST_OPEN}, {WALL_CLOCK} or an ISO 8601 time "
                                              f"(2026-03-02T09:30), got {text!r}") from None
     if moment.tzinfo is None:
-        from zoneinfo import ZoneInfo
-
         moment = moment.replace(tzinfo=ZoneInfo("America/New_York"))
+    first, last = NYSE.start_year, NYSE.end_year   # the years whose exchange closures are known
+    if not first <= moment.astimezone(ZoneInfo("America/New_York")).year <= last:
+        raise ConfigError("simulator.start", f"must fall within the NYSE calendar's years {first}-{last}, "
+                                             f"got {text!r}")
     return moment
 
 
@@ -176,7 +194,7 @@ def _start(value: str) -> str | None:
 
 # Rules by dotted key (see Rule 1: numbers not listed must be greater than 0).
 RULES: dict[str, Rule] = {
-    "server.host": Check(_non_empty, ("", " ")),
+    "server.host": Check(_host, ("", " ", "999.1.1.1", "local host", "http://127.0.0.1")),
     "server.port": Range(1, 65535, why="a TCP port"),
     "server.allowed_origins[]": Check(_origin, ("app.example", "https://app.example/path", "ws://app.example")),
     "server.certfile": Check(_existing_file, ("/nonexistent/cert.pem",)),
@@ -195,7 +213,7 @@ RULES: dict[str, Rule] = {
     "auth.external_session_url": Url(("http", "https")),
     "auth.external_user_id_field": Check(_dotted_path, ("", "user..id", ".id")),
     "simulator.seed": Range(minimum=0),
-    "simulator.start": Check(_start, ("yesterday", "2026-13-45", "now")),
+    "simulator.start": Check(_start, ("yesterday", "2026-13-45", "now", "2200-01-02T10:00")),
     "simulator.orders_per_day": Range(minimum=0),
     # The engine spaces a user's account updates >= 6.05 s apart and each user draws up to 1.5x the mean.
     "simulator.account_updates_per_minute": Range(maximum=6.5, above=0, why="one at most every 6 s a user"),

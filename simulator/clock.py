@@ -27,10 +27,7 @@ def parse_start(start: str, now: float) -> float:
     moment = settings_rules.parse_start(start)
     if moment == WALL_CLOCK:
         raise ConfigError("simulator.start", "wall-clock follows real time: use SimClock.from_settings")
-    if isinstance(moment, datetime):
-        if not cal.FIRST_YEAR <= cal.local_date(moment.timestamp()).year <= cal.LAST_YEAR:
-            raise ConfigError("simulator.start", f"must fall within the NYSE calendar's years "
-                                                 f"{cal.FIRST_YEAR}-{cal.LAST_YEAR}, got {start!r}")
+    if isinstance(moment, datetime):  # within the calendar's years (settings_rules checks it)
         return moment.timestamp()
     return cal.latest_open(now)
 

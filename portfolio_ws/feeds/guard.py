@@ -21,6 +21,7 @@ from typing import Any
 from ..bus import EventBus
 from ..core.events import EVENT_TYPES
 from ..core.health import FeedHealth
+from ..errors import ConfigError
 from . import Feed
 
 log = logging.getLogger("portfolio_ws.feed")
@@ -110,6 +111,8 @@ class FeedGuard:
         before = asyncio.all_tasks()
         try:
             await self.feed.start(GuardedBus(bus, self))
+        except ConfigError:
+            raise  # a bad setting, not a feed fault: the command stops with one line, serving nothing
         except Exception as exc:
             self._failed("start()", exc)
         for task in asyncio.all_tasks() - before:

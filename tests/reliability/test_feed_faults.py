@@ -156,3 +156,20 @@ async def test_shutdown_with_a_failed_feed_still_closes_every_client_1001(make_s
     _, client = await subscribed(server, "alice")
     await server.service.shutdown(drain_seconds=1)
     assert await client.closed() == (1001, "Server shutting down")
+
+
+async def test_a_bad_setting_found_by_a_feed_s_start_stops_the_server(tmp_path):
+    """A ConfigError is a bad setting, not a feed fault: it is raised (the command prints one line,
+    exit 2), not reported offline behind a server that serves nothing."""
+    import pytest
+
+    from portfolio_ws.errors import ConfigError
+    from tests.harness import start_server
+
+    class Misconfigured(ScriptedFeed):
+        async def start(self, bus: Any) -> None:
+            raise ConfigError("simulator.start", "must fall within the NYSE calendar's years")
+
+    with pytest.raises(ConfigError) as info:
+        await start_server(tmp_path, feed=Misconfigured())
+    assert info.value.key == "simulator.start"
