@@ -70,6 +70,7 @@ class CloseCode(IntEnum):
     NORMAL_CLOSURE = 1000
     GOING_AWAY = 1001
     ABNORMAL_CLOSURE = 1006
+    INVALID_PAYLOAD = 1007
     POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
@@ -92,6 +93,7 @@ class CloseCause(StrEnum):
     STREAMING_DISABLED = "STREAMING_DISABLED"
     SLOW_CONSUMER = "SLOW_CONSUMER"
     STALE_CONNECTION_SLOTS = "STALE_CONNECTION_SLOTS"
+    INVALID_DATA = "INVALID_DATA"                        # permessage-deflate data that doesn't inflate
 
 
 CloseAction = Literal["stop", "reconnect", "poll"]
@@ -136,6 +138,7 @@ CLOSE_CAUSES: Final[dict[CloseCause, tuple[CloseCode, ClosePolicy]]] = {
     CloseCause.STREAMING_DISABLED: (CloseCode.TRY_AGAIN_LATER, POLL),
     CloseCause.SLOW_CONSUMER: (CloseCode.TRY_AGAIN_LATER, RECONNECT_SLOW),
     CloseCause.STALE_CONNECTION_SLOTS: (CloseCode.TRY_AGAIN_LATER, RECONNECT_SLOW),
+    CloseCause.INVALID_DATA: (CloseCode.INVALID_PAYLOAD, STOP),
 }
 # A close without a cause message (or with a cause this table doesn't know, or whose close code
 # differs): by its code alone. A 1008 without a cause is an authentication refusal, the one policy
@@ -144,6 +147,7 @@ CLOSE_CODES: Final[dict[CloseCode, ClosePolicy]] = {
     CloseCode.NORMAL_CLOSURE: STOP,
     CloseCode.GOING_AWAY: RECONNECT,
     CloseCode.ABNORMAL_CLOSURE: RECONNECT,
+    CloseCode.INVALID_PAYLOAD: STOP,
     CloseCode.POLICY_VIOLATION: STOP,
     CloseCode.MESSAGE_TOO_BIG: STOP,
     CloseCode.INTERNAL_ERROR: RECONNECT,
@@ -179,6 +183,7 @@ class Close:
 
 NORMAL_CLOSURE: Final = CloseCode.NORMAL_CLOSURE
 GOING_AWAY: Final = CloseCode.GOING_AWAY
+INVALID_PAYLOAD: Final = CloseCode.INVALID_PAYLOAD
 POLICY_VIOLATION: Final = CloseCode.POLICY_VIOLATION
 MESSAGE_TOO_BIG: Final = CloseCode.MESSAGE_TOO_BIG
 INTERNAL_ERROR: Final = CloseCode.INTERNAL_ERROR
@@ -201,6 +206,8 @@ SERVER_SHUTTING_DOWN: Final = Close(GOING_AWAY, "Server shutting down", CloseCau
 # A peer silent (no pong, no message) past the heartbeat limit: 1001 so live-but-slow clients reconnect.
 HEARTBEAT_TIMEOUT: Final = Close(GOING_AWAY, "Heartbeat timeout", CloseCause.HEARTBEAT_TIMEOUT)
 INTERNAL_ERROR_CLOSE: Final = Close(INTERNAL_ERROR, "Internal server error", CloseCause.INTERNAL_ERROR)
+# permessage-deflate data that does not inflate: a client bug, so no reconnect.
+INVALID_DATA: Final = Close(INVALID_PAYLOAD, "Invalid compressed data", CloseCause.INVALID_DATA)
 # Causes the server never announces: an auth refusal sends no data (PROTOCOL.md), and Tornado
 # closes 1009 itself before the message reaches us.
 UNANNOUNCED_CAUSES: Final = frozenset({CloseCause.AUTHENTICATION_REQUIRED, CloseCause.MESSAGE_TOO_BIG})

@@ -68,9 +68,14 @@ class StreamingSettings:
     flush_interval_ms: int = 50
     # Events on these channels flush the user's pending window at once.
     immediate_channels: tuple[str, ...] = ("orders", "trades")
-    max_message_bytes: int = 65536
+    # The largest client message: the protocol's largest, a subscribe, is a few hundred bytes.
+    max_message_bytes: int = 4096
     # A connection with more than this many bytes written but unread by its peer is closed 1013.
     max_outbound_bytes: int = 1048576
+    # The kernel's send buffer per socket (SO_SNDBUF; Linux doubles it), counted in the above with
+    # Tornado's: small, so a stalled reader is found at max_outbound_bytes, not megabytes later.
+    # 0 = the kernel's own sizing (it grows to several MiB per socket).
+    send_buffer_bytes: int = 65536
     # Offer permessage-deflate: far fewer bytes on the wire, more memory and CPU per socket.
     compression: bool = False
     # Load tests only: data messages carry "eventAt" and "lastEventAt" (when the oldest and the
@@ -82,8 +87,11 @@ class StreamingSettings:
 class LimitSettings:
     connections_per_user: int = 5
     total_connections: int = 100
+    # Every frame a client sends counts (protocol pings, pongs and fragments too), and its bytes
+    # against a byte budget beside it (burst: one second's worth).
     messages_per_second: float = 100.0
     rate_limit_burst: int = 100
+    bytes_per_second: int = 32768
     rate_limit_close_after_seconds: float = 5.0
 
 

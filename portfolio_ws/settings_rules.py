@@ -200,6 +200,7 @@ RULES: dict[str, Rule] = {
     "server.certfile": Check(_existing_file, ("/nonexistent/cert.pem",)),
     "server.keyfile": Check(_existing_file, ("/nonexistent/key.pem",)),
     "server.gc_full_collect_seconds": Range(minimum=0, why="0 = CPython's own policy"),
+    "streaming.send_buffer_bytes": Range(minimum=0, why="0 = the kernel's own sizing"),
     "server.trusted_proxies[]": Check(_network, ("10.0.0.0/33", "proxy.local")),
     "auth.hash_queue_size": Range(minimum=0, why="0 = only the workers, nobody waits"),
     "server.idle_timeout_seconds": Range(maximum=3600, above=0),

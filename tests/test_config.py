@@ -48,7 +48,7 @@ def test_defaults_are_the_protocol_defaults() -> None:
     assert (s.server.host, s.server.port) == ("127.0.0.1", 5000)
     assert s.streaming.enabled and s.streaming.batch_window_ms == 1000
     assert s.streaming.immediate_channels == ("orders", "trades")
-    assert s.streaming.max_message_bytes == 64 * 1024
+    assert s.streaming.max_message_bytes == 4096  # PROTOCOL.md: what a subscribe needs, a few KiB
     assert (s.limits.connections_per_user, s.limits.total_connections) == (5, 100)
     assert (s.limits.messages_per_second, s.limits.rate_limit_close_after_seconds) == (100.0, 5.0)
     assert (s.recovery.max_events, s.recovery.max_age_seconds) == (1000, 300.0)

@@ -230,7 +230,8 @@ class StreamCore(UserLoading):
             self._outbox.append(Closing(conn_id, refusal))
             return conn_id
         guard = RateGuard(self.limits.messages_per_second, self.limits.rate_limit_burst,
-                          self.limits.rate_limit_close_after_seconds, now)
+                          self.limits.rate_limit_close_after_seconds, now,
+                          self.limits.bytes_per_second, self.limits.bytes_per_second)
         conn = Connection(conn_id, f"conn-{conn_id}", user_id, session_id, now, guard, last_heard=now)
         self.hub.add(conn)
         user = self.user(user_id)
@@ -245,6 +246,7 @@ class StreamCore(UserLoading):
                 "connectionsPerUser": self.limits.connections_per_user,
                 "totalConnections": self.limits.total_connections,
                 "messagesPerSecond": wire.plain_number(self.limits.messages_per_second),
+                "bytesPerSecond": self.limits.bytes_per_second,
                 "maxMessageBytes": self.streaming.max_message_bytes,
             },
         })
@@ -303,19 +305,13 @@ class StreamCore(UserLoading):
 
     # ---- client frames ----------------------------------------------------------------------
     def receive_frame(self, conn_id: int, frame: str | bytes, now: float) -> None:
+        """A complete data message (its UTF-8 size counts against the byte budget)."""
         conn = self.hub.connections.get(conn_id)
         if conn is None:
             return
         conn.last_heard = now
-        verdict = conn.guard.check(now)
-        if verdict is not Verdict.ALLOW:
-            self.stats.rate_limited += 1
-            if verdict is Verdict.CLOSE:
-                self.close(conn_id, c.RATE_LIMIT_EXCEEDED, now)
-            elif verdict is Verdict.REJECT_NOTIFY:
-                self._control(conn, c.ERROR, now, c.RATE_LIMITED,
-                              "Too many messages; messages over the limit are not processed",
-                              {"limitPerSecond": wire.plain_number(self.limits.messages_per_second)})
+        size = len(frame) if isinstance(frame, bytes) or frame.isascii() else len(frame.encode("utf-8", "surrogatepass"))
+        if not self._admit(conn, size, now):
             return
         command = protocol.parse(frame)
         if isinstance(command, protocol.ClientError):
@@ -329,6 +325,27 @@ class StreamCore(UserLoading):
             conn.channels = conn.channels - command.channels
             self._control(conn, c.INFO, now, c.UNSUBSCRIBED, "Unsubscribed",
                           {"channels": protocol.ordered(conn.channels)})
+
+    def receive_control(self, conn_id: int, nbytes: int, now: float) -> bool:
+        """A frame that is not a complete data message (a protocol ping or pong, a fragment of a
+        longer message) arrived: it counts against the limits too. False: don't act on it (over the
+        limit, or not an open connection)."""
+        conn = self.hub.connections.get(conn_id)
+        return conn is not None and self._admit(conn, nbytes, now)
+
+    def _admit(self, conn: Connection, nbytes: int, now: float) -> bool:
+        verdict = conn.guard.check(now, nbytes)
+        if verdict is Verdict.ALLOW:
+            return True
+        self.stats.rate_limited += 1
+        if verdict is Verdict.CLOSE:
+            self.close(conn.id, c.RATE_LIMIT_EXCEEDED, now)
+        elif verdict is Verdict.REJECT_NOTIFY:
+            self._control(conn, c.ERROR, now, c.RATE_LIMITED,
+                          "Too many messages; messages over the limit are not processed",
+                          {"limitPerSecond": wire.plain_number(self.limits.messages_per_second),
+                           "bytesPerSecond": self.limits.bytes_per_second})
+        return False
 
     def _subscribe(self, conn: Connection, command: protocol.Subscribe, now: float) -> None:
         user = self.user(conn.user_id)

@@ -7,8 +7,11 @@ Handlers never touch the core directly; they call the service, which pumps the c
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
+import sys
+import termios
 import time
 from typing import TYPE_CHECKING, Any, Callable, Coroutine, Protocol
 
@@ -55,11 +58,18 @@ class Clock(Protocol):
 
 
 def _unsent_bytes(handler: "WebSocketHandler") -> int:
-    """Bytes written to the socket's buffer that the peer has not read yet."""
+    """Bytes written for the peer that it has not received: Tornado's buffer plus the kernel's
+    send queue (SIOCOUTQ: unsent and unacknowledged), so the slow-consumer budget means what it says."""
     stream = getattr(handler.ws_connection, "stream", None)
     if stream is None:
         return 0
-    return stream._total_write_index - stream._total_write_done_index  # type: ignore[no-any-return]
+    pending: int = stream._total_write_index - stream._total_write_done_index
+    try:
+        queued = fcntl.ioctl(stream.socket.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+        pending += int.from_bytes(queued, sys.byteorder, signed=True)
+    except (OSError, AttributeError, ValueError):
+        pass  # not Linux, or the socket is gone: Tornado's own buffer is what we know
+    return pending
 
 
 class Service:
@@ -278,12 +288,23 @@ class Service:
         self.core.receive_frame(conn_id, frame, self.clock())
         self.pump()
 
+    def receive_control(self, conn_id: int, nbytes: int) -> bool:
+        """A protocol ping/pong or a fragment: counted; False when it is to be ignored."""
+        admitted = self.core.receive_control(conn_id, nbytes, self.clock())
+        self.pump()
+        return admitted
+
     def heard_from(self, conn_id: int) -> None:
         self.core.heard_from(conn_id, self.clock())
 
     def fail(self, conn_id: int) -> None:
         """Our own code failed on this connection's input: close it 1011 (the client reconnects)."""
         self.core.close(conn_id, c.INTERNAL_ERROR_CLOSE, self.clock())
+        self.pump()
+
+    def refuse_data(self, conn_id: int) -> None:
+        """The peer sent data that can't be decoded (compressed data that doesn't inflate): 1007."""
+        self.core.close(conn_id, c.INVALID_DATA, self.clock())
         self.pump()
 
     def _heartbeat_round(self) -> None:

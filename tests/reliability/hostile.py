@@ -73,8 +73,8 @@ def malformed_json(draw: Any) -> tuple[str, Tag]:
 
 @st.composite
 def deep_nesting(draw: Any) -> tuple[str, Tag]:
-    depth = draw(st.integers(1, 5000))
     opener, closer = draw(st.sampled_from([("[", "]"), ("{\"a\":", "}")]))
+    depth = draw(st.integers(1, 4000 // len(opener + closer)))  # within the 4 KiB message limit
     text = opener * depth + "1" + closer * depth
     if depth > 1000:  # beyond any sane parser's depth: refused as invalid JSON or as not a message
         return text, None
@@ -122,9 +122,9 @@ def binary(draw: Any) -> tuple[bytes, Tag]:
 
 @st.composite
 def oversized(draw: Any) -> tuple[str, Tag]:
-    """Large frames reach the engine only below the size limit (Tornado closes 1009 above it); the
-    engine must answer them like any other."""
-    size = draw(st.integers(1000, 60_000))
+    """Large frames reach the engine only below the size limit (streaming.max_message_bytes, 4 KiB;
+    Tornado closes 1009 above it); the engine must answer them like any other."""
+    size = draw(st.integers(1000, 4000))
     if draw(st.booleans()):
         return dumps({"type": "ping", "pad": "x" * size}), ("pong", None)
     return "x" * size, ("error", "INVALID_JSON")

@@ -3,6 +3,8 @@ ever holding a session id, a password or the admin token (issue 6)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import logging
 import time
@@ -73,8 +75,11 @@ async def test_logs_tell_connects_disconnects_failures_and_limits_but_never_secr
     assert (await server.fetch("/api/admin/websocket-stats",
                                headers={"Authorization": f"Bearer {wrong_token}"})).code == 401
     assert (await server.fetch("/api/portfolio", cookie=cookie)).code == 401
+    [handler] = server.service.sockets.values()
     assert (await server.fetch("/api/auth/logout", "POST", cookie=second_cookie)).code == 200
     assert await client.closed() == (1008, "Session expired")
+    # the server reads the client's close frame at its paced rate (2 frames/s here): wait for it
+    await asyncio.wait_for(handler.closed_future, 10)
     await server.stop()
 
     records = list(caplog.records)

@@ -56,6 +56,10 @@ async def test_a_peer_that_never_reads_is_closed_1013_removed_and_freed(make_ser
     (code, reason), texts = await stalled.read_until_close()
     assert (code, reason) == (1013, "Slow consumer")
     # The kernel's buffers and the server's bounded queue held what was sent before the close; nothing after.
+    # "max_outbound_bytes unread" counts the kernel's send queue too (SO_SNDBUF capped): what reached
+    # the peer after it stopped reading is the limit, one frame over it, and its own small receive buffer
+    unread = sum(len(t) for t in texts)
+    assert unread <= LIMIT + 48 * 1024, f"{unread} bytes were held for a peer with a {LIMIT}-byte budget"
     trades = [ujson.loads(t)["data"].get("tradeId") for t in texts]
     assert f"t{published - 1}" in trades and not any(str(t).startswith("late") for t in trades)
     stalled.close()

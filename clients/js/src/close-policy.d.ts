@@ -6,10 +6,10 @@ export interface ClosePolicy { action: CloseAction; delay: CloseDelay }
 export type CloseCause =
   | "SERVER_SHUTTING_DOWN" | "HEARTBEAT_TIMEOUT" | "AUTHENTICATION_REQUIRED" | "SESSION_EXPIRED"
   | "CONNECTION_LIMIT" | "RATE_LIMIT_EXCEEDED" | "MESSAGE_TOO_BIG" | "INTERNAL_ERROR" | "SERVER_CAPACITY"
-  | "STREAMING_DISABLED" | "SLOW_CONSUMER" | "STALE_CONNECTION_SLOTS";
+  | "STREAMING_DISABLED" | "SLOW_CONSUMER" | "STALE_CONNECTION_SLOTS" | "INVALID_DATA";
 
 export declare const CLOSE_CAUSES: Readonly<Record<CloseCause, Readonly<ClosePolicy & { code: number }>>>;
-export declare const CLOSE_CODES: Readonly<Record<1000 | 1001 | 1006 | 1008 | 1009 | 1011 | 1013, Readonly<ClosePolicy>>>;
+export declare const CLOSE_CODES: Readonly<Record<1000 | 1001 | 1006 | 1007 | 1008 | 1009 | 1011 | 1013, Readonly<ClosePolicy>>>;
 
 /** The table's answer for a close with `code`, after an `error` whose data.code was `cause`. */
 export declare function closePolicy(code: number, cause?: string | null): ClosePolicy;

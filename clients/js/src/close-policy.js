@@ -33,6 +33,7 @@ export const CLOSE_CAUSES = Object.freeze({
   STREAMING_DISABLED: Object.freeze({ code: 1013, ...POLL }),
   SLOW_CONSUMER: Object.freeze({ code: 1013, ...RECONNECT_SLOW }),
   STALE_CONNECTION_SLOTS: Object.freeze({ code: 1013, ...RECONNECT_SLOW }),  // cluster: a stopped server's slots may count
+  INVALID_DATA: Object.freeze({ code: 1007, ...STOP }),             // compressed data that doesn't inflate
 });
 
 /** A close without a (known, matching) cause: by its code alone; codes not listed reconnect. */
@@ -40,6 +41,7 @@ export const CLOSE_CODES = Object.freeze({
   1000: STOP,
   1001: RECONNECT,
   1006: RECONNECT,
+  1007: STOP,
   1008: STOP,            // a 1008 without a cause is an authentication refusal
   1009: STOP,
   1011: RECONNECT,

@@ -159,9 +159,9 @@ export interface CloseCauseError {
   code:
     | "SERVER_SHUTTING_DOWN" | "HEARTBEAT_TIMEOUT" | "SESSION_EXPIRED" | "CONNECTION_LIMIT"
     | "RATE_LIMIT_EXCEEDED" | "INTERNAL_ERROR" | "SERVER_CAPACITY" | "STREAMING_DISABLED" | "SLOW_CONSUMER"
-    | "STALE_CONNECTION_SLOTS";
+    | "STALE_CONNECTION_SLOTS" | "INVALID_DATA";
   message: string;
-  details: { closeCode: 1001 | 1008 | 1011 | 1013 };
+  details: { closeCode: 1001 | 1007 | 1008 | 1011 | 1013 };
 }
 
 export interface PlainError {
