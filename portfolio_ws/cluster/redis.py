@@ -17,14 +17,17 @@ MAX_CONNECTIONS = 64
 WAIT_SECONDS = 5.0
 
 
+def retry_once() -> dict[str, object]:
+    """Client options: a command on a pooled connection Redis closed (it restarted) fails; once
+    more, on a fresh connection."""
+    return {"retry": Retry(NoBackoff(), 1), "retry_on_error": [RedisConnectionError]}
+
+
 def request_client(url: str, client_name: str | None = None) -> aioredis.Redis:
     """``client_name``: the name every connection gives itself (``CLIENT SETNAME``), so other
     nodes can tell from ``CLIENT LIST`` that this process is alive (``slots/redis.py``)."""
     pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=WAIT_SECONDS,
                                                     decode_responses=True, socket_connect_timeout=2.0,
                                                     socket_timeout=5.0, client_name=client_name,
-                                                    # A pooled connection Redis closed (it restarted) fails
-                                                    # its first command: once more, on a fresh connection.
-                                                    retry=Retry(NoBackoff(), 1),
-                                                    retry_on_error=[RedisConnectionError])
+                                                    **retry_once())  # type: ignore[arg-type]
     return aioredis.Redis(connection_pool=pool)

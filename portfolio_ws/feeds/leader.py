@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 import ujson
 
 from ..bus import EventBus
+from ..cluster.redis import retry_once
 from ..core.health import FeedHealth
 from . import Feed, FeedState
 
@@ -64,7 +65,8 @@ class RedisFeedState(FeedState):
         self.prefix = f"{prefix}feed:"
         self.keep_ms = int(keep_seconds * 1000)
         # Bytes (checkpoints are pickles); a socket timeout so a paused Redis can't hold the feed.
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=10.0)
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=10.0,
+                                                             **retry_once())  # type: ignore[arg-type]
 
     async def get(self, name: str) -> bytes | None:
         value = await self._redis.get(self.prefix + name)
@@ -99,8 +101,8 @@ class LeaderFeed(Feed):
         self.key = f"{prefix}feed-leader"
         self.released_key = f"{prefix}feed-leader-released"
         self.health_key = f"{prefix}feed-health"
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True,
-                                                             socket_connect_timeout=2.0)
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0,
+                                                             **retry_once())  # type: ignore[arg-type]
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._release = self._redis.register_script(_RELEASE)
         self._state = RedisFeedState(url, prefix)
@@ -116,6 +118,7 @@ class LeaderFeed(Feed):
         # then was lost by Redis (restarted empty), not let go by a dead holder: the holder takes
         # it back at its next renewal, and a follower taking it instead would start the market over.
         self._held_elsewhere_until = 0.0
+        self._renewed_at = 0.0  # loop time of our last successful take or renewal
 
     async def start(self, bus: EventBus) -> None:
         self._bus = bus
@@ -131,7 +134,13 @@ class LeaderFeed(Feed):
                     self.node_id, int(self.ttl * 1000), "peek" if peek else "take"]))
             except (RedisError, OSError) as exc:
                 log.warning("feed lock: cannot reach Redis (%s)", exc)
-                verdict = 0
+                # Our lease outlives a failed renewal: keep the feed while it surely holds (no other
+                # node can take the lock before it lapses), stop before it may have.
+                verdict = 1 if self.leading and now - self._renewed_at < self.ttl * 2 / 3 else 0
+                wait = self.ttl / 6  # and try again sooner
+            else:
+                if verdict == 1:
+                    self._renewed_at = now
             held = verdict == 1
             if verdict < 0:  # another node holds it: ask again the moment its lease runs out
                 self._held_elsewhere_until = now + -verdict / 1000
