@@ -307,14 +307,20 @@ async def storm(port: int, cookies: list[str], rate: float, hold: float = 5.0,
 
 
 def _storm_worker(port: int, cookies: list[str], rate: float, out: Any) -> None:
+    try:  # the clients on uvloop when it is there ('portfolio-ws[fast]'): less of the machine for them
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
     out.put(asyncio.run(storm(port, cookies, rate)))
 
 
 def storm_processes(port: int, cookies: list[str], rate: float, processes: int) -> dict[str, Any]:
     """The storm from ``processes`` client processes (the client side needs CPU too), merged."""
-    out: Any = multiprocessing.get_context("spawn").Queue()
+    out: Any = multiprocessing.get_context("fork").Queue()
     shares = [cookies[i::processes] for i in range(processes)]
-    procs = [multiprocessing.get_context("spawn").Process(target=_storm_worker, args=(port, share, rate / processes, out))
+    procs = [multiprocessing.get_context("fork").Process(target=_storm_worker, args=(port, share, rate / processes, out))
              for share in shares]
     for proc in procs:
         proc.start()

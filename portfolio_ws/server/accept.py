@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import ipaddress
 import logging
 import resource
 import socket
+import sys
+import termios
 import time
 from typing import Any, Awaitable, Callable
 
@@ -188,7 +191,8 @@ class EdgeServer(HTTPServer):
         conn = HTTP1ServerConnection(stream, self.conn_params, context)
         host = str(address[0]) if address else ""
         # Behind a trusted proxy every client has the proxy's address: only the total cap applies.
-        admission = self.gate.admit(conn, host, time.monotonic(), per_address=not self._proxy(host))
+        admission = self.gate.admit(conn, host, time.monotonic(), per_address=not self._proxy(host),
+                                    quiet=_nothing_unread)
         if not admission.admitted:
             log.warning("connection from %s refused: %s pending connections at the %s cap", host,
                         self.gate.count(host) if admission.cap == "address" else len(self.gate), admission.cap)
@@ -229,6 +233,15 @@ class EdgeServer(HTTPServer):
         self.gate.waiting(server_conn, time.monotonic())  # type: ignore[arg-type]
         inner = super().start_request(server_conn, request_conn)
         return _BodyGuard(self, server_conn, request_conn, inner)  # type: ignore[arg-type]
+
+
+def _nothing_unread(conn: HTTP1ServerConnection) -> bool:
+    """Nothing the client sent is waiting in the kernel for us to read (FIONREAD)."""
+    try:
+        unread = fcntl.ioctl(conn.stream.socket.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except (OSError, AttributeError):
+        return True  # closed meanwhile
+    return int.from_bytes(unread, sys.byteorder) == 0
 
 
 class _BodyGuard(httputil.HTTPMessageDelegate):

@@ -5,17 +5,23 @@ and in total, and which connection gives way when a cap is reached. No sockets, 
 Rule 1: a connection is *pending* from its accept until it closes or is upgraded to a WebSocket.
 Rule 2: a pending connection is *waiting* while no request of it is in progress (just accepted, or
 kept alive between requests), *busy* from its request head to the end of that request.
-Rule 3: at a cap, the oldest *waiting* connection (of the address, else of all) is given up for the
-new one, so an attacker's idle or half-sent connections can't keep a real user out; when every
-pending connection is busy the new one is refused. Busy ones end by themselves (body timeout).
+Rule 3: at a cap, the oldest *stalled* connection (of the address, else of all) is given up for the
+new one, so an attacker's idle or half-sent connections can't keep a real user out; when none is
+stalled the new one is refused. Busy ones end by themselves (body timeout).
+Rule 4: *stalled* = waiting for at least ``STALLED_AFTER`` seconds with nothing unread in the kernel
+(the caller's ``quiet``). A connection whose request the server simply hasn't read yet - a reconnect
+storm's - is never given up.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, Hashable, Iterable, TypeVar
+from typing import Callable, Generic, Hashable, Iterable, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+
+STALLED_AFTER = 2.0  # a client sends its request as soon as it connects: 2 s of silence is not that
+SCAN = 64  # candidates looked at per admission, so a cap full of busy connections costs little
 
 
 @dataclass
@@ -47,17 +53,19 @@ class PendingGate(Generic[K]):
     def count(self, address: str) -> int:
         return len(self._by_address.get(address, ()))
 
-    def admit(self, key: K, address: str, now: float, *, per_address: bool = True) -> Admission[K]:
+    def admit(self, key: K, address: str, now: float, *, per_address: bool = True,
+              quiet: Callable[[K], bool] = lambda key: True) -> Admission[K]:
         """A new connection from ``address``. When the answer names ``evict``, the caller closes
         that connection (and calls ``release`` for it); when not admitted, it closes the new one.
-        ``per_address=False``: only the total applies (a trusted proxy speaks for many clients)."""
+        ``per_address=False``: only the total applies (a trusted proxy speaks for many clients).
+        ``quiet(key)``: nothing of that connection is waiting unread in the kernel."""
         evict: K | None = None
         cap = ""
         mine = self._by_address.get(address, {})
         if per_address and len(mine) >= self.per_address:
-            cap, evict = "address", self._oldest_waiting(mine)
+            cap, evict = "address", self._oldest_stalled(mine, now, quiet)
         elif len(self._entries) >= self.total:
-            cap, evict = "total", self._oldest_waiting(self._entries)
+            cap, evict = "total", self._oldest_stalled(self._entries, now, quiet)
         if cap and evict is None:
             self.refused += 1
             return Admission(False, cap=cap)
@@ -95,8 +103,15 @@ class PendingGate(Generic[K]):
         """Connections waiting since before ``moment`` (candidates for the idle timeout)."""
         return [k for k, e in self._entries.items() if not e.busy and e.since < moment]
 
-    def _oldest_waiting(self, keys: Iterable[K]) -> K | None:
+    def _oldest_stalled(self, keys: Iterable[K], now: float, quiet: Callable[[K], bool]) -> K | None:
+        looked = 0
         for key in keys:
-            if not self._entries[key].busy:
+            entry = self._entries[key]
+            if entry.busy or now - entry.since < STALLED_AFTER:
+                continue
+            if quiet(key):
                 return key
+            looked += 1
+            if looked >= SCAN:
+                break
         return None

@@ -13,7 +13,7 @@ from tornado.http1connection import HTTP1ServerConnection
 from tornado.iostream import IOStream
 
 from portfolio_ws.server import accept
-from portfolio_ws.server.gate import PendingGate
+from portfolio_ws.server.gate import STALLED_AFTER, PendingGate
 from tests.harness import PASSWORD
 
 LOGIN = "/api/auth/login"
@@ -140,6 +140,7 @@ async def test_at_the_address_cap_the_oldest_idle_connection_gives_way(make_serv
     server.add_user("alice")
     idle = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(10)]
     await asyncio.wait_for(_until(lambda: len(server.http.gate) == 10), 5)
+    await asyncio.sleep(STALLED_AFTER)  # their silence must last this long before they count as stalled
     # One more from the same address: the oldest idle one is closed for it, and it is served.
     answer = await login_from(server.port, "127.0.0.1", ujson.dumps({"username": "alice", "password": PASSWORD}).encode())
     assert answer.startswith(b"HTTP/1.1 200"), answer
@@ -157,24 +158,26 @@ async def _until(condition: object) -> None:
 
 
 # ---- the gate, without sockets ----------------------------------------------------------------
-def test_the_gate_refuses_only_when_every_pending_connection_is_busy():
+def test_the_gate_gives_up_only_stalled_connections_and_refuses_when_there_is_none():
     gate: PendingGate[str] = PendingGate(per_address=2, total=3)
     assert gate.admit("a1", "A", 0).admitted and gate.admit("a2", "A", 1).admitted
     gate.busy("a1")
-    third = gate.admit("a3", "A", 2)  # a1 is busy: a2 is the oldest waiting one
+    assert not gate.admit("a3", "A", 2).admitted  # a2 waits, but for 1 s only: not stalled yet
+    third = gate.admit("a3", "A", 1 + STALLED_AFTER)  # a1 is busy: a2, stalled, gives way
     assert third.admitted and third.evict == "a2" and third.cap == "address"
     gate.busy("a3")
-    assert not gate.admit("a4", "A", 3).admitted  # all of A's are busy
-    assert gate.admit("b1", "B", 4).admitted
+    assert not gate.admit("a4", "A", 10).admitted  # all of A's are busy
+    assert gate.admit("b1", "B", 10).admitted
     gate.busy("b1")
-    assert not gate.admit("c1", "C", 5).admitted  # the total is full and all busy
-    gate.waiting("a1", 6)
-    admitted = gate.admit("c1", "C", 7)
+    assert not gate.admit("c1", "C", 11).admitted  # the total is full and all busy
+    gate.waiting("a1", 11)
+    assert not gate.admit("c1", "C", 12, quiet=lambda key: False).admitted  # its next request is unread
+    admitted = gate.admit("c1", "C", 11 + STALLED_AFTER)
     assert admitted.evict == "a1" and admitted.cap == "total"
-    assert gate.waiting_since_before(8) == ["c1"]
+    assert gate.waiting_since_before(30) == ["c1"]
     for key in ("a3", "b1", "c1"):
         gate.release(key)
-    assert len(gate) == 0 and gate.count("A") == 0 and gate.refused == 2 and gate.evicted == 2
+    assert len(gate) == 0 and gate.count("A") == 0 and gate.refused == 4 and gate.evicted == 2
 
 
 def test_the_file_limit_is_raised_to_the_hard_limit():
@@ -186,7 +189,7 @@ def test_the_file_limit_is_raised_to_the_hard_limit():
 
 def test_behind_a_trusted_proxy_only_the_total_cap_applies():
     gate: PendingGate[int] = PendingGate(per_address=2, total=4)
-    assert all(gate.admit(i, "10.0.0.1", i, per_address=False).evict is None for i in range(4))
+    assert all(gate.admit(i, "10.0.0.1", 0, per_address=False).evict is None for i in range(4))
     assert gate.admit(4, "10.0.0.1", 4, per_address=False).cap == "total"
 
 
