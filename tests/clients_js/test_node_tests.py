@@ -4,7 +4,11 @@ type check run inside the README's test command."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.clients_js.npm import installed, run
+
+pytestmark = pytest.mark.slow  # npm ci, node, tsc
 
 
 def test_node_test_passes() -> None:

@@ -6,14 +6,34 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.builders import account, position
 from tests.clients_js.npm import PACKAGE, run, tool
 
 EXAMPLES = PACKAGE / "examples"
 WAIT = 30.0
+pytestmark = pytest.mark.slow  # npm pack and two npm installs
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fresh project, with the typed example type-checked (tsc --noEmit) and then compiled. Done
+    in a (synchronous) fixture: npm's time does not count against the async test's timeout."""
+    app = fresh_project(tmp_path_factory.mktemp("packaging"))
+    (app / "example.ts").write_text((EXAMPLES / "typed-client.ts").read_text())
+    (app / "tsconfig.json").write_text(json.dumps({
+        "compilerOptions": {"target": "ES2022", "module": "NodeNext", "moduleResolution": "NodeNext",
+                            "strict": True, "outDir": "out", "skipLibCheck": False},
+        "files": ["example.ts"]}))
+    tsc = str(app / "node_modules" / "typescript" / "bin" / "tsc")
+    run("node", tsc, "--noEmit", "-p", ".", cwd=app)   # the Done-when: tsc --noEmit on a typed example
+    run("node", tsc, "-p", ".", cwd=app)                # then compiled, to run it
+    return app
 
 
 def fresh_project(tmp: Path) -> Path:
@@ -43,18 +63,23 @@ async def lines_until(proc: asyncio.subprocess.Process, wanted: str, seen: list[
             return
 
 
-async def test_the_packed_tarball_installs_type_checks_and_streams_from_a_real_server(make_server: Any,
-                                                                                    tmp_path: Path) -> None:
-    app = fresh_project(tmp_path)
-    (app / "example.ts").write_text((EXAMPLES / "typed-client.ts").read_text())
-    (app / "tsconfig.json").write_text(json.dumps({
-        "compilerOptions": {"target": "ES2022", "module": "NodeNext", "moduleResolution": "NodeNext",
-                            "strict": True, "outDir": "out", "skipLibCheck": False},
-        "files": ["example.ts"]}))
+def test_a_type_error_in_a_program_on_the_package_is_caught(app: Path) -> None:
+    """The declarations really constrain users: a wrong field and a wrong option fail tsc."""
+    (app / "wrong.ts").write_text(
+        'import { PortfolioStream, type Position } from "portfolio-ws-client";\n'
+        'const p: Position = { symbol: "AAPL" } as Position;\n'
+        'const n: number = p.quantity;\n'                       # quantity is a decimal string
+        'new PortfolioStream({ url: "ws://x/ws/portfolio", maxTrades: "100" });\n')
     tsc = str(app / "node_modules" / "typescript" / "bin" / "tsc")
-    run("node", tsc, "--noEmit", "-p", ".", cwd=app)   # the Done-when: tsc --noEmit on a typed example
-    run("node", tsc, "-p", ".", cwd=app)                # then compiled, to run it
+    done = subprocess.run([tool("node"), tsc, "--noEmit", "--strict", "--module", "NodeNext",
+                           "--moduleResolution", "NodeNext", "wrong.ts"], cwd=app, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode != 0
+    assert "wrong.ts(3," in done.stdout and "wrong.ts(4," in done.stdout, done.stdout
 
+
+async def test_the_packed_tarball_installs_type_checks_and_streams_from_a_real_server(make_server: Any,
+                                                                                    app: Path) -> None:
     server = await make_server()
     user, session = await server.user_session("alice")
     server.publish(position(user.user_id, "AAPL", "100"))

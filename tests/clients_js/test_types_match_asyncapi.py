@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests import ROOT
@@ -16,6 +17,8 @@ from tests.clients_js.npm import PACKAGE, installed, run
 
 ASYNCAPI = yaml.safe_load((ROOT / "portfolio_ws" / "apidocs" / "asyncapi.yaml").read_text())
 SCHEMAS: dict[str, Any] = ASYNCAPI["components"]["schemas"]
+
+pytestmark = pytest.mark.slow  # npm ci, node, tsc
 
 
 def ts_shapes() -> dict[str, Any]:

@@ -13,6 +13,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from portfolio_ws.client import PortfolioClient, Snapshot
 from tests import ROOT
 from tests.builders import position
@@ -28,11 +30,13 @@ def mypy_strict(*args: str, cwd: Path, pythonpath: Path | None = None) -> subpro
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_the_client_package_is_clean_under_mypy_strict() -> None:
     done = mypy_strict("-p", "portfolio_ws.client", cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_the_wheel_ships_py_typed_and_the_typed_example_passes_mypy_strict_against_it(tmp_path: Path) -> None:
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"),
                             str(ROOT)], capture_output=True, text=True, timeout=600)

@@ -65,12 +65,9 @@ function defaultUrl() {
   return `${loc.protocol === "https:" ? "wss" : "ws"}://${loc.host}/ws/portfolio`;
 }
 
-/** GET /api/portfolio beside the stream: relative in a page of the same host, absolute elsewhere. */
-function defaultPortfolioUrl(wsUrl) {
-  const loc = globalThis.location;
-  const http = new URL(wsUrl.replace(/^ws/i, "http"));
-  if (loc && loc.host === http.host) return "/api/portfolio";
-  return new URL("/api/portfolio", http).toString();
+/** GET /api/portfolio on the stream's host (http for ws, https for wss). */
+function portfolioUrlBeside(wsUrl) {
+  return new URL("/api/portfolio", wsUrl.replace(/^ws/i, "http")).toString();
 }
 
 /**
@@ -100,8 +97,12 @@ export class PortfolioStream {
   constructor(options = {}) {
     this.options = { ...DEFAULTS };
     for (const [key, value] of Object.entries(options)) if (value !== undefined) this.options[key] = value;
-    this.options.url = this.options.url || defaultUrl();
-    this.options.portfolioUrl = this.options.portfolioUrl || defaultPortfolioUrl(this.options.url);
+    // `location` is read only in a page that gave no url: then both go to the page's own host.
+    if (!this.options.url) {
+      this.options.url = defaultUrl();
+      this.options.portfolioUrl = this.options.portfolioUrl || "/api/portfolio";
+    }
+    this.options.portfolioUrl = this.options.portfolioUrl || portfolioUrlBeside(this.options.url);
     this._WebSocket = options.WebSocket || globalThis.WebSocket;
     if (typeof this._WebSocket !== "function") {
       throw new TypeError("PortfolioStream: no WebSocket here; pass one (e.g. `WebSocket` from the ws package)");

@@ -82,6 +82,16 @@ test("a 401 while polling ends the stream (log in again)", async () => {
   assert.equal(FakeSocket.instances.length, 1, "no socket retries after the 401");
 });
 
+test("with a url given, location is never read (Node, workers, other origins)", () => {
+  Object.defineProperty(globalThis, "location", { configurable: true, get() { throw new Error("location read"); } });
+  try {
+    const stream = new PortfolioStream(options({ url: "wss://example.test/ws/portfolio" }));
+    assert.equal(stream.options.portfolioUrl, "https://example.test/api/portfolio");
+  } finally {
+    delete globalThis.location;
+  }
+});
+
 test("outside a browser a url is required, and a missing WebSocket is a clear error", () => {
   assert.throws(() => new PortfolioStream({ WebSocket: FakeSocket }), /`url` is required outside a browser/);
   if (typeof globalThis.WebSocket === "undefined") {   // Node 18-21: ws must be injected
