@@ -252,10 +252,19 @@ UPGRADE = ("GET /ws/portfolio HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: web
            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nCookie: session={cookie}\r\n\r\n")
 
 
+def source_address(i: int, per_address: int) -> str:
+    """Client ``i``'s loopback source address when ``per_address`` clients share one: 127.1.x.y."""
+    n = i // per_address
+    return f"127.{1 + n // 62500}.{1 + (n // 250) % 250}.{1 + n % 250}"
+
+
 async def storm(port: int, cookies: list[str], rate: float, hold: float = 5.0,
-                timeout: float = 30.0) -> dict[str, Any]:
+                timeout: float = 30.0, per_address: int | None = None, first: int = 0) -> dict[str, Any]:
     """Each cookie opens a WebSocket at its moment (``rate`` a second); admitted = 101 and the
-    CONNECTED message. All are held ``hold`` s after the last attempt, then closed."""
+    CONNECTED message. All are held ``hold`` s after the last attempt, then closed.
+    ``per_address``: clients per loopback source address (127.1.x.y; a user's tabs share one, as
+    real users each have their own), ``first`` the index of the first cookie in that numbering;
+    None: all from 127.0.0.1."""
     outcomes: dict[str, int] = {}
     connect_s: list[float] = []
     open_writers: list[asyncio.StreamWriter] = []
@@ -266,7 +275,9 @@ async def storm(port: int, cookies: list[str], rate: float, hold: float = 5.0,
         await asyncio.sleep(max(0.0, t0 + i / rate - loop.time()))
         started = time.monotonic()
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+            local = None if per_address is None else (source_address(first + i, per_address), 0)
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, local_addr=local),
+                                                    timeout)
         except asyncio.TimeoutError:
             outcomes["connect timeout"] = outcomes.get("connect timeout", 0) + 1
             return
@@ -306,22 +317,27 @@ async def storm(port: int, cookies: list[str], rate: float, hold: float = 5.0,
                 "p99": round(connect_s[int(0.99 * (len(connect_s) - 1))], 3), "max": round(connect_s[-1], 3)}}
 
 
-def _storm_worker(port: int, cookies: list[str], rate: float, out: Any) -> None:
+def _storm_worker(port: int, cookies: list[str], rate: float, out: Any, per_address: int | None,
+                  first: int) -> None:
     try:  # the clients on uvloop when it is there ('portfolio-ws[fast]'): less of the machine for them
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
-    out.put(asyncio.run(storm(port, cookies, rate)))
+    out.put(asyncio.run(storm(port, cookies, rate, per_address=per_address, first=first)))
 
 
-def storm_processes(port: int, cookies: list[str], rate: float, processes: int) -> dict[str, Any]:
-    """The storm from ``processes`` client processes (the client side needs CPU too), merged."""
+def storm_processes(port: int, cookies: list[str], rate: float, processes: int,
+                    per_address: int | None = 5) -> dict[str, Any]:
+    """The storm from ``processes`` client processes (the client side needs CPU too), merged; each
+    process has a contiguous share of the cookies (a user's 5 stay on one source address)."""
     out: Any = multiprocessing.get_context("fork").Queue()
-    shares = [cookies[i::processes] for i in range(processes)]
-    procs = [multiprocessing.get_context("fork").Process(target=_storm_worker, args=(port, share, rate / processes, out))
-             for share in shares]
+    size = -(-len(cookies) // processes)
+    shares = [(i * size, cookies[i * size:(i + 1) * size]) for i in range(processes)]
+    procs = [multiprocessing.get_context("fork").Process(
+        target=_storm_worker, args=(port, share, rate / processes, out, per_address, first))
+        for first, share in shares]
     for proc in procs:
         proc.start()
     parts = [out.get(timeout=600) for _ in procs]
@@ -332,6 +348,7 @@ def storm_processes(port: int, cookies: list[str], rate: float, processes: int) 
         for key, value in part["outcomes"].items():
             outcomes[key] = outcomes.get(key, 0) + value
     return {"clients": len(cookies), "rate": rate, "processes": processes, "outcomes": outcomes,
+            "clients_per_source_address": per_address,
             "elapsed_s": max(p["elapsed_s"] for p in parts),
             "connect_s_p99_per_process": [p["connect_s"].get("p99") for p in parts],
             "connect_s_max": max(p["connect_s"].get("max", 0) for p in parts)}
@@ -348,6 +365,8 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--nofile", type=int, default=1024, help="the file limit of the filelimit part's server")
     parser.add_argument("--hold", type=float, default=30.0, help="seconds the filelimit part holds the limit")
+    parser.add_argument("--one-address", action="store_true",
+                        help="every storm client from 127.0.0.1 (default: a user's 5 per loopback address)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     report: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count()}
@@ -390,7 +409,8 @@ def main() -> None:
             srv.start()
             try:
                 before = cpu_seconds(srv.pid)
-                report["storm"] = storm_processes(srv.port, cookies, args.rate, args.processes)
+                report["storm"] = storm_processes(srv.port, cookies, args.rate, args.processes,
+                                                  None if args.one_address else 5)
                 report["storm"]["server_cpu_s"] = round(cpu_seconds(srv.pid) - before, 1)
                 report["storm"]["server_log_errors"] = sum(" ERROR " in line or " WARNING " in line
                                                            for line in srv.log.read_text(errors="replace").splitlines())

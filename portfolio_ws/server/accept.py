@@ -109,6 +109,10 @@ class EdgeServer(HTTPServer):
         self._pause_logged_at = 0.0
         self._pauses_unlogged = 0
         self._sweeper: PeriodicCallback | None = None
+        # At the total cap with nothing stalled to give up, accepting stops until a pending connection
+        # ends: the listen backlog holds the rest (a reconnect storm waits there, nothing is refused).
+        self._holding = False
+        self._resumers: list[Callable[[], None]] = []
 
     # --- accepting -------------------------------------------------------------------------------
     def add_sockets(self, sockets: Any) -> None:
@@ -130,13 +134,17 @@ class EdgeServer(HTTPServer):
         state = {"removed": False, "listening": True}
 
         def resume() -> None:
-            if not state["removed"] and not state["listening"]:
+            if not state["removed"] and not state["listening"] and not self._holding:
                 state["listening"] = True
                 loop.add_handler(sock, on_readable, IOLoop.READ)
 
         def on_readable(fd: Any, events: int) -> None:
             for _ in range(ACCEPTS_PER_WAKEUP):
                 if state["removed"]:
+                    return
+                if self._holding:
+                    loop.remove_handler(sock)
+                    state["listening"] = False
                     return
                 try:
                     connection, address = sock.accept()
@@ -161,6 +169,7 @@ class EdgeServer(HTTPServer):
             state["removed"] = True
 
         loop.add_handler(sock, on_readable, IOLoop.READ)
+        self._resumers.append(resume)
         return remove
 
     def _paused(self, code: int) -> None:
@@ -193,7 +202,14 @@ class EdgeServer(HTTPServer):
         # Behind a trusted proxy every client has the proxy's address: only the total cap applies.
         admission = self.gate.admit(conn, host, time.monotonic(), per_address=not self._proxy(host),
                                     quiet=_nothing_unread)
-        if not admission.admitted:
+        if not admission.admitted and admission.cap == "total":
+            self.gate.force(conn, host, time.monotonic())
+            if not self._holding:
+                self._holding = True
+                log.warning("%d pending connections (server.pending_connections) and none stalled: "
+                            "accepting paused until one ends; new connections wait in the listen backlog",
+                            len(self.gate))
+        elif not admission.admitted:
             log.warning("connection from %s refused: %s pending connections at the %s cap", host,
                         self.gate.count(host) if admission.cap == "address" else len(self.gate), admission.cap)
             if self.ssl_options is None:
@@ -218,6 +234,10 @@ class EdgeServer(HTTPServer):
     def on_close(self, server_conn: object) -> None:
         self.gate.release(server_conn)  # type: ignore[arg-type]
         self._connections.discard(server_conn)  # type: ignore[arg-type]
+        if self._holding and len(self.gate) < self.edge.pending_connections:
+            self._holding = False
+            for resume in self._resumers:
+                resume()
 
     def _close_idle(self) -> None:
         """Close connections that have sent no byte of a request for ``server.idle_timeout_seconds``

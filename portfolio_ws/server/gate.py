@@ -76,6 +76,12 @@ class PendingGate(Generic[K]):
         self._by_address.setdefault(address, {})[key] = None
         return Admission(True, evict, cap)
 
+    def force(self, key: K, address: str, now: float) -> None:
+        """Count a connection the caller keeps although ``admit`` refused it (then it stops accepting
+        until the count is below the total again)."""
+        self._entries[key] = _Entry(address, now)
+        self._by_address.setdefault(address, {})[key] = None
+
     def busy(self, key: K) -> None:
         """Its request head arrived."""
         entry = self._entries.get(key)

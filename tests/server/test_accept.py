@@ -201,3 +201,23 @@ async def test_connections_from_a_trusted_proxy_are_not_held_to_the_address_cap(
     assert server.http.gate.evicted == 0
     for _, writer in held:
         writer.close()
+
+
+async def test_at_the_total_cap_with_nothing_stalled_new_connections_wait_in_the_backlog(make_server):
+    # (from a trusted proxy, so that only the total cap applies)
+    server = await make_server(server__pending_connections_per_address=5, server__pending_connections=5,
+                               server__trusted_proxies=["127.0.0.1/32"])
+    idle = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(5)]
+    await asyncio.wait_for(_until(lambda: len(server.http.gate) == 5), 5)
+    request = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    sixth = await asyncio.open_connection("127.0.0.1", server.port)
+    sixth[1].write(request)
+    assert (await closed_by_server(sixth[0], 5)).startswith(b"HTTP/1.1 200")  # kept, then accepting stops
+    seventh = await asyncio.open_connection("127.0.0.1", server.port)  # the kernel completes it: the backlog
+    seventh[1].write(request)
+    with pytest.raises(asyncio.TimeoutError):  # not accepted while the cap is full
+        await asyncio.wait_for(seventh[0].read(1), 0.5)
+    idle[0][1].close()  # one pending connection ends: accepting resumes, the waiting one is served
+    assert (await closed_by_server(seventh[0], 5)).startswith(b"HTTP/1.1 200")
+    for _, writer in idle[1:] + [sixth, seventh]:
+        writer.close()
