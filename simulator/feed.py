@@ -192,6 +192,7 @@ class SimulatorFeed(Feed):
                 log.exception("simulator step failed")
             keeper, market, sim = self._keeper, self._market, self._sim
             if keeper is not None and market is not None and sim is not None and keeper.due(self._clock()):
+                assert self._bus is not None
                 await keeper.save(market, Checkpoint(market.market_id, self._ordinal, dict(self._last_of), sim,
-                                                     self._ahead, self._ahead_to), self._clock())
+                                                     self._ahead, self._ahead_to), self._bus, self._clock())
             await asyncio.sleep(0 if self._behind else interval)

@@ -32,6 +32,7 @@ class MarketKeeper:
         self.state = state
         self.interval = interval
         self._taken: bytes | None = None  # taken at the last save; stored at the next one
+        self._taken_last: dict[str, int] = {}  # its users' last ordinals
         self._slot = 0
         self.saved_at = float("-inf")
         self.saves = 0
@@ -92,16 +93,23 @@ class MarketKeeper:
     def due(self, now: float) -> bool:
         return now - self.saved_at >= self.interval
 
-    async def save(self, market: Market, checkpoint: Checkpoint, now: float) -> None:
+    async def save(self, market: Market, checkpoint: Checkpoint, bus: EventBus, now: float) -> None:
         """Store the checkpoint taken last time, and take ``checkpoint`` for next time. The market
-        record is written again each time: Redis may have restarted empty."""
+        record is written again each time, and the users' positions the stored checkpoint covers
+        where the bus has none: Redis may have restarted empty, and a successor needs both."""
         self.saved_at = now
         started = time.perf_counter()
         previous, self._taken = self._taken, checkpoint.encode()
+        previous_last, self._taken_last = self._taken_last, dict(checkpoint.last)
         took = time.perf_counter() - started
         self.interval = max(self.interval, took / MAX_SHARE)
         await self._put("market", market.encode())
         if previous is not None:
+            try:
+                await asyncio.wait_for(bus.restore_positions(
+                    {user: market.position(n) for user, n in previous_last.items()}), IO_TIMEOUT)
+            except Exception as exc:
+                log.warning("simulator: cannot restore positions (%s); the next save tries again", exc)
             await self._put(SLOTS[self._slot], previous)
             self._slot ^= 1
             self.saves += 1

@@ -45,6 +45,10 @@ class EventBus(ABC):
         keeps none."""
         return {}
 
+    async def restore_positions(self, positions: dict[str, str]) -> None:
+        """Set each user's position where the bus has none (it lost them: Redis restarted empty),
+        from a source that knows those events were published. Never moves one that exists."""
+
     # True where the bus keeps each user's state with its offset (Redis): a node then loads a
     # user from it (``load_user``) before serving the user, so every node gives the same answer.
     holds_state = False

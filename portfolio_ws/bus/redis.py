@@ -77,6 +77,7 @@ local kind, field, day, flag = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 return seq
 """
 
+POSITION_KEEP_SECONDS = 604800  # a week, as the publish script keeps them
 PIPELINE_SIZE = 500          # events per round trip
 MAX_PENDING = 100_000        # queued while Redis is down; beyond it the oldest are dropped (and counted)
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 5.0
@@ -132,12 +133,22 @@ class RedisBus(EventBus):
 
     async def positions(self, user_ids: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}
-        for start in range(0, len(user_ids), 500):
+        for start in range(0, len(user_ids), 500):  # GETs, not MGET: each user's key is in its own slot
             chunk = user_ids[start:start + 500]
-            values: list[str | None] = await self._redis.mget(  # type: ignore[assignment]
-                [self.position_key(u) for u in chunk])
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for user_id in chunk:
+                    pipe.get(self.position_key(user_id))
+                values = await pipe.execute()
             found.update((user, value) for user, value in zip(chunk, values) if value is not None)
         return found
+
+    async def restore_positions(self, positions: dict[str, str]) -> None:
+        users = list(positions)
+        for start in range(0, len(users), 500):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for user_id in users[start:start + 500]:
+                    pipe.set(self.position_key(user_id), positions[user_id], nx=True, ex=POSITION_KEEP_SECONDS)
+                await pipe.execute()
 
     def subscribe(self, handler: Handler) -> Callable[[], None]:
         return self.subscribe_numbered(lambda event, seq: handler(event))

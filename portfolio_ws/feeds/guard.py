@@ -91,6 +91,9 @@ class GuardedBus(EventBus):
     async def positions(self, user_ids: list[str]) -> dict[str, str]:
         return await self._bus.positions(user_ids)
 
+    async def restore_positions(self, positions: dict[str, str]) -> None:
+        await self._bus.restore_positions(positions)
+
     def __getattr__(self, name: str) -> Any:  # anything else a bus offers, as is
         return getattr(self._bus, name)
 

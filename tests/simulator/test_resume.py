@@ -11,6 +11,7 @@ from collections import deque
 from typing import Any, Callable
 
 import pytest
+import redis.asyncio as aioredis
 
 from portfolio_ws.bus.redis import RedisBus
 from portfolio_ws.core.codec import to_dict
@@ -147,3 +148,62 @@ def test_a_checkpoint_that_names_a_class_outside_the_allow_list_is_refused() -> 
         Checkpoint.decode(pickle.dumps(deque([1])))
     with pytest.raises(ValueError):
         Checkpoint.decode(b"garbage")
+
+
+@pytest.mark.slow
+async def test_redis_emptied_then_the_leader_lost_still_publishes_each_event_once(
+        io_loop: Any, redis_server: RedisServer) -> None:
+    """Redis restarted empty (the market, checkpoints and positions gone), the leader went on and
+    saved again, then died: its successor still continues the market without repeating anything."""
+    from portfolio_ws.feeds.leader import RedisFeedState
+
+    clock = FakeClock(ny("2025-03-03 10:00"))
+    state = RedisFeedState(redis_server.url)
+    watcher = RedisBus(redis_server.url, node_id="watcher", clock=clock)
+    await watcher.start()
+    for user in USERS:  # a node takes in the events of the users it serves
+        await watcher.follow(user)
+    received = Received(watcher)
+    first_bus = RedisBus(redis_server.url, node_id="first", clock=clock)
+    await first_bus.start()
+    first = SimulatorFeed(USERS, SETTINGS, clock)
+    first.keep_state(state, interval=5.0)
+    await first.start(first_bus)
+    market = Market.decode(await state.get("market") or b"")
+    sim_clock = SimClock(market.sim_start, market.real_start, SETTINGS.speed, True)
+
+    async def run_for(seconds: int) -> None:
+        for _ in range(seconds // 5):
+            clock.now += 5
+            target = sim_clock.sim_time(clock.now)
+            await until(lambda: first.simulation is not None and first.simulation.now >= target
+                        and first_bus.health()["pending"] == 0)
+
+    await run_for(20)
+    raw = aioredis.Redis.from_url(redis_server.url)
+    await raw.flushall()  # as a restart without persistence leaves it (offsets start again at the
+    # publish time in ms: the buses' clock is the test's, so they start above the old ones)
+    await raw.aclose()
+    assert await state.get("market") is None
+    await run_for(15)  # the leader saves twice more: market, a checkpoint, positions back
+    await until(lambda: first._keeper is not None and first._keeper.saves >= 4)
+    await first.stop()
+    await first_bus.close(drain_seconds=0)
+    second_bus = RedisBus(redis_server.url, node_id="second", clock=clock)
+    await second_bus.start()
+    second = SimulatorFeed(USERS, SETTINGS, clock)
+    second.keep_state(state, interval=5.0)
+    try:
+        await second.start(second_bus)
+        assert second.health().details["resumedFrom"].startswith("checkpoint at event")
+        expected = reference(market, clock.now)
+        await until(lambda: not second.health().details["behind"]
+                    and second.health().details["marketEvents"] >= len(expected))
+        await received.until(len(expected))
+        await until(lambda: second_bus.health()["pending"] == 0)
+        assert [to_dict(e) for e in received.events] == expected
+    finally:
+        await second.stop()
+        await second_bus.close()
+        await watcher.close()
+        await state.close()
