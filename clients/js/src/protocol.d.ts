@@ -133,6 +133,8 @@ export interface ConnectedMessage extends Envelope {
         connectionsPerUser: number;
         totalConnections: number;
         messagesPerSecond: number;
+        /** Bytes a second the client may send (frames' payloads), beside the frame count. */
+        bytesPerSecond: number;
         maxMessageBytes: number;
       };
     };
@@ -185,7 +187,7 @@ export interface SubscriptionError {
 export interface RateLimitedError {
   code: "RATE_LIMITED";
   message: string;
-  details: { limitPerSecond: number };
+  details: { limitPerSecond: number; bytesPerSecond: number };
 }
 
 export type ErrorData = PlainError | UnknownTypeError | SubscriptionError | RateLimitedError | CloseCauseError;
