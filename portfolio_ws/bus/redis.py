@@ -49,6 +49,7 @@ from redis.exceptions import RedisError
 from . import EventBus, Handler, NumberedHandler
 from ..core.codec import from_dict, to_dict
 from ..core.events import Event
+from ..cluster.redis import request_client
 from ..core.users import UserSnapshot
 from ..errors import InvalidEvent
 from .state import APPLY_LUA, READ_LUA, snapshot_from, state_args
@@ -99,7 +100,8 @@ class RedisBus(EventBus):
         self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True,
                                                              socket_connect_timeout=2.0)
         self._script = self._redis.register_script(_PUBLISH)
-        self._read_state = self._redis.register_script(READ_LUA)
+        # Loads come in bursts (a reconnect storm): a blocking pool queues them (cluster/redis.py).
+        self._read_state = request_client(url).register_script(READ_LUA)
         self._handlers: list[NumberedHandler] = []
         # (user, payload, at, publish no., source position or "", state_args of the event)
         self._pending: deque[tuple[str, str, float, int, str, tuple[str, str, str, str]]] = deque()
@@ -183,6 +185,7 @@ class RedisBus(EventBus):
             if not task.cancelled() and task.exception() is not None:
                 log.debug("redis bus task ended with %r", task.exception())
         await self._redis.aclose()
+        await self._read_state.registered_client.aclose()
 
     # ---- health -------------------------------------------------------------------------------
     @property
@@ -262,10 +265,6 @@ class RedisBus(EventBus):
                 await self._pubsub.sunsubscribe(channel)
             except (RedisError, OSError):
                 pass  # gone with the connection; not re-made on reconnecting
-
-    @property
-    def following(self) -> int:
-        return len(self._following)
 
     # ---- publishing ---------------------------------------------------------------------------
     async def _publish_loop(self) -> None:
