@@ -50,11 +50,16 @@ async def read_to_close(reader: asyncio.StreamReader, within: float) -> bytes:
         data += chunk
 
 
+# The real user's address: not the attacker's (127.0.0.1), as on a real network.
+USER_ADDRESS = ("127.0.0.2", 0)
+
+
 async def login_seconds(port: int, username: str, password: str = PASSWORD, timeout: float = 10.0) -> float:
     """Seconds a login takes (a fresh connection, the whole answer); raises unless it is 200."""
     started = time.monotonic()
     body = LOGIN_BODY % (username.encode(), password.encode())
-    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, local_addr=USER_ADDRESS),
+                                            timeout)
     try:
         writer.write(b"POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
                      b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (port, len(body), body))
@@ -69,7 +74,8 @@ async def login_seconds(port: int, username: str, password: str = PASSWORD, time
 async def health_seconds(port: int, timeout: float = 5.0) -> float:
     """Seconds a GET /api/health takes on a fresh connection (the HTTP path without argon2)."""
     started = time.monotonic()
-    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, local_addr=USER_ADDRESS),
+                                            timeout)
     try:
         writer.write(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         answer = await read_to_close(reader, timeout)
@@ -124,8 +130,10 @@ async def idle_attack(port: int, username: str, connections: int = 2000, within:
     async def closed_after(start: float, reader: asyncio.StreamReader) -> float:
         try:
             await read_to_close(reader, within - (time.monotonic() - start))
-        except (asyncio.TimeoutError, ConnectionError):
+        except asyncio.TimeoutError:
             return float("inf")
+        except ConnectionError:
+            pass  # reset by the server (a refusal while the client had unread bytes): closed as well
         return time.monotonic() - start
 
     closed = await asyncio.gather(*(closed_after(start, reader) for start, reader, _ in opened))
@@ -363,7 +371,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=19000)
     parser.add_argument("--rate", type=float, default=2000)
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--nofile", type=int, default=1024, help="the file limit of the filelimit part's server")
+    parser.add_argument("--nofile", type=int, default=512, help="the file limit of the filelimit part's server")
     parser.add_argument("--hold", type=float, default=30.0, help="seconds the filelimit part holds the limit")
     parser.add_argument("--one-address", action="store_true",
                         help="every storm client from 127.0.0.1 (default: a user's 5 per loopback address)")

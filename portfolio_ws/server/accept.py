@@ -44,6 +44,7 @@ ACCEPTS_PER_WAKEUP = 128  # as Tornado: others get the loop between batches
 # accept() errors that mean "out of a resource": pause, don't spin.
 OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 PAUSE_LOG_SECONDS = 10.0
+SUMMARY_SECONDS = 10.0
 LINGER_SECONDS = 2.0  # after a 413: read and drop what the client already sent, so it sees the answer
 LINGER_BYTES = 1 << 20
 SOMAXCONN = "/proc/sys/net/core/somaxconn"
@@ -113,6 +114,10 @@ class EdgeServer(HTTPServer):
         # ends: the listen backlog holds the rest (a reconnect storm waits there, nothing is refused).
         self._holding = False
         self._resumers: list[Callable[[], None]] = []
+        # What the caps and timeouts did, logged as one line per SUMMARY_SECONDS, not a line each.
+        self._refused_from: dict[str, int] = {}
+        self._summarized = (0, 0)  # (evicted, idle_closed) at the last summary
+        self._summary_at = time.monotonic()
 
     # --- accepting -------------------------------------------------------------------------------
     def add_sockets(self, sockets: Any) -> None:
@@ -210,8 +215,7 @@ class EdgeServer(HTTPServer):
                             "accepting paused until one ends; new connections wait in the listen backlog",
                             len(self.gate))
         elif not admission.admitted:
-            log.warning("connection from %s refused: %s pending connections at the %s cap", host,
-                        self.gate.count(host) if admission.cap == "address" else len(self.gate), admission.cap)
+            self._refused_from[host] = self._refused_from.get(host, 0) + 1  # summed up by _summary
             if self.ssl_options is None:
                 try:
                     stream.socket.send(BUSY, socket.MSG_DONTWAIT)
@@ -220,7 +224,6 @@ class EdgeServer(HTTPServer):
             stream.close()
             return
         if admission.evict is not None:
-            log.info("closed the oldest waiting connection for one from %s (%s cap)", host, admission.cap)
             admission.evict.stream.close()
         self._connections.add(conn)
         conn.start_serving(self)
@@ -239,9 +242,27 @@ class EdgeServer(HTTPServer):
             for resume in self._resumers:
                 resume()
 
+    def _summary(self) -> None:
+        now = time.monotonic()
+        if now - self._summary_at < SUMMARY_SECONDS:
+            return
+        evicted, idle = self.gate.evicted - self._summarized[0], self.idle_closed - self._summarized[1]
+        if self._refused_from:
+            worst = max(self._refused_from, key=self._refused_from.__getitem__)
+            log.warning("refused %d connection(s) 503 at the per-address pending cap in the last %.0fs "
+                        "(most from %s: %d)", sum(self._refused_from.values()), now - self._summary_at,
+                        worst, self._refused_from[worst])
+        if evicted or idle:
+            log.info("closed %d stalled connection(s) for new ones at a pending cap and %d idle one(s) "
+                     "in the last %.0fs; %d pending", evicted, idle, now - self._summary_at, len(self.gate))
+        self._refused_from = {}
+        self._summarized = (self.gate.evicted, self.idle_closed)
+        self._summary_at = now
+
     def _close_idle(self) -> None:
         """Close connections that have sent no byte of a request for ``server.idle_timeout_seconds``
-        (a half-sent head is the header timeout's)."""
+        (a half-sent head is the header timeout's); and log what the caps did meanwhile."""
+        self._summary()
         for conn in self.gate.waiting_since_before(time.monotonic() - self.edge.idle_timeout_seconds):
             stream = conn.stream
             if stream._read_buffer_size == 0:  # nothing of its next request has arrived
