@@ -158,26 +158,30 @@ async def _until(condition: object) -> None:
 
 
 # ---- the gate, without sockets ----------------------------------------------------------------
-def test_the_gate_gives_up_only_stalled_connections_and_refuses_when_there_is_none():
-    gate: PendingGate[str] = PendingGate(per_address=2, total=3)
+def test_the_gate_gives_up_only_stalled_connections_and_refuses_an_address_only_for_busy_ones():
+    gate: PendingGate[str] = PendingGate(per_address=2, total=4)
     assert gate.admit("a1", "A", 0).admitted and gate.admit("a2", "A", 1).admitted
     gate.busy("a1")
-    assert not gate.admit("a3", "A", 2).admitted  # a2 waits, but for 1 s only: not stalled yet
     third = gate.admit("a3", "A", 1 + STALLED_AFTER)  # a1 is busy: a2, stalled, gives way
     assert third.admitted and third.evict == "a2" and third.cap == "address"
+    # Over the address's count but nothing stalled and only one busy: unread yet, let in.
+    over = gate.admit("a4", "A", 2 + STALLED_AFTER, quiet=lambda key: False)
+    assert over.admitted and over.evict is None and gate.count("A") == 3
     gate.busy("a3")
-    assert not gate.admit("a4", "A", 10).admitted  # all of A's are busy
-    assert gate.admit("b1", "B", 10).admitted
+    refused = gate.admit("a5", "A", 3 + STALLED_AFTER, quiet=lambda key: False)
+    assert not refused.admitted and refused.cap == "address"  # two busy: the address's cap
+    assert gate.admit("b1", "B", 10).admitted  # another address: the total is 4
     gate.busy("b1")
-    assert not gate.admit("c1", "C", 11).admitted  # the total is full and all busy
+    total = gate.admit("c1", "C", 10, quiet=lambda key: False)
+    assert not total.admitted and total.cap == "total"  # the caller stops accepting
+    gate.force("c1", "C", 10)
+    assert len(gate) == 5
     gate.waiting("a1", 11)
-    assert not gate.admit("c1", "C", 12, quiet=lambda key: False).admitted  # its next request is unread
-    admitted = gate.admit("c1", "C", 11 + STALLED_AFTER)
-    assert admitted.evict == "a1" and admitted.cap == "total"
-    assert gate.waiting_since_before(30) == ["c1"]
-    for key in ("a3", "b1", "c1"):
+    admitted = gate.admit("c2", "C", 11 + STALLED_AFTER)
+    assert admitted.evict == "a1" and admitted.cap == "total"  # the oldest, waiting again, stalled
+    for key in ("a3", "a4", "b1", "c1", "c2"):
         gate.release(key)
-    assert len(gate) == 0 and gate.count("A") == 0 and gate.refused == 4 and gate.evicted == 2
+    assert len(gate) == 0 and gate.count("A") == 0 and gate.evicted == 2 and gate._busy == {}
 
 
 def test_the_file_limit_is_raised_to_the_hard_limit():
