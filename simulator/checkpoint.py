@@ -51,6 +51,10 @@ class Market:
     real_start: float
     wall_clock: bool
     users: tuple[str, ...]
+    # Users who joined later: (events of the market before the join, simulated time, user), in order.
+    # The joining leader ran the market fully up to that time, then added the user; a successor
+    # re-running the market does the same there.
+    joins: tuple[tuple[int, float, str], ...] = ()
 
     @classmethod
     def new(cls, settings: SimulatorSettings, sim_start: float, real_start: float, wall_clock: bool,
@@ -60,7 +64,7 @@ class Market:
     def encode(self) -> bytes:
         return json.dumps({"id": self.market_id, "fingerprint": self.fingerprint, "simStart": self.sim_start,
                            "realStart": self.real_start, "wallClock": self.wall_clock,
-                           "users": list(self.users)}).encode()
+                           "users": list(self.users), "joins": [list(j) for j in self.joins]}).encode()
 
     @classmethod
     def decode(cls, raw: bytes) -> Market:
@@ -70,10 +74,15 @@ class Market:
             users = d["users"]
             if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
                 raise ValueError("users")
+            joins = tuple((int(n), float(at), str(user)) for n, at, user in d.get("joins", []))
             return cls(str(d["id"]), str(d["fingerprint"]), float(d["simStart"]), float(d["realStart"]),
-                       bool(d["wallClock"]), tuple(users))
+                       bool(d["wallClock"]), tuple(users), joins)
         except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"not a market record: {exc}") from None
+
+    @property
+    def all_users(self) -> set[str]:
+        return {*self.users, *(user for _, _, user in self.joins)}
 
     def position(self, ordinal: int) -> str:
         """The bus position of the market's ``ordinal``-th event."""

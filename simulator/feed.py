@@ -13,6 +13,7 @@ feed started on another node continues the same market from the newest safe chec
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -64,6 +65,8 @@ class SimulatorFeed(Feed):
         self._ordinal = 0  # events of the market handed to the bus
         self._last_of: dict[str, int] = {}  # user -> ordinal of its last event
         self._resumed = ""
+        self._joins: list[tuple[int, float, str]] = []  # joins of the market still to re-run
+        self._newcomers: list[str] = []  # users to add to the market once caught up (cluster mode)
 
     def keep_state(self, state: FeedState, interval: float) -> None:
         self._keeper = MarketKeeper(state, interval)
@@ -101,10 +104,13 @@ class SimulatorFeed(Feed):
             if self._settings.pregenerate_seconds > 0:
                 self._ahead = deque(self._sim.advance_to(market.sim_start + self._settings.pregenerate_seconds))
                 self._ahead_to = market.sim_start
-        missing = [u for u in self._user_ids if u not in market.users]
-        if missing:
-            log.warning("simulator: %d user(s) added since market %s began are not simulated until a new "
-                        "market starts", len(missing), market.market_id)
+        simulated = {user.user_id for user in self._sim.users}
+        self._joins = [join for join in market.joins if join[2] not in simulated]
+        self._newcomers = [u for u in self._user_ids if u not in market.all_users]
+        if self._newcomers and self._settings.pregenerate_seconds > 0:
+            log.warning("simulator: %d user(s) added since market %s began are not simulated (events "
+                        "are pregenerated)", len(self._newcomers), market.market_id)
+            self._newcomers = []
         if self._keeper is not None:
             self._keeper.saved_at = now  # the first checkpoint one interval from now
         self._task = asyncio.get_running_loop().create_task(self._run(), name="simulator-feed")
@@ -139,7 +145,9 @@ class SimulatorFeed(Feed):
         if user_id in self._user_ids:
             return
         self._user_ids.append(user_id)
-        if self._sim is not None:
+        if self._keeper is not None and self._sim is not None:  # recorded in the market first
+            self._newcomers.append(user_id)
+        elif self._sim is not None:
             self._publish(self._sim.add_user(user_id), self._clock())
 
     def step(self) -> int:
@@ -152,10 +160,40 @@ class SimulatorFeed(Feed):
         target = self._sim_clock.sim_time(now)
         if self._ahead:
             return self._publish_ahead(target, now)
+        if self._joins and target >= self._joins[0][1]:
+            return self._rejoin(now)
         events = self._sim.advance_to(target, limit=self.max_events_per_step)
         self._behind = self._sim.now < target
         self._publish([event for _, event in events], now)
         return len(events)
+
+    def _rejoin(self, now: float) -> int:
+        """Re-run a recorded join: the market fully up to its time, then the user added."""
+        assert self._sim is not None
+        ordinal, at, user = self._joins.pop(0)
+        events = [event for _, event in self._sim.advance_to(at)]
+        self._publish(events, now)
+        if self._ordinal != ordinal:  # the same market run the same way can't differ: say so if it does
+            log.error("simulator: re-running market %s, %s joined after event %d, not %d",
+                      self._market.market_id if self._market else "?", user, self._ordinal, ordinal)
+        self._publish(self._sim.add_user(user), now)
+        return len(events)
+
+    async def _join_newcomers(self, keeper: MarketKeeper, market: Market, sim: Simulation) -> None:
+        """Add a user the market doesn't have yet (one a turn), at a point a successor finds again:
+        the market run fully up to now, the join recorded before any of the user's events go out."""
+        now = self._clock()
+        self._publish([event for _, event in sim.advance_to(sim.now)], now)  # all of "now", none cut off
+        user, at = self._newcomers[0], sim.now
+        updated = dataclasses.replace(market, joins=(*market.joins, (self._ordinal, at, user)))
+        if not await keeper.record(updated):
+            return  # tried again next turn
+        if self._market is not market or self._sim is not sim:
+            return  # stopped meanwhile: whoever runs the market next re-runs the join recorded
+        self._market = updated
+        self._newcomers.pop(0)
+        self._publish(sim.add_user(user), now)
+        log.info("simulator: user %s joined market %s", user, market.market_id)
 
     def _publish_ahead(self, target: float, now: float) -> int:
         ahead = self._ahead
@@ -191,6 +229,9 @@ class SimulatorFeed(Feed):
                 self._failures += 1
                 log.exception("simulator step failed")
             keeper, market, sim = self._keeper, self._market, self._sim
+            if keeper is not None and market is not None and sim is not None and self._newcomers \
+                    and not self._behind and not self._joins:
+                await self._join_newcomers(keeper, market, sim)
             if keeper is not None and market is not None and sim is not None and keeper.due(self._clock()):
                 assert self._bus is not None
                 await keeper.save(market, Checkpoint(market.market_id, self._ordinal, dict(self._last_of), sim,

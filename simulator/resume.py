@@ -70,7 +70,7 @@ class MarketKeeper:
             await self._put("market", market.encode())
             return market, None, "new market"
         try:
-            positions = await asyncio.wait_for(bus.positions(list(market.users)), IO_TIMEOUT)
+            positions = await asyncio.wait_for(bus.positions(sorted(market.all_users)), IO_TIMEOUT)
         except Exception as exc:  # without them no checkpoint is known safe: replay the market
             log.warning("simulator: cannot read the users' positions (%s); replaying the market", exc)
             positions = {}
@@ -89,6 +89,15 @@ class MarketKeeper:
         how = f"checkpoint at event {best.published}" if best else "market start"
         log.info("simulator: continuing market %s from its %s", market.market_id, how)
         return market, best, how
+
+    async def record(self, market: Market) -> bool:
+        """Store the market record now (before users it names as joining are simulated)."""
+        try:
+            await asyncio.wait_for(self.state.put("market", market.encode()), IO_TIMEOUT)
+            return True
+        except Exception as exc:
+            log.warning("simulator: cannot store the market (%s); users join later", exc)
+            return False
 
     def due(self, now: float) -> bool:
         return now - self.saved_at >= self.interval

@@ -55,8 +55,13 @@ async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
 def reference(market: Market, real_end: float) -> list[dict[str, Any]]:
     """The one market, run uninterrupted from its start to what ``real_end`` maps to."""
     core = Simulation(market.users, SETTINGS, market.sim_start)
+    events = core.initial_events()
+    for ordinal, at, user in market.joins:  # a user joined: the market ran fully to then, then the user
+        events += [e for _, e in core.advance_to(at)]
+        assert len(events) == ordinal
+        events += core.add_user(user)
     target = SimClock(market.sim_start, market.real_start, SETTINGS.speed, True).sim_time(real_end)
-    return [to_dict(e) for e in core.initial_events() + [e for _, e in core.advance_to(target)]]
+    return [to_dict(e) for e in events + [e for _, e in core.advance_to(target)]]
 
 
 @pytest.mark.slow
@@ -207,3 +212,52 @@ async def test_redis_emptied_then_the_leader_lost_still_publishes_each_event_onc
         await second_bus.close()
         await watcher.close()
         await state.close()
+
+
+async def test_a_user_added_later_joins_the_market_and_a_successor_re_runs_the_join(
+        io_loop: Any, redis_server: RedisServer) -> None:
+    clock = FakeClock(ny("2025-03-03 10:00"))
+    state = MemoryState()
+    watcher = RedisBus(redis_server.url, node_id="watcher")
+    await watcher.start()
+    for user in [*USERS, "carol"]:
+        await watcher.follow(user)
+    received = Received(watcher)
+    feeds: list[tuple[SimulatorFeed, RedisBus]] = []
+
+    async def run(users: list[str], seconds: int) -> SimulatorFeed:
+        bus = RedisBus(redis_server.url, node_id=f"node-{len(feeds)}")
+        await bus.start()
+        feed = SimulatorFeed(users, SETTINGS, clock)
+        feed.keep_state(state, interval=5.0)
+        feeds.append((feed, bus))
+        await feed.start(bus)
+        market = Market.decode(state.records["market"])
+        sim_clock = SimClock(market.sim_start, market.real_start, SETTINGS.speed, True)
+        for _ in range(seconds // 5):
+            clock.now += 5
+            target = sim_clock.sim_time(clock.now)
+            await until(lambda: feed.simulation is not None and feed.simulation.now >= target
+                        and not feed.health().details["behind"] and bus.health()["pending"] == 0)
+        return feed
+
+    try:
+        first = await run(USERS, 10)
+        await first.stop()
+        second = await run([*USERS, "carol"], 10)  # carol was added to the database meanwhile
+        joins = Market.decode(state.records["market"]).joins
+        assert [user for _, _, user in joins] == ["carol"]
+        assert second.simulation is not None and "carol" in {u.user_id for u in second.simulation.users}
+        await second.stop()
+        for name in ("checkpoint-0", "checkpoint-1"):  # no checkpoint: the market is re-run from its start
+            state.records.pop(name, None)
+        third = await run([*USERS, "carol"], 5)
+        assert third.health().details["resumedFrom"] == "market start"
+        expected = reference(Market.decode(state.records["market"]), clock.now)
+        await received.until(len(expected))
+        assert [to_dict(e) for e in received.events] == expected  # carol's join included, nothing twice
+    finally:
+        for feed, bus in feeds:
+            await feed.stop()
+            await bus.close()
+        await watcher.close()
