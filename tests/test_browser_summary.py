@@ -7,7 +7,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests import ROOT
+
+pytestmark = pytest.mark.slow  # real processes
 
 
 def run_browser_tests(**env_vars: str) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from portfolio_ws.commands import watch
 from tests import ROOT
 from tests.builders import position
@@ -40,6 +42,7 @@ def test_the_watch_example_has_watch_s_header_and_a_13_digit_seq() -> None:
     assert "13 digits" in README and "start time in milliseconds" in README
 
 
+@pytest.mark.slow  # a real watch process
 async def test_the_watch_example_is_what_watch_prints(io_loop: Any, tmp_path: Path) -> None:
     # The production offset base (the start time in ms), as a user's server has.
     server = await start_server(tmp_path, {"streaming.batch_window_ms": 600_000}, seq_base=None)
@@ -67,6 +70,7 @@ async def run_snippet(server: Any, session: str) -> asyncio.subprocess.Process:
                                                 stderr=asyncio.subprocess.PIPE, env=dict(os.environ))
 
 
+@pytest.mark.slow  # the snippet, run twice as a process
 async def test_the_websockets_snippet_streams_then_says_to_log_in_again(make_server: Any) -> None:
     now = [1_800_000_000.0]
     server = await make_server(clock=lambda: now[0], auth__session_recheck_seconds=0.2)

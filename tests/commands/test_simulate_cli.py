@@ -13,6 +13,8 @@ import pytest
 
 from tests import ROOT
 
+pytestmark = pytest.mark.slow  # real processes
+
 
 def run(tmp_path: Path, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items()
