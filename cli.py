@@ -19,7 +19,7 @@ def main() -> None:
 def _register() -> None:
     import importlib
 
-    for name in ("serve", "simulate", "users", "watch", "loadtest"):
+    for name in ("serve", "simulate", "users", "keys", "publish", "watch", "loadtest"):
         try:
             module = importlib.import_module(f"portfolio_ws.commands.{name}")
         except ModuleNotFoundError as exc:  # a command still being built

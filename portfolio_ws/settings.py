@@ -136,7 +136,7 @@ class AuthSettings:
 
 @dataclass(frozen=True)
 class FeedSettings:
-    source: Literal["simulator", "alpaca", "none"] = "simulator"
+    source: Literal["simulator", "alpaca", "publish", "none"] = "simulator"
     # Status goes "offline" when the feed is silent this long while the market is open.
     silence_offline_seconds: float = 300.0
 

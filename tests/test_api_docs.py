@@ -19,6 +19,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7, DRAFT202012
 
 from portfolio_ws import constants as c
+from portfolio_ws.auth.apikeys import ApiKeyStore
 from tests import ROOT
 from tests.builders import account, order, position, trade
 from tests.harness import PASSWORD, Client
@@ -146,7 +147,7 @@ def test_the_documents_declare_their_versions_and_every_schema_is_valid_json_sch
     for name, schema in openapi["components"]["schemas"].items():
         jsonschema.Draft202012Validator.check_schema(schema)
     assert set(openapi["paths"]) >= {"/api/auth/login", "/api/auth/logout", "/api/auth/me", "/api/portfolio",
-                                     "/api/health", "/api/admin/websocket-stats"}
+                                     "/api/health", "/api/admin/websocket-stats", "/api/v1/publish"}
 
 
 def test_the_close_codes_are_those_of_constants():
@@ -325,6 +326,24 @@ async def test_every_http_response_matches_the_openapi_document(make_server):
     assert stats.code == 200 and ujson.loads(stats.body)["performance"]["latencyMs"]["samples"] == 1
     root = await server.login("root")
     assert (await call("/api/admin/websocket-stats", cookie=root)).code == 200
+
+    key = ApiKeyStore(server.settings.auth.database).add("platform", ["publish"])[1]
+    reader = ApiKeyStore(server.settings.auth.database).add("reporting", ["read"])[1]
+    bearer = {"Authorization": f"Bearer {key}"}
+    good = {"type": "trade", "userId": user.user_id, "id": "fill-1", "data": {
+        "tradeId": "fill-1", "symbol": "NVDA", "side": "buy", "quantity": "25", "price": "520.50",
+        "executedAt": "2026-01-05T15:30:00.000Z", "pnl": None}}
+    bad = {**good, "id": "fill-2", "data": {**good["data"], "price": 520.5}}
+    published = await call("/api/v1/publish", "POST", body=[good, bad, good, "x"], headers=bearer)
+    assert [r["status"] for r in ujson.loads(published.body)["results"]] == ["accepted", "rejected", "duplicate",
+                                                                           "rejected"]
+    assert (await call("/api/v1/publish", "POST", body=[good])).code == 401
+    assert (await call("/api/v1/publish", "POST", body=[good], headers={"Authorization": f"Bearer {reader}"})).code == 403
+    assert (await call("/api/v1/publish", "POST", body=[], headers=bearer)).code == 400
+    assert (await call("/api/v1/publish", "POST", body="[", headers=bearer)).code == 400
+    assert (await call("/api/v1/publish", "POST", body="[]",
+                       headers={**bearer, "Content-Type": "text/plain"})).code == 415
+    assert (await call("/api/v1/publish", "POST", body="[" + " " * (1024 * 1024) + "]", headers=bearer)).code == 413
 
     assert (await call("/api/nothing-here")).code == 404
     assert (await call("/api/auth/login")).code == 405

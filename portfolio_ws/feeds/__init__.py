@@ -61,3 +61,13 @@ class NoFeed(Feed):
 
     def health(self) -> FeedHealth:
         return FeedHealth(source="none", connected=True, market_open=False)
+
+
+class PublishedOnly(NoFeed):
+    """``feed.source: publish``: no feed of our own; every event comes through POST /api/v1/publish
+    (which takes events alongside any other source too). Connected: there is nothing to lose."""
+
+    source = "publish"
+
+    def health(self) -> FeedHealth:
+        return FeedHealth(source="publish", connected=True, market_open=False)

@@ -16,6 +16,7 @@ from .headers import Hardened, NotFoundPage
 from .http import (AdminStatsHandler, EquityHandler, HealthHandler, LoginHandler, LogoutHandler, MeHandler,
                    NotFoundHandler, PortfolioHandler, SessionHandler)
 from .metrics import MetricsHandler
+from .publish import MAX_BODY_BYTES as PUBLISH_BODY_BYTES, PATH as PUBLISH_PATH, PublishHandler, Publishing
 from .service import Service
 from .ws import PortfolioSocket
 
@@ -35,8 +36,13 @@ NO_BODY_LIMIT = 1024
 
 
 def body_limit(max_body_bytes: int) -> Callable[[str], int]:
-    """Largest request body of a path: ``server.max_body_bytes`` on BODY_ROUTES, else NO_BODY_LIMIT."""
-    return lambda path: max_body_bytes if path in BODY_ROUTES else min(NO_BODY_LIMIT, max_body_bytes)
+    """Largest request body of a path: ``server.max_body_bytes`` on BODY_ROUTES, the publish route's
+    own (batches of events, server to server), else NO_BODY_LIMIT."""
+    def limit(path: str) -> int:
+        if path == PUBLISH_PATH:
+            return PUBLISH_BODY_BYTES
+        return max_body_bytes if path in BODY_ROUTES else min(NO_BODY_LIMIT, max_body_bytes)
+    return limit
 
 
 class Files(Hardened, tornado.web.StaticFileHandler):
@@ -86,6 +92,7 @@ def make_app(service: Service) -> tornado.web.Application:
             (r"/api/health", HealthHandler, deps),
             (r"/api/admin/websocket-stats", AdminStatsHandler, deps),
             (r"/metrics", MetricsHandler, deps),
+            (PUBLISH_PATH, PublishHandler, {**deps, "publishing": Publishing(service)}),
             (r"/api/docs/(asyncapi\.yaml|openapi\.yaml)", ApiDocHandler, {"path": str(APIDOCS)}),
             (r"/api/.*", NotFoundHandler, deps),
             # The dashboard at / (its files under /static/, from static_path below).

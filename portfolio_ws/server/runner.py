@@ -18,7 +18,7 @@ from ..auth.users import UserStoreBase
 from ..bus import EventBus
 from ..bus.memory import InMemoryBus
 from ..errors import ConfigError, UsageError
-from ..feeds import Feed, NoFeed
+from ..feeds import Feed, NoFeed, PublishedOnly
 from ..settings import ServerSettings, Settings
 from ..slots import ConnectionSlots, LocalSlots
 from .accept import listen_sockets, raise_file_limit
@@ -41,6 +41,8 @@ def build_feed(settings: Settings, users: UserStoreBase) -> Feed:
         if not settings.alpaca.accounts:
             raise ConfigError("alpaca.accounts", "the alpaca feed needs at least one account mapping")
         return AlpacaFeed(settings.alpaca)
+    if source == "publish":
+        return PublishedOnly()
     return NoFeed()
 
 

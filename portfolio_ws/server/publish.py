@@ -1,0 +1,124 @@
+"""``POST /api/v1/publish``: another server hands portfolio-ws events for its users.
+
+Server to server: a bearer API key with the ``publish`` scope (``portfolio-ws keys``), never a
+session cookie. The body is a JSON array of at most ``MAX_ITEMS`` items, at most ``MAX_BODY_BYTES``
+(a larger body is refused 413 by the accept layer before it is read). Each item is checked on its
+own (``core.ingest``: the events' schema) and by the feed guard's check; the valid ones are
+published on the bus, exactly as a feed's events are, even when others in the batch are refused.
+The answer lists, per item index, ``accepted`` with its offset, ``duplicate`` (an id already taken
+for that user: not delivered again) or ``rejected`` with the field and why.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import ujson
+from tornado.web import HTTPError
+
+from ..auth.apikeys import ApiKey, ApiKeyStore
+from ..auth.postgres import is_postgres
+from ..core.ingest import Item, ItemError, parse_item
+from ..core.seen import SeenIds
+from ..feeds.guard import event_problem
+from .http import ApiHandler, encodable
+from .service import Service
+
+log = logging.getLogger("portfolio_ws.publish")
+
+PATH = "/api/v1/publish"
+MAX_ITEMS = 500
+MAX_BODY_BYTES = 1024 * 1024  # 500 full order items are ~250 KB
+
+
+class Publishing:
+    """What the route keeps between requests: the key store and each user's seen ids."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.seen = SeenIds()
+        database = service.settings.auth.database
+        # Keys are in the users' SQLite file; with PostgreSQL there are none yet (every call 401).
+        self.keys: ApiKeyStore | None = None if is_postgres(database) else ApiKeyStore(database)
+        self.accepted = self.rejected = self.duplicates = 0
+
+
+class PublishHandler(ApiHandler):
+    def initialize(self, service: Service, publishing: Publishing) -> None:  # type: ignore[override]
+        super().initialize(service)
+        self.publishing = publishing
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 401:  # set here: Tornado clears headers set before an HTTPError
+            self.set_header("WWW-Authenticate", 'Bearer realm="portfolio-ws"')
+        super().write_error(status_code, **kwargs)
+
+    def _key(self) -> ApiKey:
+        header = self.request.headers.get("Authorization", "")
+        store = self.publishing.keys
+        key = store.verify(header[7:].strip()) if header.startswith("Bearer ") and store is not None else None
+        if key is None:
+            raise HTTPError(401, "A valid API key is required (Authorization: Bearer <key>)", reason="Unauthorized")
+        if "publish" not in key.scopes:
+            raise HTTPError(403, "This API key has no publish scope", reason="Forbidden")
+        return key
+
+    async def post(self) -> None:
+        key = self._key()
+        content_type = self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+        if content_type != "application/json":
+            raise HTTPError(415, "The body must be JSON (Content-Type: application/json)",
+                            reason="Unsupported Media Type")
+        try:
+            items = ujson.loads(self.request.body or b"")
+        except (ValueError, OverflowError, RecursionError):
+            raise HTTPError(400, "The body must be a JSON array of events", reason="Invalid JSON") from None
+        if not isinstance(items, list) or not encodable(items):
+            raise HTTPError(400, "The body must be a JSON array of events (valid Unicode)", reason="Invalid JSON")
+        if not items or len(items) > MAX_ITEMS:
+            raise HTTPError(400, f"Send 1 to {MAX_ITEMS} events per request", reason="Invalid Request")
+        results = await self._publish(items)
+        accepted = sum(1 for r in results if r["status"] != "rejected")
+        log.info("publish key=%s: %d accepted, %d rejected", key.name, accepted, len(results) - accepted)
+        self.write_json(200, {"accepted": accepted, "rejected": len(results) - accepted, "results": results})
+
+    async def _publish(self, items: list[Any]) -> list[dict[str, Any]]:
+        service, publishing = self.service, self.publishing
+        parsed = [parse_item(item) for item in items]
+        known = await self._known_users({p.user_id for p in parsed if isinstance(p, Item)})
+        # The offset is known here when this process numbers events (one node); in a cluster
+        # Redis gives it on the way, after this answer.
+        numbered_here = not service.bus.holds_state
+        results: list[dict[str, Any]] = []
+        for index, item in enumerate(parsed):
+            if isinstance(item, Item) and item.user_id not in known:
+                item = ItemError("userId", "no such user")
+            if isinstance(item, Item):
+                problem = event_problem(item.event)  # the feed guard's check: nothing unsound passes
+                if problem is not None:
+                    item = ItemError("data", problem)
+            if isinstance(item, ItemError):
+                publishing.rejected += 1
+                results.append({"index": index, "status": "rejected", "field": item.field, "message": item.message})
+                continue
+            done, offset = publishing.seen.seen(item.user_id, item.id)
+            if done:
+                publishing.duplicates += 1
+                results.append({"index": index, "status": "duplicate", "id": item.id, "offset": offset})
+                continue
+            service.bus.publish(item.event)
+            offset = service.core.user(item.user_id).seq if numbered_here else None
+            publishing.seen.add(item.user_id, item.id, offset)
+            publishing.accepted += 1
+            results.append({"index": index, "status": "accepted", "id": item.id, "offset": offset})
+        return results
+
+    async def _known_users(self, user_ids: set[str]) -> set[str]:
+        if self.service.settings.auth.external_session_url:
+            return user_ids  # the platform's users are not in our database: its key vouches for them
+        known = set()
+        for user_id in user_ids:
+            if await self.service.users.get_async(user_id) is not None:
+                known.add(user_id)
+        return known
