@@ -7,7 +7,7 @@ hosts (tests/test_bus_contract.py runs against both). Nothing on the network can
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable
+from typing import Any, Callable
 
 from ..core.events import Event
 from ..core.users import UserSnapshot
@@ -20,6 +20,9 @@ NumberedHandler = Callable[[Event, "int | None"], None]
 
 class EventBus(ABC):
     """Delivers each published event to every subscribed handler, in publish order."""
+
+    # The node's name in a cluster (a shared bus names it); None for a bus within one process.
+    node_id: str | None = None
 
     @abstractmethod
     def publish(self, event: Event, position: str | None = None) -> None:
@@ -69,3 +72,9 @@ class EventBus(ABC):
 
     async def close(self) -> None:
         """Release resources. The default has none."""
+
+    def health(self) -> dict[str, Any] | None:
+        """A shared bus's state for admin stats and /metrics: ``connected`` (bool) and its counters
+        by outcome (``published``, ``delivered``, ``dropped``, ...). None: nothing shared to report
+        (an in-process bus can't be down)."""
+        return None

@@ -6,14 +6,50 @@ every ratio has an explicit value for "nothing happened yet".
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 from .health import FeedHealth
 from . import wire
 
 LATENCY_SAMPLES = 10_000
 RATE_WINDOW = 300.0  # seconds over which the disconnect rate is measured
+# Upper bounds (seconds) of the delivery-latency histogram behind /metrics: around the 50 ms batch
+# window, where most deliveries land, and out to the seconds a stalled loop would show.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def percentile(ordered: Sequence[float], q: float) -> float | None:
+    """The ``q`` (0..1) quantile of already sorted values, nearest rank; None when there are none.
+    The one definition behind admin stats, the load test's report and the benchmarks."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Histogram:
+    """Cumulative counts of values under each bound since start (Prometheus's histogram), so
+    scrapes of several workers or nodes add up, unlike quantiles of recent samples."""
+
+    def __init__(self, bounds: Iterable[float]) -> None:
+        self.bounds = tuple(bounds)
+        self._counts = [0] * (len(self.bounds) + 1)  # the last: above every bound
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self._counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+        self.count += 1
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """(upper bound, values at or under it), the last bound ``inf`` (every value)."""
+        out, running = [], 0
+        for bound, count in zip((*self.bounds, float("inf")), self._counts):
+            running += count
+            out.append((bound, running))
+        return out
 
 
 class Stats:
@@ -32,13 +68,16 @@ class Stats:
         self._closed_durations = 0.0
         self._disconnect_times: deque[float] = deque()
         self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self.latency = Histogram(LATENCY_BUCKETS)
         self._ticks: deque[tuple[float, float]] = deque(maxlen=600)  # 30 s of 50 ms ticks
 
     def delivered(self, connections: int, raw_events: int, latency: float | None) -> None:
         self.messages_delivered += connections
         self.unbatched_messages += raw_events * connections
         if latency is not None:
-            self._latencies.append(max(0.0, latency))
+            latency = max(0.0, latency)
+            self._latencies.append(latency)
+            self.latency.observe(latency)
 
     def disconnected(self, duration: float, now: float) -> None:
         self.disconnects += 1
@@ -66,13 +105,13 @@ class Stats:
         ticks = list(self._ticks)
         gaps = [b[0] - a[0] for a, b in zip(ticks, ticks[1:])]
         took = sorted(t for _, t in ticks)
-        return {"p50": round(took[len(took) // 2] * 1000, 2) if took else None,
+        p50 = percentile(took, 0.5)
+        return {"p50": round(p50 * 1000, 2) if p50 is not None else None,
                 "max": round(took[-1] * 1000, 2) if took else None,
                 "maxGap": round(max(gaps) * 1000, 2) if gaps else None}
 
     def latency_ms(self) -> dict[str, float | None]:
         return percentiles_ms(self._latencies)
-
 
     def status(self, *, enabled: bool, feed: FeedHealth, feed_started_at: float, silence: float,
                active: int, now: float, bus_connected: bool = True) -> str:
@@ -123,7 +162,7 @@ def percentiles_ms(samples: "deque[float]") -> dict[str, float | None]:
         return {"p50": None, "p95": None, "p99": None, "max": None, "samples": 0}  # type: ignore[dict-item]
 
     def pick(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0, 2)
+        return round(float(percentile(ordered, q) or 0.0) * 1000.0, 2)
 
     return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99),
             "max": round(ordered[-1] * 1000.0, 2), "samples": len(ordered)}

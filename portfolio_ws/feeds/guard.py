@@ -16,9 +16,9 @@ import typing
 from dataclasses import fields, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
-from ..bus import EventBus
+from ..bus import EventBus, Handler, NumberedHandler
 from ..core.events import EVENT_TYPES
 from ..core.health import FeedHealth
 from ..errors import ConfigError
@@ -73,6 +73,7 @@ class GuardedBus(EventBus):
     def __init__(self, bus: EventBus, guard: "FeedGuard") -> None:
         self._bus = bus
         self._guard = guard
+        self.node_id = bus.node_id
 
     def publish(self, event: Any, position: str | None = None) -> None:
         try:
@@ -85,8 +86,14 @@ class GuardedBus(EventBus):
             return
         self._bus.publish(event, position)
 
-    def subscribe(self, handler: Any) -> Any:
+    def subscribe(self, handler: Handler) -> Callable[[], None]:
         return self._bus.subscribe(handler)
+
+    def subscribe_numbered(self, handler: NumberedHandler) -> Callable[[], None]:
+        return self._bus.subscribe_numbered(handler)
+
+    def health(self) -> dict[str, Any] | None:
+        return self._bus.health()
 
     async def positions(self, user_ids: list[str]) -> dict[str, str]:
         return await self._bus.positions(user_ids)
@@ -94,8 +101,6 @@ class GuardedBus(EventBus):
     async def restore_positions(self, positions: dict[str, str]) -> None:
         await self._bus.restore_positions(positions)
 
-    def __getattr__(self, name: str) -> Any:  # anything else a bus offers, as is
-        return getattr(self._bus, name)
 
 
 class FeedGuard:

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..core.stats import percentile as nearest_rank
 from .output import write_outputs  # noqa: F401  (the report's files: commands and tests import it from here)
 from .worker import Interval, WorkerPlan, worker_main
 
@@ -174,10 +175,7 @@ def proc_sample(pid: int) -> tuple[float, int, int]:
 
 
 def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return nearest_rank(sorted(values), q)
 
 
 def login_sessions(url: str, prefix: str, password: str, users: int) -> list[str]:

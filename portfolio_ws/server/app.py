@@ -15,7 +15,8 @@ from .accept import EdgeServer
 from .headers import Hardened, NotFoundPage
 from .http import (AdminStatsHandler, EquityHandler, HealthHandler, LoginHandler, LogoutHandler, MeHandler,
                    NotFoundHandler, PortfolioHandler, SessionHandler)
-from .metrics import MetricsHandler
+from . import http, ws
+from .metrics import MetricsHandler, metrics_registry
 from .publish import MAX_BODY_BYTES as PUBLISH_BODY_BYTES, PATH as PUBLISH_PATH, PublishHandler, Publishing
 from .service import Service
 from .ws import PortfolioSocket
@@ -71,30 +72,42 @@ class StaticHandler(Files):
 def log_request(handler: tornado.web.RequestHandler) -> None:
     """The access log: 5xx at ERROR, everything else at INFO. Tornado's own puts every 4xx at
     WARNING, so each dashboard load (a 401 while logged out) and each wrong password was a warning."""
-    status = handler.get_status()
-    access_log.log(logging.ERROR if status >= 500 else logging.INFO, "%d %s %.2fms", status,
-                   handler._request_summary(), 1000.0 * handler.request.request_time())
+    status, request = handler.get_status(), handler.request
+    access_log.log(logging.ERROR if status >= 500 else logging.INFO, "%d %s %s (%s) %.2fms", status,
+                   request.method, request.uri, request.remote_ip, 1000.0 * request.request_time())
 
 
 def make_app(service: Service) -> tornado.web.Application:
-    deps = {"service": service}
+    """Routes, each handler given what it uses of the service (Tornado's ``initialize``)."""
+    settings = service.settings
+    # The service is the stream both kinds of handler see, each through its own Protocol (checked here).
+    socket_stream: ws.Stream = service
+    http_stream: http.Stream = service
+    who = {"sessions": service.sessions, "users": service.users, "clock": service.clock}
+    stream = {**who, "stream": http_stream}
+    sessions = {**stream, "external": bool(settings.auth.external_session_url)}
+    login = {**sessions, "throttle": service.login_throttle, "hash_queue": service.hash_queue,
+             "proxies": service.proxies, "allowed_origins": settings.server.allowed_origins}
+    admin = {**who, "admin_token": settings.auth.admin_token, "report": service.report}
+    socket = {"stream": socket_stream, "sessions": service.sessions, "slots": service.slots, "clock": service.clock,
+              "settings": settings}
     return tornado.web.Application(
         [
             # A NUL anywhere in the path names no file and no endpoint (the file system would raise).
             (r"(?i).*(?:%00|\x00).*", NotFoundPage),
-            (c.WEBSOCKET_PATH, PortfolioSocket, deps),
-            (r"/api/auth/login", LoginHandler, deps),
-            (r"/api/auth/logout", LogoutHandler, deps),
-            (r"/api/auth/me", MeHandler, deps),
-            (r"/api/auth/session", SessionHandler, deps),
-            (r"/api/portfolio", PortfolioHandler, deps),
-            (r"/api/portfolio/equity", EquityHandler, deps),
-            (r"/api/health", HealthHandler, deps),
-            (r"/api/admin/websocket-stats", AdminStatsHandler, deps),
-            (r"/metrics", MetricsHandler, deps),
-            (PUBLISH_PATH, PublishHandler, {**deps, "publishing": Publishing(service)}),
+            (c.WEBSOCKET_PATH, PortfolioSocket, socket),
+            (r"/api/auth/login", LoginHandler, login),
+            (r"/api/auth/logout", LogoutHandler, sessions),
+            (r"/api/auth/me", MeHandler, who),
+            (r"/api/auth/session", SessionHandler, who),
+            (r"/api/portfolio", PortfolioHandler, stream),
+            (r"/api/portfolio/equity", EquityHandler, {**who, "equity": service.equity}),
+            (r"/api/health", HealthHandler, stream),
+            (r"/api/admin/websocket-stats", AdminStatsHandler, admin),
+            (r"/metrics", MetricsHandler, {**admin, "registry": metrics_registry(service.report)}),
+            (PUBLISH_PATH, PublishHandler, {"service": service, "publishing": Publishing(service)}),
             (r"/api/docs/(asyncapi\.yaml|openapi\.yaml)", ApiDocHandler, {"path": str(APIDOCS)}),
-            (r"/api/.*", NotFoundHandler, deps),
+            (r"/api/.*", NotFoundHandler, who),
             # The dashboard at / (its files under /static/, from static_path below).
             *([(r"/()", StaticHandler, {"path": str(STATIC), "default_filename": "index.html",
                                         "allowed_symlink_directory": SYMLINK_DIRS})]

@@ -8,19 +8,21 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from typing import Any
+from typing import Any, Callable, Protocol, Sequence
 
 import ujson
 from tornado.web import HTTPError
 
 from .. import constants as c
-from ..auth.hashqueue import HashQueueFull
-from ..auth.throttle import Blocked
-from ..auth.users import User
+from ..auth.hashqueue import HashQueue, HashQueueFull
+from ..auth.sessions import SessionStore
+from ..auth.throttle import Blocked, LoginThrottle
+from ..auth.users import User, UserStoreBase
 from ..core import wire
-from .peers import origin_allowed
+from ..core.equity import EquityHistory
+from .admin import AdminReport
 from .headers import Hardened
-from .service import Service
+from .peers import TrustedProxies, origin_allowed
 from simulator import market_calendar  # the NYSE calendar (sessions, holidays, early closes)
 
 log = logging.getLogger("portfolio_ws.http")
@@ -28,9 +30,29 @@ log = logging.getLogger("portfolio_ws.http")
 MAX_LOGIN_BODY = 4096
 
 
+class Stream(Protocol):
+    """What the HTTP endpoints use of the stream (the service)."""
+
+    stopping: bool
+
+    @property
+    def enabled(self) -> bool: ...
+
+    def end_session(self, session_id: str) -> None: ...
+
+    def portfolio(self, user_id: str) -> tuple[int, dict[str, Any]]: ...
+
+    async def user_ready(self, user_id: str) -> None: ...
+
+
 class ApiHandler(Hardened):
-    def initialize(self, service: Service) -> None:
-        self.service = service
+    """Every endpoint can tell who is asking (``session_user``); each subclass's ``initialize``
+    takes the few other things it uses."""
+
+    def initialize(self, sessions: SessionStore, users: UserStoreBase, clock: Callable[[], float]) -> None:
+        self.sessions = sessions
+        self.users = users
+        self.clock = clock
         self.session_id: str | None = None
 
     def set_default_headers(self) -> None:
@@ -53,11 +75,11 @@ class ApiHandler(Hardened):
         cookie = self.get_cookie(c.SESSION_COOKIE)
         if not cookie:
             return None
-        session = await self.service.sessions.lookup(cookie, self.service.clock())
+        session = await self.sessions.lookup(cookie, self.clock())
         if session is None:
             return None
         self.session_id = cookie
-        return session.user or await self.service.users.get_async(session.user_id)
+        return session.user or await self.users.get_async(session.user_id)
 
     async def require_user(self) -> User:
         user = await self.session_user()
@@ -98,23 +120,50 @@ def encodable(value: Any) -> bool:
     return True
 
 
-def refuse_when_external(handler: ApiHandler) -> None:
-    """With external sessions, the platform logs users in and out; these endpoints don't exist."""
-    if handler.service.settings.auth.external_session_url:
-        raise HTTPError(404, "Sessions come from the platform (auth.external_session_url): log in there",
-                        reason="Not Found")
+class StreamHandler(ApiHandler):
+    """An endpoint that reads or changes the stream's state."""
+
+    def initialize(self, sessions: SessionStore, users: UserStoreBase, clock: Callable[[], float],  # type: ignore[override]
+                   stream: Stream) -> None:
+        super().initialize(sessions, users, clock)
+        self.stream = stream
 
 
-class LoginHandler(ApiHandler):
+class SessionChangeHandler(StreamHandler):
+    """Login and logout: they start and end sessions, and end the sockets of an ended session."""
+
+    def initialize(self, sessions: SessionStore, users: UserStoreBase, clock: Callable[[], float],  # type: ignore[override]
+                   stream: Stream, external: bool) -> None:
+        """``external``: sessions come from the platform (``auth.external_session_url``)."""
+        super().initialize(sessions, users, clock, stream)
+        self.external = external
+
+    def refuse_when_external(self) -> None:
+        """With external sessions, the platform logs users in and out; these endpoints don't exist."""
+        if self.external:
+            raise HTTPError(404, "Sessions come from the platform (auth.external_session_url): log in there",
+                            reason="Not Found")
+
+
+class LoginHandler(SessionChangeHandler):
     """Rules kept (docs/reliability.md, "Login limits"): a JSON body only (a form post from another
     site is refused, 415) and, when the browser names its Origin, an allowed one (403): no login
     CSRF. Limits are counted before the password is checked, the check waits for a bounded queue."""
 
+    def initialize(self, sessions: SessionStore, users: UserStoreBase, clock: Callable[[], float],  # type: ignore[override]
+                   stream: Stream, external: bool, throttle: LoginThrottle, hash_queue: HashQueue,
+                   proxies: TrustedProxies, allowed_origins: Sequence[str]) -> None:
+        super().initialize(sessions, users, clock, stream, external)
+        self.throttle = throttle
+        self.hash_queue = hash_queue
+        self.proxies = proxies
+        self.allowed_origins = allowed_origins
+
     async def post(self) -> None:
-        refuse_when_external(self)
+        self.refuse_when_external()
         origin = self.request.headers.get("Origin")
         if origin is not None and not origin_allowed(origin, self.request.headers.get("Host", ""),
-                                                 self.service.settings.server.allowed_origins):
+                                                 self.allowed_origins):
             raise HTTPError(403, "Logins from this origin are not allowed", reason="Forbidden")
         content_type = self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
         if content_type != "application/json":
@@ -124,9 +173,9 @@ class LoginHandler(ApiHandler):
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
             raise HTTPError(400, "username and password are required strings", reason="Invalid Request")
-        service, address = self.service, self.service.client_address(self.request)
+        address = self.proxies.client_address(self.request.remote_ip, self.request.headers)
         try:
-            attempt = await service.login_throttle.begin(username, address, service.clock())
+            attempt = await self.throttle.begin(username, address, self.clock())
         except Exception:  # the shared counts can't be read (Redis down): refuse rather than count nothing
             log.exception("login refused: the login throttle is unavailable")
             return self._refuse(503, 5, "SERVICE_UNAVAILABLE", "Logins are unavailable; try again later")
@@ -137,21 +186,21 @@ class LoginHandler(ApiHandler):
         if attempt.delay:  # many attempts at this username lately: slowed, never locked
             await asyncio.sleep(attempt.delay)
         try:
-            user = await service.users.authenticate_async(username, password, service.hash_queue)
+            user = await self.users.authenticate_async(username, password, self.hash_queue)
         except HashQueueFull as full:
-            await service.login_throttle.refund(attempt)
+            await self.throttle.refund(attempt)
             log.warning("login refused from %s: password checks queue full", address)
             return self._refuse(503, full.retry_after, "SERVICE_UNAVAILABLE", "Too many logins at once; try again shortly")
         if user is None:
             # The name tried (repr: no line breaks from the client), never the password.
             log.warning("login failed for username %r from %s", username[:64], address)
             raise HTTPError(401, "Invalid username or password", reason="Unauthorized")
-        await service.login_throttle.succeeded(attempt)
+        await self.throttle.succeeded(attempt)
         old = self.get_cookie(c.SESSION_COOKIE)
         if old:  # a new session id on every login; the old one ends, and its sockets with it
-            await service.sessions.delete(old)
-            service.end_session(old)
-        session_id = await service.sessions.create(user.user_id, service.clock())
+            await self.sessions.delete(old)
+            self.stream.end_session(old)
+        session_id = await self.sessions.create(user.user_id, self.clock())
         self.set_cookie(c.SESSION_COOKIE, session_id, path="/", httponly=True, samesite="Lax",
                         secure=self.request.protocol == "https")
         log.info("login user=%s from %s", user.user_id, address)
@@ -162,14 +211,14 @@ class LoginHandler(ApiHandler):
         self.write_json(status, {"error": {"code": code, "message": message}})
 
 
-class LogoutHandler(ApiHandler):
+class LogoutHandler(SessionChangeHandler):
     async def post(self) -> None:
-        refuse_when_external(self)
+        self.refuse_when_external()
         cookie = self.get_cookie(c.SESSION_COOKIE)
         ended = False
         if cookie:
-            ended = await self.service.sessions.delete(cookie) is not None
-            self.service.end_session(cookie)
+            ended = await self.sessions.delete(cookie) is not None
+            self.stream.end_session(cookie)
         log.info("logout from %s (%s)", self.request.remote_ip, "session ended" if ended else "no live session")
         self.clear_cookie(c.SESSION_COOKIE, path="/")
         self.write_json(200, {"loggedOut": ended})
@@ -185,9 +234,14 @@ class EquityHandler(ApiHandler):
     """Today's equity, a point a minute since the first account update of the session, and the
     session's open and close (the dashboard's chart spans them)."""
 
+    def initialize(self, sessions: SessionStore, users: UserStoreBase, clock: Callable[[], float],  # type: ignore[override]
+                   equity: EquityHistory) -> None:
+        super().initialize(sessions, users, clock)
+        self.equity = equity
+
     async def get(self) -> None:
         user = await self.require_user()
-        equity = self.service.equity
+        equity = self.equity
         day = equity.day(user.user_id)
         session = market_calendar.session_on(day) if day is not None else None
         self.write_json(200, {
@@ -212,20 +266,20 @@ class SessionHandler(ApiHandler):
                               "isAdmin": user.is_admin})
 
 
-class PortfolioHandler(ApiHandler):
+class PortfolioHandler(StreamHandler):
     async def get(self) -> None:
         user = await self.require_user()
-        await self.service.user_ready(user.user_id)  # cluster mode: the state every node has
-        seq, data = self.service.core.portfolio(user.user_id)
-        now = self.service.clock()
+        await self.stream.user_ready(user.user_id)  # cluster mode: the state every node has
+        seq, data = self.stream.portfolio(user.user_id)
+        now = self.clock()
         self.write_json(200, {"type": c.SNAPSHOT, "timestamp": wire.epoch_timestamp(now),
                               "userId": user.user_id, "seq": seq, "data": data})
 
 
-class HealthHandler(ApiHandler):
+class HealthHandler(StreamHandler):
     def get(self) -> None:
-        enabled = self.service.core.enabled
-        self.write_json(200, {"status": "ok" if not self.service.stopping else "stopping",
+        enabled = self.stream.enabled
+        self.write_json(200, {"status": "ok" if not self.stream.stopping else "stopping",
                               "streaming": "enabled" if enabled else "disabled",
                               "features": {"realtimePortfolio": enabled}})
 
@@ -233,8 +287,14 @@ class HealthHandler(ApiHandler):
 class AdminHandler(ApiHandler):
     """Operators only: ``Authorization: Bearer <auth.admin_token>`` or an admin's session."""
 
+    def initialize(self, sessions: SessionStore, users: UserStoreBase, clock: Callable[[], float],  # type: ignore[override]
+                   admin_token: str, report: AdminReport) -> None:
+        super().initialize(sessions, users, clock)
+        self.admin_token = admin_token
+        self.report = report
+
     async def prepare(self) -> None:
-        token = self.service.settings.auth.admin_token
+        token = self.admin_token
         header = self.request.headers.get("Authorization", "")
         if token and header.startswith("Bearer "):
             if hmac.compare_digest(header[7:].encode(), token.encode()):
@@ -247,10 +307,7 @@ class AdminHandler(ApiHandler):
 
 class AdminStatsHandler(AdminHandler):
     async def get(self) -> None:
-        report = self.service.stats()
-        if self.service.cluster_stats is not None:
-            report["cluster"] = await self.service.cluster_stats.read(report)
-        self.write_json(200, report)
+        self.write_json(200, await self.report.read())
 
 
 class NotFoundHandler(ApiHandler):

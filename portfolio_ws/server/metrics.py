@@ -1,27 +1,35 @@
 """``GET /metrics``: the engine's counters in Prometheus text format (prometheus-client), read at
-scrape time, so the hot path pays nothing. Operators only, like the admin stats."""
+scrape time, so the hot path pays nothing. Operators only, like the admin stats.
+
+One registry per app, built once (``metrics_registry``). The feed and bus health come from the
+same ``AdminReport`` as the admin stats (the feed as its guard sees it: a ``health()`` that raises
+or a dead feed task reads as disconnected). Delivery latency is a histogram: cumulative bucket
+counts add up across workers and nodes, quantiles of recent samples don't.
+"""
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from ..auth.sessions import SessionStore
+from ..auth.users import UserStoreBase
+from .admin import AdminReport
 from .http import AdminHandler
-from .service import Service
 
 PREFIX = "portfolio_ws_"
 BUS_OUTCOMES = ("published", "delivered", "repaired", "dropped", "deduplicated", "duplicates", "invalid", "stale")
 
 
-class ServiceCollector:
-    def __init__(self, service: Service) -> None:
-        self.service = service
+class ReportCollector:
+    def __init__(self, report: AdminReport) -> None:
+        self.report = report
 
     def collect(self) -> Iterator[Metric]:
-        core = self.service.core
+        core = self.report.core
         stats = core.stats
         yield GaugeMetricFamily(PREFIX + "active_connections", "Open WebSocket connections",
                                 value=len(core.hub.connections))
@@ -40,35 +48,36 @@ class ServiceCollector:
             yield CounterMetricFamily(PREFIX + name, doc, value=count)
         yield GaugeMetricFamily(PREFIX + "batch_efficiency_ratio", "Share of messages saved by batching",
                                 value=stats.batch_efficiency())
-        latency = GaugeMetricFamily(PREFIX + "delivery_latency_seconds",
-                                    "Event received by the server to written to the socket (recent samples)",
-                                    labels=["quantile"])
-        figures = stats.latency_ms()
-        for key, quantile in (("p50", "0.5"), ("p95", "0.95"), ("p99", "0.99"), ("max", "1")):
-            ms = figures[key]
-            if ms is not None:
-                latency.add_metric([quantile], ms / 1000.0)
-        yield latency
-        bus_health = getattr(self.service.bus, "health", None)
-        if callable(bus_health):  # cluster mode: what the Redis bus passed on and every drop, by reason
-            figures_of_bus = bus_health()
+        latency = stats.latency
+        yield HistogramMetricFamily(
+            PREFIX + "delivery_latency_seconds", "Event received by the server to written to the socket",
+            buckets=[("+Inf" if bound == float("inf") else repr(bound), count)
+                     for bound, count in latency.cumulative()],
+            sum_value=latency.total)
+        bus = self.report.bus_health()
+        if bus is not None:  # cluster mode: what the Redis bus passed on and every drop, by reason
             outcomes = CounterMetricFamily(PREFIX + "bus_events", "Redis bus events by outcome "
                                            "(published, delivered, repaired; dropped, deduplicated, duplicates, "
                                            "invalid, stale: not passed on)", labels=["outcome"])
             for outcome in BUS_OUTCOMES:
-                value = core.stats.stale_events if outcome == "stale" else figures_of_bus.get(outcome, 0)
+                value = stats.stale_events if outcome == "stale" else bus.get(outcome, 0)
                 outcomes.add_metric([outcome], value)
             yield outcomes
-        health = self.service.feed.health()
         yield GaugeMetricFamily(PREFIX + "feed_connected", "1 when the feed is connected",
-                                value=1 if health.connected else 0)
+                                value=1 if self.report.feed_health().connected else 0)
+
+
+def metrics_registry(report: AdminReport) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ReportCollector(report))  # type: ignore[arg-type]
+    return registry
 
 
 class MetricsHandler(AdminHandler):
-    def initialize(self, service: Service) -> None:  # type: ignore[override]
-        super().initialize(service)
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(ServiceCollector(service))  # type: ignore[arg-type]
+    def initialize(self, sessions: SessionStore, users: UserStoreBase, clock: Callable[[], float],  # type: ignore[override]
+                   admin_token: str, report: AdminReport, registry: CollectorRegistry) -> None:
+        super().initialize(sessions, users, clock, admin_token, report)
+        self.registry = registry
 
     def get(self) -> None:
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)

@@ -46,7 +46,8 @@ class Publishing:
 
 class PublishHandler(ApiHandler):
     def initialize(self, service: Service, publishing: Publishing) -> None:  # type: ignore[override]
-        super().initialize(service)
+        super().initialize(service.sessions, service.users, service.clock)
+        self.service = service
         self.publishing = publishing
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:

@@ -86,7 +86,7 @@ def build_slots(settings: Settings, bus: EventBus) -> ConnectionSlots:
         return LocalSlots()
     from ..slots.redis import RedisSlots
 
-    return RedisSlots(cluster.redis_url, getattr(bus, "node_id", cluster.node_id),
+    return RedisSlots(cluster.redis_url, bus.node_id or cluster.node_id,
                       settings.limits.connections_per_user, settings.limits.total_connections,
                       cluster.lease_ttl_seconds, cluster.key_prefix)
 
@@ -131,7 +131,7 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStoreBase], F
     if cluster.redis_url:  # every node has the feed; the holder of the Redis lock runs it
         from ..feeds.leader import LeaderFeed
 
-        feed = LeaderFeed(feed, cluster.redis_url, getattr(bus, "node_id", cluster.node_id),
+        feed = LeaderFeed(feed, cluster.redis_url, bus.node_id or cluster.node_id,
                           cluster.lease_ttl_seconds, cluster.key_prefix)
     # In a cluster, Redis numbers events (its counters start at the publish time in ms), so the
     # core's own base must not sit above them.

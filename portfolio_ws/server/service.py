@@ -1,75 +1,49 @@
 """The service: runs the core on the IOLoop. It feeds the core (bus events, socket frames, the
-batch tick from a PeriodicCallback, the clock) and writes what the core says to the sockets.
+batch tick, the clock) and writes what the core says to the sockets (``Socket``).
 
-Handlers never touch the core directly; they call the service, which pumps the core's output.
+What runs beside it has a class of its own, started and stopped with it: the heartbeat
+(``heartbeat.py``), the session recheck (``recheck.py``), the admin report (``admin.py``), the
+feed guard (``feeds/guard.py``), cluster-wide connection slots (``slots/``). Handlers receive the
+few of these they use through ``initialize`` (``app.py``), never the service as a whole.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
-import os
-import sys
-import termios
 import time
-from typing import TYPE_CHECKING, Any, Callable, Coroutine, Protocol
+from typing import Any, Callable, Coroutine, Iterator
 
 from tornado.ioloop import PeriodicCallback
 
 from .. import constants as c
-from .frames import QUEUED, send_frame, send_ping, text_frame
-from ..auth.sessions import SessionStore
 from ..auth.hashqueue import HashQueue
+from ..auth.sessions import SessionStore
 from ..auth.throttle import LoginPolicy
 from ..auth.throttle_redis import login_throttle
-from ..cluster.stats import ClusterStats
 from ..auth.users import UserStoreBase
 from ..bus import EventBus
+from ..cluster.stats import ClusterStats
+from ..constants import Close
 from ..core.equity import EquityHistory
 from ..core.events import AccountUpdate, Event
-from ..core.report import admin_report
 from ..core.stream import Closing, StreamCore
 from ..feeds import Feed
-from ..constants import Close
+from ..feeds.guard import FeedGuard
 from ..settings import Settings
 from ..slots import ConnectionSlots, LocalSlots
-from ..feeds.guard import FeedGuard
+from .admin import AdminReport
+from .frames import text_frame
+from .heartbeat import Heartbeat
 from .peers import TrustedProxies
-
-if TYPE_CHECKING:
-    from tornado.httputil import HTTPServerRequest
-
-    from .ws import PortfolioSocket as WebSocketHandler
+from .recheck import SessionRecheck
+from .socket import Sent, Socket
 
 log = logging.getLogger("portfolio_ws.service")
 
-
-# The heartbeat pings a slice of the sockets at a time, each socket once an interval: 19,000 pings
-# and then 19,000 pongs to read at once stopped the batcher for ~0.7 s every 20 s.
-HEARTBEAT_SLICES = 20
 # Cluster mode: a node keeps following (taking in the events of) a user this long after the user's
 # last socket there closed, so a reconnect finds the state loaded; then it lets the user go.
 FOLLOW_LINGER_SECONDS = 60.0
-
-
-class Clock(Protocol):
-    def __call__(self) -> float: ...
-
-
-def _unsent_bytes(handler: "WebSocketHandler") -> int:
-    """Bytes written for the peer that it has not received: Tornado's buffer plus the kernel's
-    send queue (SIOCOUTQ: unsent and unacknowledged), so the slow-consumer budget means what it says."""
-    stream = getattr(handler.ws_connection, "stream", None)
-    if stream is None:
-        return 0
-    pending: int = stream._total_write_index - stream._total_write_done_index
-    try:
-        queued = fcntl.ioctl(stream.socket.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
-        pending += int.from_bytes(queued, sys.byteorder, signed=True)
-    except (OSError, AttributeError, ValueError):
-        pass  # not Linux, or the socket is gone: Tornado's own buffer is what we know
-    return pending
 
 
 class Service:
@@ -80,7 +54,6 @@ class Service:
         self.settings = settings
         self.bus = bus
         self.feed = feed
-        self.feed_guard = FeedGuard(feed)  # a failing feed is counted and shown, never fatal
         self.users = users
         self.sessions = sessions
         # Cluster-wide connection limits (slots/redis.py) or none beyond the hub's own (LocalSlots).
@@ -92,15 +65,9 @@ class Service:
         self._loads: dict[str, asyncio.Future[None]] = {}  # user -> its state's load in flight
         self.follow_linger = FOLLOW_LINGER_SECONDS
         self._unfollower: PeriodicCallback | None = None
-        # This node's cluster id (the Redis bus names it); None outside cluster mode.
-        self.node_id: str | None = getattr(bus, "node_id", None)
-        # In a cluster, every node's admin figures in Redis, for totals on any node.
-        self.cluster_stats: ClusterStats | None = None
-        if settings.cluster.redis_url:
-            self.cluster_stats = ClusterStats(settings.cluster.redis_url, str(self.node_id or ""),
-                                              settings.cluster.key_prefix, self.stats, clock)
-        # Login limits, in Redis when there is one (shared by every worker and node), and the
-        # bounded queue of password checks (docs/reliability.md, "Login limits").
+        # Login limits, in Redis when there is one (shared by every worker and node), the bounded
+        # queue of password checks and the proxies trusted to name the client (docs/reliability.md,
+        # "Login limits"): made and closed here, used by the login handler alone.
         self.login_throttle = login_throttle(LoginPolicy.from_settings(settings.auth), settings.cluster.redis_url,
                                              settings.cluster.key_prefix)
         self.hash_queue = HashQueue(settings.auth.hash_workers, settings.auth.hash_queue_size)
@@ -109,19 +76,25 @@ class Service:
         now = clock()
         self.core = StreamCore(settings.streaming, settings.limits, settings.recovery, now,
                                int(now * 1000) if seq_base is None else seq_base)
-        self.sockets: dict[int, WebSocketHandler] = {}
+        self.sockets: dict[int, Socket] = {}
         # Each user's equity through the day, a point a minute (GET /api/portfolio/equity).
         self.equity = EquityHistory()
-        self.feed_started_at = clock()
+        self.stopping = False
+        self.feed_guard = FeedGuard(feed)  # a failing feed is counted and shown, never fatal
+        self.report = AdminReport(self.core, self.feed_guard, bus, clock, settings.feed.silence_offline_seconds)
+        # In a cluster, every node's admin figures in Redis, for totals on any node.
+        self.cluster_stats: ClusterStats | None = None
+        if settings.cluster.redis_url:
+            self.cluster_stats = ClusterStats(settings.cluster.redis_url, str(bus.node_id or ""),
+                                              settings.cluster.key_prefix, self.report.snapshot, clock)
+            self.report.cluster = self.cluster_stats
+        server = settings.server
+        self.heartbeat = Heartbeat(self.sockets, self.close_silent, server.websocket_ping_interval_seconds,
+                                   server.websocket_ping_timeout_seconds)
+        self.recheck = SessionRecheck(sessions, self.open_sessions, self.end_session, clock,
+                                      settings.auth.session_recheck_seconds)
         self._unsubscribe: Callable[[], None] | None = None
         self._ticker: PeriodicCallback | None = None
-        self._rechecker: PeriodicCallback | None = None
-        self._heartbeat: PeriodicCallback | None = None
-        self._heartbeat_slice = 0
-        # The sockets open when this turn of pings began; one opened since is first pinged next
-        # turn, within 2 intervals of opening, under the interval + timeout it may stay silent.
-        self._heartbeat_turn: list[int] = []
-        self.stopping = False
 
     # ---- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -132,17 +105,12 @@ class Service:
             await self.cluster_stats.start()
         self._ticker = PeriodicCallback(self.tick, self.settings.streaming.flush_interval_ms)
         self._ticker.start()
-        self._rechecker = PeriodicCallback(self._recheck_sessions,
-                                           self.settings.auth.session_recheck_seconds * 1000)
-        self._rechecker.start()
-        server = self.settings.server
-        self._heartbeat = PeriodicCallback(self._heartbeat_round,
-                                           server.websocket_ping_interval_seconds * 1000 / HEARTBEAT_SLICES)
-        self._heartbeat.start()
+        self.recheck.start()
+        self.heartbeat.start()
         if self.bus.holds_state:
             self._unfollower = PeriodicCallback(self._unfollow_idle, self.follow_linger * 1000 / 4)
             self._unfollower.start()
-        self.feed_started_at = self.clock()
+        self.report.feed_started_at = self.clock()
         await self.feed_guard.start(self.bus)
 
     async def shutdown(self, drain_seconds: float | None = None) -> None:
@@ -150,26 +118,26 @@ class Service:
         if self.stopping:
             return
         self.stopping = True
-        for timer in (self._ticker, self._rechecker, self._heartbeat, self._unfollower):
+        for timer in (self._ticker, self._unfollower):
             if timer is not None:
                 timer.stop()
+        self.recheck.stop()
+        self.heartbeat.stop()
         try:
             await asyncio.wait_for(self.feed_guard.stop(), timeout=2.0)
         except Exception:  # a feed that can't stop cleanly must not stop the shutdown
             log.exception("feed did not stop cleanly")
         if self._unsubscribe is not None:
             self._unsubscribe()
-        handlers = list(self.sockets.values())
+        sockets = list(self.sockets.values())
         self.core.shutdown(self.clock())
         self.pump()
         drain = self.settings.server.drain_seconds if drain_seconds is None else drain_seconds
-        waits = [h.closed_future for h in handlers if getattr(h, "closed_future", None) is not None]
-        if waits:
-            done, pending = await asyncio.wait(waits, timeout=drain)
-            for handler in handlers:  # peers that never answered the close frame: drop them
-                stream = getattr(handler.ws_connection, "stream", None)
-                if getattr(handler, "closed_future", None) in pending and stream is not None:
-                    stream.close()
+        if sockets:
+            _, pending = await asyncio.wait([s.closed_future for s in sockets], timeout=drain)
+            for socket in sockets:  # peers that never answered the close frame: drop them
+                if socket.closed_future in pending:
+                    socket.abort()
         if self._background:
             await asyncio.wait(list(self._background), timeout=2.0)
         await self.slots.close()  # every slot this node held, released at once
@@ -226,13 +194,13 @@ class Service:
         self.core.flush(self.clock())
         self.pump()
 
-    def attach(self, handler: "WebSocketHandler", user_id: str | None, session_id: str | None,
+    def attach(self, socket: Socket, user_id: str | None, session_id: str | None,
                refusal: Close | None = None, slot: str | None = None) -> int:
         """Hand an upgraded socket to the core. ``refusal``/``slot``: the verdict of ``slots.acquire``."""
         conn_id = self.core.open(user_id, session_id, self.clock(), refusal)
-        self.sockets[conn_id] = handler
+        self.sockets[conn_id] = socket
         if slot is not None:
-            if conn_id in self.core.hub.connections:
+            if self.is_open(conn_id):
                 self._slot_of[conn_id] = slot
             else:  # refused here after all (shutting down, disabled): give the slot back
                 self._in_background(self.slots.release(slot))
@@ -280,10 +248,6 @@ class Service:
                 else:
                     self._awaited.append((condition, future))
 
-    def client_address(self, request: "HTTPServerRequest") -> str:
-        """The client's address: the socket's peer, or what a trusted proxy says (``server.trusted_proxies``)."""
-        return self.proxies.client_address(request.remote_ip, request.headers)
-
     def receive_frame(self, conn_id: int, frame: str | bytes) -> None:
         self.core.receive_frame(conn_id, frame, self.clock())
         self.pump()
@@ -307,23 +271,8 @@ class Service:
         self.core.close(conn_id, c.INVALID_DATA, self.clock())
         self.pump()
 
-    def _heartbeat_round(self) -> None:
-        """Ping one slice of the sockets (one shared frame, no task or timer per connection,
-        unlike Tornado's own pinger); once a full turn, close those silent past interval + timeout."""
-        turn = self._heartbeat_slice
-        self._heartbeat_slice = (turn + 1) % HEARTBEAT_SLICES
-        if turn == 0:  # one pass over the sockets a turn, not one a slice
-            self._heartbeat_turn = list(self.sockets)
-        for conn_id in self._heartbeat_turn[turn::HEARTBEAT_SLICES]:
-            handler = self.sockets.get(conn_id)  # gone since the turn began: nothing to ping
-            if handler is not None:
-                send_ping(handler)
-        if turn == 0:
-            self._close_silent()
-
-    def _close_silent(self) -> None:
-        server = self.settings.server
-        limit = server.websocket_ping_interval_seconds + server.websocket_ping_timeout_seconds
+    def close_silent(self, limit: float) -> None:
+        """Close the sockets not heard from for ``limit`` seconds (the heartbeat's verdict)."""
         if self.core.close_silent(self.clock(), limit):
             self.pump()
 
@@ -342,19 +291,34 @@ class Service:
     def set_enabled(self, enabled: bool) -> None:
         self.core.set_enabled(enabled)
 
-    async def _recheck_sessions(self) -> None:
-        """Close the sockets of sessions that ended since they connected (not those whose store
-        can't tell right now: an unreachable platform must not drop everyone)."""
-        now = self.clock()
-        ids = {conn.session_id for conn in self.core.hub.connections.values() if conn.session_id}
-        for session_id in ids:
-            try:
-                valid = await self.sessions.still_valid(session_id, now)
-            except Exception:  # a store that fails can't tell: keep the socket, ask again next time
-                log.warning("session recheck failed; keeping the session's sockets", exc_info=True)
-                return
-            if valid is False:
-                self.end_session(session_id)
+    # ---- queries ----------------------------------------------------------------------------
+    @property
+    def enabled(self) -> bool:
+        return self.core.enabled
+
+    def is_open(self, conn_id: int) -> bool:
+        """True when the core admitted the connection and it is still open."""
+        return conn_id in self.core.hub.connections
+
+    def is_attached(self, conn_id: int) -> bool:
+        """True while the connection's socket is one the service writes to."""
+        return conn_id in self.sockets
+
+    def rate_limited(self) -> int:
+        """Client messages refused over the rate limit so far (every connection)."""
+        return self.core.stats.rate_limited
+
+    def open_sessions(self) -> Iterator[str]:
+        """The session id of every open connection (once per connection)."""
+        return (conn.session_id for conn in self.core.hub.connections.values() if conn.session_id)
+
+    def portfolio(self, user_id: str) -> tuple[int, dict[str, Any]]:
+        """(seq, snapshot data) of one user, for the REST fallback."""
+        return self.core.portfolio(user_id)
+
+    def stats(self) -> dict[str, Any]:
+        """This node's admin report (``AdminReport.snapshot``)."""
+        return self.report.snapshot()
 
     # ---- outputs ----------------------------------------------------------------------------
     def pump(self) -> None:
@@ -366,36 +330,19 @@ class Service:
         self._settle()
 
     def _write(self, outputs: list[Any]) -> None:
+        limit = self.settings.streaming.max_outbound_bytes
         for output in outputs:
             if isinstance(output, Closing):
-                handler = self.sockets.pop(output.connection, None)
-                if handler is not None:
-                    handler.close(output.close.code, output.close.reason)
+                closing = self.sockets.pop(output.connection, None)
+                if closing is not None:
+                    closing.close(output.close.code, output.close.reason)
                 continue
             frame = text_frame(output.frame)  # framed once for every connection it goes to
             for conn_id in output.connections:
-                handler = self.sockets.get(conn_id)
-                if handler is None:
+                socket = self.sockets.get(conn_id)
+                if socket is None or socket.send_frame(frame) != Sent.QUEUED:
                     continue
-                if send_frame(handler, frame) != QUEUED:
-                    continue
-                if _unsent_bytes(handler) > self.settings.streaming.max_outbound_bytes:
+                if socket.unsent_bytes() > limit:
                     log.warning("closing slow consumer %s", conn_id)
                     self.core.close(conn_id, c.SLOW_CONSUMER, self.clock())
                     self._write(self.core.data_to_send())  # its cause (an error message), then the close
-
-    # ---- queries ----------------------------------------------------------------------------
-    def stats(self) -> dict[str, Any]:
-        bus_health = getattr(self.bus, "health", None)  # a shared bus (Redis) reports its own
-        bus = bus_health() if callable(bus_health) else None
-        report = admin_report(self.core, self.feed_guard.health(), self.feed_started_at,
-                              self.settings.feed.silence_offline_seconds, self.clock(),
-                              bus_connected=bus is None or bool(bus.get("connected", True)))
-        report["feed"]["errors"] = self.feed_guard.errors  # feed failures and events it sent that were dropped
-        # Which process answered: one of several nodes or workers (cluster mode, serve --workers).
-        report["node"] = {"id": self.node_id, "pid": os.getpid()}
-        if bus is not None:
-            # Events the core dropped as stale (an offset at or below the user's): with the bus's own
-            # drop counters, every event not passed on is counted somewhere.
-            report["bus"] = {**bus, "stale": self.core.stats.stale_events}
-        return report

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import ujson
+from prometheus_client.parser import text_string_to_metric_families
 
 from portfolio_ws.core.health import FeedHealth
 from portfolio_ws.feeds import Feed
@@ -149,6 +150,31 @@ async def test_a_feed_whose_health_raises_still_gets_an_admin_report(make_server
     assert report["feed"]["source"] == "scripted" and report["feed"]["connected"] is False
     assert report["feed"]["details"] == {"failure": "health() raised ValueError"}
     assert (await server.fetch("/api/health")).code == 200
+
+
+async def metrics(server) -> dict[str, float]:
+    response = await server.fetch("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.code == 200, response.body
+    return {s.name: s.value for family in text_string_to_metric_families(response.body.decode())
+            for s in family.samples if not s.labels}
+
+
+async def test_metrics_read_the_feed_through_its_guard_when_health_raises(make_server):
+    # /metrics asked the feed past its guard: a health() that raised answered 500.
+    server = await make_server(feed=ScriptedFeed(fail_health=True), auth__admin_token=TOKEN)
+    assert (await metrics(server))["portfolio_ws_feed_connected"] == 0
+
+
+async def test_metrics_show_a_feed_whose_task_died_disconnected(make_server):
+    # /metrics asked the feed past its guard: a feed whose task had died still read connected there.
+    async def script(bus):
+        raise ConnectionResetError("stream dropped")
+
+    feed = ScriptedFeed(task_script=script)
+    server = await make_server(feed=feed, auth__admin_token=TOKEN)
+    await asyncio.wait([feed.task])
+    assert (await stats(server))["feed"]["connected"] is False
+    assert (await metrics(server))["portfolio_ws_feed_connected"] == 0
 
 
 async def test_shutdown_with_a_failed_feed_still_closes_every_client_1001(make_server):

@@ -125,7 +125,7 @@ async def test_a_platform_outage_refuses_new_sockets_but_keeps_open_ones(make_se
     clock.now += 11
     bob = await server.connect("platform-bob", expect_connected=False)
     assert await bob.closed() == (1008, "Authentication required")
-    await server.service._recheck_sessions()  # the periodic re-check, while the platform is down
+    await server.service.recheck.run()  # the periodic re-check, while the platform is down
     server.publish(position("plat-alice", "NVDA"))
     server.service.flush()  # the clock stands still here: send the window now
     assert (await alice.expect("position_update"))["data"]["symbol"] == "NVDA"  # still streaming
@@ -133,7 +133,7 @@ async def test_a_platform_outage_refuses_new_sockets_but_keeps_open_ones(make_se
     platform.down = False
     del platform.sessions["platform-alice"]  # alice logged out on the platform
     clock.now += 11
-    await server.service._recheck_sessions()
+    await server.service.recheck.run()
     assert await alice.closed() == (1008, "Session expired")
 
 

@@ -212,13 +212,13 @@ async def test_an_open_socket_keeps_its_session_alive_until_the_absolute_expiry(
     client = await server.connect(cookie)
     for _ in range(5):  # 50 minutes without an HTTP request: the periodic recheck is the socket's use
         clock.now += 590
-        await server.service._recheck_sessions()  # what the PeriodicCallback runs
+        await server.service.recheck.run()  # what the PeriodicCallback runs
     await client.assert_nothing_pending()
     assert (await server.fetch("/api/auth/me", cookie=cookie)).code == 200
     error_of(await server.fetch("/api/auth/me", cookie=other), 401)  # bob's idle session ended
 
     clock.now += 3600 - 5 * 590  # the absolute lifetime is over
-    await server.service._recheck_sessions()
+    await server.service.recheck.run()
     assert await client.closed() == (1008, "Session expired")
     error_of(await server.fetch("/api/auth/me", cookie=cookie), 401)
 

@@ -1,0 +1,59 @@
+"""The admin report: what ``GET /api/admin/websocket-stats`` and ``GET /metrics`` both read.
+
+One home for the figures an operator sees: the engine's counters (``core/report.py``), the feed's
+health as the guard reports it (a feed whose ``health()`` raises, or whose task died, shows
+disconnected, never an error), the bus's own health, which node answered, and in a cluster every
+node's figures (``cluster/stats.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from ..bus import EventBus
+from ..cluster.stats import ClusterStats
+from ..core.health import FeedHealth
+from ..core.report import admin_report
+from ..core.stream import StreamCore
+from ..feeds.guard import FeedGuard
+
+
+class AdminReport:
+    def __init__(self, core: StreamCore, feed: FeedGuard, bus: EventBus, clock: Callable[[], float],
+                 silence_offline_seconds: float) -> None:
+        self.core = core
+        self.feed = feed
+        self.bus = bus
+        self.clock = clock
+        self.silence = silence_offline_seconds
+        self.feed_started_at = clock()  # reset when the feed starts
+        # In a cluster, every node's figures in Redis (set by the service when clustered).
+        self.cluster: ClusterStats | None = None
+
+    def feed_health(self) -> FeedHealth:
+        return self.feed.health()
+
+    def bus_health(self) -> dict[str, Any] | None:
+        return self.bus.health()
+
+    def snapshot(self) -> dict[str, Any]:
+        """This node's report."""
+        bus = self.bus.health()
+        report = admin_report(self.core, self.feed.health(), self.feed_started_at, self.silence, self.clock(),
+                              bus_connected=bus is None or bool(bus.get("connected", True)))
+        report["feed"]["errors"] = self.feed.errors  # feed failures and events it sent that were dropped
+        # Which process answered: one of several nodes or workers (cluster mode, serve --workers).
+        report["node"] = {"id": self.bus.node_id, "pid": os.getpid()}
+        if bus is not None:
+            # Events the core dropped as stale (an offset at or below the user's): with the bus's own
+            # drop counters, every event not passed on is counted somewhere.
+            report["bus"] = {**bus, "stale": self.core.stats.stale_events}
+        return report
+
+    async def read(self) -> dict[str, Any]:
+        """This node's report and, in a cluster, ``cluster``: every node's figures and their sum."""
+        report = self.snapshot()
+        if self.cluster is not None:
+            report["cluster"] = await self.cluster.read(report)
+        return report
