@@ -32,7 +32,7 @@ async def test_two_servers_on_one_postgresql_share_users_and_sessions(
     assert me.code == 200 and b"alice" in me.body
     assert (await a.fetch("/api/auth/logout", "POST", cookie=cookie)).code in (200, 204)
     assert (await b.fetch("/api/portfolio", cookie=cookie)).code == 401   # ended everywhere
-    await b.service._recheck_sessions()  # the periodic re-check, now: b's socket of the ended session closes
+    await b.service.recheck.run()  # the periodic re-check, now: b's socket of the ended session closes
     code, _ = await on_b.closed()
     assert code == 1008
 
