@@ -22,11 +22,10 @@ from __future__ import annotations
 import zlib
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from .. import constants as c
 from ..constants import Close
-from ..settings import LimitSettings, RecoverySettings, StreamingSettings
 from . import protocol, wire
 from .events import Event
 from .hub import Connection, Hub
@@ -35,6 +34,9 @@ from .users import UserLoading, UserStream
 from .ratelimit import RateGuard, Verdict
 from .stats import Stats
 from .window import SEQ, Rendered, Window, stamp
+
+if TYPE_CHECKING:  # the settings are read, never imported: the core depends on no module outside it
+    from ..settings import LimitSettings, RecoverySettings, StreamingSettings
 
 RECONNECT_WINDOW = 60.0  # a user's new connection this soon after one closed counts as a reconnect
 

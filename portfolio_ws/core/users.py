@@ -9,13 +9,16 @@ loaded offset are taken in as usual; older ones are already in the loaded state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ..settings import RecoverySettings
 from .hub import Hub
 from .events import Event
 from .portfolio import PortfolioState
 from .recovery import RecoveryBuffer
 from .window import Window, stamp
+
+if TYPE_CHECKING:  # the settings are read, never imported: the core depends on no module outside it
+    from ..settings import RecoverySettings
 
 
 @dataclass(frozen=True)

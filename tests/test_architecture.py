@@ -1,0 +1,119 @@
+"""The shape of the source (issue 12): no import cycle between modules, a sans-I/O core that imports
+nothing of the project but itself, ``constants`` and ``errors`` (and of other packages only the
+standard library and ujson), and no module over 400 lines."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+from tests import ROOT
+
+PACKAGES = ("portfolio_ws", "simulator")
+MAX_LINES = 400
+# Over the limit when this test came (issue 12), to be split; each may shrink, none may grow, and no
+# other module may join them.
+OVER_LIMIT = {"portfolio_ws.bus.redis": 408, "portfolio_ws.client.connection": 447, "portfolio_ws.core.stream": 405,
+              "portfolio_ws.feeds.alpaca.feed": 443, "simulator.engine": 429}
+CORE_MAY_IMPORT = {"portfolio_ws.core", "portfolio_ws.constants", "portfolio_ws.errors"}
+CORE_THIRD_PARTY = {"ujson"}
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+def imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """Every module ``name`` imports at load time (not under ``if TYPE_CHECKING``), resolved to
+    modules of the project where it names one, else the top-level name."""
+    tree = ast.parse(path.read_text())
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out: set[str] = set()
+
+    def visit(nodes: list[ast.stmt]) -> None:
+        for node in nodes:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue
+            if isinstance(node, ast.Import):
+                out.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")
+                    anchor = anchor[:len(anchor) - node.level + 1]
+                    base = ".".join(anchor + ([node.module] if node.module else []))
+                for alias in node.names:
+                    full = f"{base}.{alias.name}"
+                    out.add(full if full in known else base)
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.stmt) and not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    visit([child])
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+
+    visit(tree.body)
+    return out
+
+
+def graph() -> dict[str, set[str]]:
+    found = modules()
+    known = set(found)
+    return {name: {m for m in imports(name, path, known) if m in known and m != name}
+            for name, path in found.items()}
+
+
+def test_no_module_imports_itself_back_through_others():
+    edges = graph()
+    # Package __init__ modules import their children only as a package's own re-export; an edge
+    # from a child to its package is loading the package first, not a cycle of logic. Both count.
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def walk(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                walk(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(edges):
+        if node not in state:
+            walk(node)
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_core_imports_only_itself_constants_errors_the_stdlib_and_ujson():
+    found = modules()
+    known = set(found)
+    stdlib = set(sys.stdlib_module_names)
+    wrong = []
+    for name, path in found.items():
+        if not name.startswith("portfolio_ws.core"):
+            continue
+        for imported in imports(name, path, known):
+            top = imported.split(".")[0]
+            if top == "portfolio_ws":
+                if not any(imported == ok or imported.startswith(ok + ".") for ok in CORE_MAY_IMPORT):
+                    wrong.append(f"{name} imports {imported}")
+            elif top not in stdlib and top not in CORE_THIRD_PARTY and top != "__future__":
+                wrong.append(f"{name} imports {imported}")
+    assert not wrong, wrong
+
+
+def test_no_module_is_over_400_lines():
+    long = {name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    grown = {name: n for name, n in long.items() if n > OVER_LIMIT.get(name, MAX_LINES)}
+    assert not grown, f"modules over {MAX_LINES} lines (split them): {grown}"
