@@ -117,3 +117,16 @@ def test_no_module_is_over_400_lines():
     long = {name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
     grown = {name: n for name, n in long.items() if n > OVER_LIMIT.get(name, MAX_LINES)}
     assert not grown, f"modules over {MAX_LINES} lines (split them): {grown}"
+
+
+def test_every_path_in_the_architecture_table_exists():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "`" in line]
+    assert len(rows) >= 20
+    missing = []
+    for row in rows:
+        cells = row.strip("|").split("|")
+        paths = [part for cell in cells[1:] for part in cell.split("`")[1::2]]
+        assert len(paths) == 2, row  # one module, one test
+        missing += [p for p in paths if not (ROOT / p).is_file()]
+    assert not missing, missing
