@@ -25,10 +25,12 @@ TYPES: dict[str, type] = {"position": PositionUpdate, "order": OrderUpdate, "acc
 ID_MAX = 128       # characters of an item's id
 TEXT_MAX = 256     # characters of any text field (symbols, order ids...)
 DECIMAL_MAX = 64   # characters of a decimal string: no 10,000-digit numbers to do arithmetic on
-# Magnitude and places a number may have: "1e999999999" is finite yet can't be rounded to cents
-# (the wire formatting would fail for that user); no price, amount or quantity comes near either.
+# "1e999999999" is finite yet can't be rounded to cents (the wire formatting would fail for that
+# user), and "1e-999998" would be written out as a million zeros; no price, amount or quantity is
+# beyond 10**15 or, unless zero, below 10**-12. Digits are bounded by DECIMAL_MAX (a P&L percent
+# computed by division has 28 of them, and is fine).
 MAGNITUDE_DIGITS = 15   # below 10**15
-PLACES_MAX = 12
+SMALLEST_DIGITS = -12   # at least 10**-12 unless zero
 
 
 def _camel(name: str) -> str:
@@ -75,10 +77,8 @@ def _value(kind: type, value: Any) -> tuple[Any, str | None]:
             return None, f"is not a decimal number: {value[:DECIMAL_MAX]!r}"
         if not number.is_finite():
             return None, "must be a finite decimal"
-        if number and number.adjusted() >= MAGNITUDE_DIGITS:
-            return None, f"must be below 10^{MAGNITUDE_DIGITS} in magnitude"
-        if int(number.as_tuple().exponent) < -PLACES_MAX:
-            return None, f"must have at most {PLACES_MAX} decimal places"
+        if number and not SMALLEST_DIGITS <= number.adjusted() < MAGNITUDE_DIGITS:
+            return None, f"must be zero or between 10^{SMALLEST_DIGITS} and 10^{MAGNITUDE_DIGITS} in magnitude"
         return number, None
     if kind is datetime:
         if not isinstance(value, str) or len(value) > 40:
