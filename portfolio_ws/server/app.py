@@ -105,7 +105,7 @@ def make_app(service: Service) -> tornado.web.Application:
             (r"/api/health", HealthHandler, stream),
             (r"/api/admin/websocket-stats", AdminStatsHandler, admin),
             (r"/metrics", MetricsHandler, {**admin, "registry": metrics_registry(service.report)}),
-            (PUBLISH_PATH, PublishHandler, {"service": service, "publishing": Publishing(service)}),
+            (PUBLISH_PATH, PublishHandler, {**who, "publishing": Publishing.for_service(service)}),
             (r"/api/docs/(asyncapi\.yaml|openapi\.yaml)", ApiDocHandler, {"path": str(APIDOCS)}),
             (r"/api/.*", NotFoundHandler, who),
             # The dashboard at / (its files under /static/, from static_path below).

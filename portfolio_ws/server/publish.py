@@ -12,18 +12,23 @@ for that user: not delivered again) or ``rejected`` with the field and why.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import ujson
 from tornado.web import HTTPError
 
 from ..auth.apikeys import ApiKey, ApiKeyStore
 from ..auth.postgres import is_postgres
+from ..auth.sessions import SessionStore
+from ..auth.users import UserStoreBase
+from ..bus import EventBus
 from ..core.ingest import Item, ItemError, parse_item
 from ..core.seen import SeenIds
 from ..feeds.guard import event_problem
 from .http import ApiHandler, encodable
-from .service import Service
+
+if TYPE_CHECKING:
+    from .service import Service
 
 log = logging.getLogger("portfolio_ws.publish")
 
@@ -33,21 +38,30 @@ MAX_BODY_BYTES = 1024 * 1024  # 500 full order items are ~250 KB
 
 
 class Publishing:
-    """What the route keeps between requests: the key store and each user's seen ids."""
+    """What the route needs and keeps between requests: the bus, the key store, each user's seen
+    ids, and where an event's offset is read when this process numbers events (one node)."""
 
-    def __init__(self, service: Service) -> None:
-        self.service = service
+    def __init__(self, bus: EventBus, database: str, offset_of: Callable[[str], int] | None,
+                 external_users: bool) -> None:
+        self.bus = bus
+        self.offset_of = offset_of  # None in a cluster: Redis numbers events on the way
+        self.external_users = external_users  # users come from the platform, not our database
         self.seen = SeenIds()
-        database = service.settings.auth.database
         # Keys are in the users' SQLite file; with PostgreSQL there are none yet (every call 401).
         self.keys: ApiKeyStore | None = None if is_postgres(database) else ApiKeyStore(database)
         self.accepted = self.rejected = self.duplicates = 0
 
+    @classmethod
+    def for_service(cls, service: Service) -> "Publishing":
+        settings = service.settings
+        offset_of = None if service.bus.holds_state else (lambda user_id: service.core.user(user_id).seq)
+        return cls(service.bus, settings.auth.database, offset_of, bool(settings.auth.external_session_url))
+
 
 class PublishHandler(ApiHandler):
-    def initialize(self, service: Service, publishing: Publishing) -> None:  # type: ignore[override]
-        super().initialize(service.sessions, service.users, service.clock)
-        self.service = service
+    def initialize(self, sessions: SessionStore, users: UserStoreBase, clock: Callable[[], float],  # type: ignore[override]
+                   publishing: Publishing) -> None:
+        super().initialize(sessions, users, clock)
         self.publishing = publishing
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -85,12 +99,9 @@ class PublishHandler(ApiHandler):
         self.write_json(200, {"accepted": accepted, "rejected": len(results) - accepted, "results": results})
 
     async def _publish(self, items: list[Any]) -> list[dict[str, Any]]:
-        service, publishing = self.service, self.publishing
+        publishing = self.publishing
         parsed = [parse_item(item) for item in items]
         known = await self._known_users({p.user_id for p in parsed if isinstance(p, Item)})
-        # The offset is known here when this process numbers events (one node); in a cluster
-        # Redis gives it on the way, after this answer.
-        numbered_here = not service.bus.holds_state
         results: list[dict[str, Any]] = []
         for index, item in enumerate(parsed):
             if isinstance(item, Item) and item.user_id not in known:
@@ -108,18 +119,18 @@ class PublishHandler(ApiHandler):
                 publishing.duplicates += 1
                 results.append({"index": index, "status": "duplicate", "id": item.id, "offset": offset})
                 continue
-            service.bus.publish(item.event)
-            offset = service.core.user(item.user_id).seq if numbered_here else None
+            publishing.bus.publish(item.event)
+            offset = publishing.offset_of(item.user_id) if publishing.offset_of is not None else None
             publishing.seen.add(item.user_id, item.id, offset)
             publishing.accepted += 1
             results.append({"index": index, "status": "accepted", "id": item.id, "offset": offset})
         return results
 
     async def _known_users(self, user_ids: set[str]) -> set[str]:
-        if self.service.settings.auth.external_session_url:
+        if self.publishing.external_users:
             return user_ids  # the platform's users are not in our database: its key vouches for them
         known = set()
         for user_id in user_ids:
-            if await self.service.users.get_async(user_id) is not None:
+            if await self.users.get_async(user_id) is not None:
                 known.add(user_id)
         return known
