@@ -7,7 +7,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["portfolio_ws", "portfolio_ws.*", "simulator", "simulator.*"]),
     py_modules=["cli"],
-    package_data={"portfolio_ws": ["py.typed", "static/*", "config.yaml", "apidocs/*.yaml"]},
+    package_data={"portfolio_ws": ["py.typed", "static/*", "apidocs/*.yaml"]},
     include_package_data=True,
     install_requires=[
         "tornado>=6.4,<7",

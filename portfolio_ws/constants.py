@@ -58,9 +58,6 @@ ORDER_STATUSES: Final[tuple[OrderStatus, ...]] = (
 )
 OPEN_ORDER_STATUSES: Final = frozenset({"pending_new", "new", "accepted", "partially_filled"})
 CLOSED_ORDER_STATUSES: Final = frozenset({"filled", "canceled", "rejected", "expired"})
-OrderSide = Literal["buy", "sell"]
-OrderType = Literal["market", "limit", "stop", "stop_limit"]
-PositionSide = Literal["long", "short"]
 
 
 # --- close codes, causes and the close policy ---------------------------------------------------

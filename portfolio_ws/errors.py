@@ -1,11 +1,9 @@
-"""The exception tree: one root, split into "you misused me" and "the peer misbehaved".
-
-Errors that close a WebSocket carry the ``Close`` (code and reason) the client must see.
+"""The exception tree: one root, split into "you misused me" (``UsageError``, ``ConfigError``) and
+"the input was bad" (``InvalidEvent``). What closes a WebSocket is a ``constants.Close`` the core
+decides, not an exception.
 """
 
 from __future__ import annotations
-
-from .constants import Close
 
 
 class PortfolioWsError(Exception):
@@ -29,13 +27,3 @@ class InvalidEvent(PortfolioWsError):
     """A feed produced an event that cannot be represented (wrong type, non-finite number...)."""
 
 
-class ProtocolError(PortfolioWsError):
-    """The WebSocket peer broke the protocol in a way that closes the connection."""
-
-    def __init__(self, close: Close) -> None:
-        super().__init__(f"{close.code} {close.reason}")
-        self.close = close
-
-
-class AuthError(PortfolioWsError):
-    """Credentials or a session did not check out. The message is safe to show to the client."""

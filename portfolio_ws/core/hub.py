@@ -3,7 +3,7 @@ limits (per user, total). Pure bookkeeping, no I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .. import constants as c
 from ..constants import Close
@@ -21,10 +21,8 @@ class Connection:
     channels: frozenset[str] = frozenset()
     # The newest offset this connection has been sent (snapshots included); seq never goes down.
     last_seq: int = 0
-    closing: bool = False
     # When the peer was last heard from (a frame or a protocol pong): the heartbeat rule.
     last_heard: float = 0.0
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 class Hub:
@@ -54,9 +52,6 @@ class Hub:
             if not mine:
                 del self.by_user[conn.user_id]
         return conn
-
-    def of_user(self, user_id: str) -> list[Connection]:
-        return list(self.by_user.get(user_id, {}).values())
 
     def of_session(self, session_id: str) -> list[Connection]:
         return [conn for conn in self.connections.values() if conn.session_id == session_id]

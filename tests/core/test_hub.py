@@ -40,4 +40,4 @@ def test_remove_forgets_the_user_with_their_last_connection() -> None:
     assert hub.remove(1) is not None
     assert hub.remove(1) is None
     assert hub.remove(2) is not None
-    assert hub.by_user == {} and hub.of_user("a") == [] and hub.counts_by_user() == {}
+    assert hub.by_user == {} and hub.counts_by_user() == {}
