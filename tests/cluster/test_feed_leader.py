@@ -45,6 +45,9 @@ async def test_one_node_runs_the_feed_and_another_takes_over_when_it_dies(
     await changed(a)
     await b.start(InMemoryBus())
     assert inner_a.running and a.health().details["leader"] is True
+    await asyncio.wait_for(_until_shared(b), 5)
+    shared = b.health()  # the follower reports the leader's feed, not its own idle copy
+    assert shared.connected and shared.details == {"leader": False, "nodeId": "b", "leaderNode": "a"}
     # Node a crashes: its renewals stop, its lock is not released.
     a.abandon()
     loop = asyncio.get_running_loop()

@@ -5,6 +5,7 @@ getting 1001. Real processes, a private redis-server."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import subprocess
@@ -28,10 +29,16 @@ def parent_of(pid: int) -> int:
         return int(next(line for line in status if line.startswith("PPid:")).split()[1])
 
 
-async def answering_pids(server: Any, want: int, tries: int = 100) -> set[int]:
-    """Worker pids seen answering admin stats, one new connection per request (the kernel picks)."""
+async def answering_pids(server: Any, want: int, tries: int = 100, patience: float = 0.0) -> set[int]:
+    """Worker pids seen answering admin stats, one new connection per request (the kernel picks);
+    ``patience``: seconds to go on past ``tries`` until ``want`` answered (workers still starting)."""
     seen: set[int] = set()
-    for _ in range(tries):
+    deadline = time.monotonic() + patience
+    for attempt in itertools.count():
+        if attempt >= tries and (len(seen) >= want or time.monotonic() > deadline):
+            break
+        if attempt >= tries:
+            await asyncio.sleep(0.05)  # a worker still starting: polling processes, nothing to await
         try:
             response = await server.fetch("/api/admin/websocket-stats", headers={"Authorization": f"Bearer {TOKEN}"})
         except OSError:  # a connection the kernel gave the worker just killed: reset, as clients see it
@@ -52,7 +59,7 @@ async def test_two_workers_share_one_port_and_sessions_restart_and_stop_together
     await server.start()
     assert server.proc is not None
     try:
-        pids = await answering_pids(server, 2)
+        pids = await answering_pids(server, 2, patience=20)  # the workers start side by side
         assert len(pids) == 2 and {parent_of(pid) for pid in pids} == {server.proc.pid}
 
         cookie, _ = await server.login("alice")  # a session made by one worker is valid on both

@@ -210,7 +210,9 @@ async def test_kill_9_of_a_workers_worker(cluster: Cluster, tmp_path: Any) -> No
     await server.start()
     await cluster.open_streams()
     await asyncio.sleep(STEADY)
-    leader = (await admin(server))["feed"]["details"]["leaderNode"]
+    answers = [await admin(server) for _ in range(8)]  # the kernel spreads them over both workers
+    assert {a["status"] for a in answers} == {"healthy"} and all(a["feed"]["connected"] for a in answers)
+    leader = answers[0]["feed"]["details"]["leaderNode"]
     assert server.proc is not None
     workers = [int(pid) for pid in os.popen(f"pgrep -P {server.proc.pid}").read().split()]
     victim = next(pid for pid in workers if _node_of(pid) == leader)  # the feed leader, again the harder case
