@@ -15,7 +15,7 @@ from tornado.httpserver import HTTPServer
 
 from portfolio_ws.auth.apikeys import ApiKeyStore
 from portfolio_ws.publish import AsyncPublisher, PublishError, Publisher
-from tests.server.test_publish import trade_item
+from tests.server.test_publish import trade_ids, trade_item
 
 
 class LosingFront(tornado.web.RequestHandler):
@@ -76,7 +76,7 @@ async def test_a_lost_answer_is_retried_with_the_same_ids_and_delivered_once(mak
     while len(seen) < 5:
         message = await client.recv()
         assert message is not None
-        seen += [e["data"]["tradeId"] for e in (message["data"]["events"] if message["type"] == "batch" else [message])]
+        seen += trade_ids(message)
     assert seen == [f"t-{i}" for i in range(5)]
     await client.assert_nothing_pending()
 

@@ -3,7 +3,7 @@
 A bounded window: the last ``per_user`` ids of each user, each with the offset it was given (a
 retry is answered with the first delivery's offset). An id older than the window would be taken
 again: a publisher retries within seconds, and 10,000 ids is far more than it has in flight.
-Process memory only; in a cluster each node keeps its own (docs/integration.md says so).
+Process memory; in a cluster the ids are kept in Redis instead (``cluster.published``).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Callable
 
 import ujson
+from redis.exceptions import RedisError
 from tornado.web import HTTPError
 
 from ..auth.apikeys import ApiKey, ApiKeyStore
@@ -22,6 +23,7 @@ from ..auth.postgres import is_postgres
 from ..auth.sessions import SessionStore
 from ..auth.users import UserStoreBase
 from ..bus import EventBus
+from ..cluster.published import RedisSeenIds
 from ..core.ingest import Item, ItemError, parse_item
 from ..core.seen import SeenIds
 from ..feeds.guard import event_problem
@@ -42,8 +44,9 @@ class Publishing:
     ids, and where an event's offset is read when this process numbers events (one node)."""
 
     def __init__(self, bus: EventBus, database: str, offset_of: Callable[[str], int] | None,
-                 external_users: bool) -> None:
+                 external_users: bool, shared: RedisSeenIds | None = None) -> None:
         self.bus = bus
+        self.shared = shared  # cluster mode: the seen ids in Redis (else ``seen``, this process's)
         self.offset_of = offset_of  # None in a cluster: Redis numbers events on the way
         self.external_users = external_users  # users come from the platform, not our database
         self.seen = SeenIds()
@@ -55,7 +58,9 @@ class Publishing:
     def for_service(cls, service: Service) -> "Publishing":
         settings = service.settings
         offset_of = None if service.bus.holds_state else (lambda user_id: service.core.user(user_id).seq)
-        return cls(service.bus, settings.auth.database, offset_of, bool(settings.auth.external_session_url))
+        cluster = settings.cluster
+        shared = RedisSeenIds(cluster.redis_url, cluster.key_prefix) if cluster.redis_url else None
+        return cls(service.bus, settings.auth.database, offset_of, bool(settings.auth.external_session_url), shared)
 
 
 class PublishHandler(ApiHandler):
@@ -102,7 +107,8 @@ class PublishHandler(ApiHandler):
         publishing = self.publishing
         parsed = [parse_item(item) for item in items]
         known = await self._known_users({p.user_id for p in parsed if isinstance(p, Item)})
-        results: list[dict[str, Any]] = []
+        results: list[dict[str, Any] | None] = [None] * len(parsed)
+        valid: list[tuple[int, Item]] = []
         for index, item in enumerate(parsed):
             if isinstance(item, Item) and item.user_id not in known:
                 item = ItemError("userId", "no such user")
@@ -112,19 +118,33 @@ class PublishHandler(ApiHandler):
                     item = ItemError("data", problem)
             if isinstance(item, ItemError):
                 publishing.rejected += 1
-                results.append({"index": index, "status": "rejected", "field": item.field, "message": item.message})
-                continue
-            done, offset = publishing.seen.seen(item.user_id, item.id)
+                results[index] = {"index": index, "status": "rejected", "field": item.field, "message": item.message}
+            else:
+                valid.append((index, item))
+        shared = publishing.shared
+        if shared is not None:  # a cluster: ids claimed in Redis, whichever node a retry reaches
+            try:
+                fresh = await shared.claim([(item.user_id, item.id) for _, item in valid])
+            except (RedisError, OSError):
+                log.warning("publish refused: the published ids (Redis) can't be reached")
+                raise HTTPError(503, "Publishing is unavailable; retry with the same ids",
+                                reason="Service Unavailable") from None
+        for n, (index, item) in enumerate(valid):
+            if shared is not None:
+                done, offset = not fresh[n], None
+            else:
+                done, offset = publishing.seen.seen(item.user_id, item.id)
             if done:
                 publishing.duplicates += 1
-                results.append({"index": index, "status": "duplicate", "id": item.id, "offset": offset})
+                results[index] = {"index": index, "status": "duplicate", "id": item.id, "offset": offset}
                 continue
             publishing.bus.publish(item.event)
             offset = publishing.offset_of(item.user_id) if publishing.offset_of is not None else None
-            publishing.seen.add(item.user_id, item.id, offset)
+            if shared is None:
+                publishing.seen.add(item.user_id, item.id, offset)
             publishing.accepted += 1
-            results.append({"index": index, "status": "accepted", "id": item.id, "offset": offset})
-        return results
+            results[index] = {"index": index, "status": "accepted", "id": item.id, "offset": offset}
+        return [r for r in results if r is not None]
 
     async def _known_users(self, user_ids: set[str]) -> set[str]:
         if self.publishing.external_users:

@@ -20,6 +20,13 @@ def trade_item(user_id: str, item_id: str, trade_id: str = "t-1", price: str = "
                      "executedAt": "2026-01-05T15:30:00.000Z", "strategyId": "s-1"}}
 
 
+def trade_ids(message: dict[str, Any]) -> list[str]:
+    """The trades a data message carries (a batch's, or one trade_executed's), in order."""
+    if message["type"] == "batch":
+        return [t["tradeId"] for t in message["data"].get("trades", [])]
+    return [message["data"]["tradeId"]] if message["type"] == "trade_executed" else []
+
+
 def new_key(server: Any, name: str = "platform", scope: str = "publish") -> str:
     store = ApiKeyStore(server.settings.auth.database)
     try:
@@ -70,9 +77,7 @@ async def test_a_retried_id_is_never_delivered_twice(make_server):
     while len(seen) < 3:
         message = await client.recv()
         assert message is not None
-        for event in message["data"]["events"] if message["type"] == "batch" else [message]:
-            if event["type"] == "trade_executed":
-                seen.append(event["data"]["tradeId"])
+        seen += trade_ids(message)
     assert seen == ["t-1", "t-2", "t-3"]
     # The same id for another user is another item.
     bob, _ = await server.user_session("bob")
