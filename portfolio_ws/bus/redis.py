@@ -49,7 +49,7 @@ from redis.exceptions import RedisError
 from . import EventBus, Handler, NumberedHandler
 from ..core.codec import from_dict, to_dict
 from ..core.events import Event
-from ..cluster.redis import request_client
+from ..cluster.redis import client as redis_client, request_client
 from ..core.users import UserSnapshot
 from ..errors import InvalidEvent
 from .state import APPLY_LUA, READ_LUA, snapshot_from, state_args
@@ -97,8 +97,7 @@ class RedisBus(EventBus):
         self.max_age = max_age_seconds
         self.clock = clock
         self.channel = f"{prefix}events"
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True,
-                                                             socket_connect_timeout=2.0)
+        self._redis: aioredis.Redis = redis_client(url, retry=False)
         self._script = self._redis.register_script(_PUBLISH)
         # Loads come in bursts (a reconnect storm): a blocking pool queues them (cluster/redis.py).
         self._read_state = request_client(url).register_script(READ_LUA)

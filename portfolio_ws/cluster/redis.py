@@ -1,4 +1,6 @@
-"""The Redis client for work done per request (session lookups, connection slots, node figures).
+"""Every Redis client the server makes comes from here: ``request_client`` for work done per
+request (session lookups, connection slots, node figures, user loads), ``client`` for one
+long-lived connection of its own (the bus's publisher and subscriber, the feed lock).
 
 A burst of WebSocket upgrades runs hundreds of lookups at once; redis-py's default pool then fails
 them with ``MaxConnectionsError`` ("Too many connections"), which dropped half the sockets of a
@@ -31,3 +33,13 @@ def request_client(url: str, client_name: str | None = None) -> aioredis.Redis:
                                                     socket_timeout=5.0, client_name=client_name,
                                                     **retry_once())  # type: ignore[arg-type]
     return aioredis.Redis(connection_pool=pool)
+
+
+def client(url: str, *, text: bool = True, socket_timeout: float | None = None,
+           retry: bool = True) -> aioredis.Redis:
+    """A client on redis-py's own pool. ``text``: replies decoded to ``str`` (else ``bytes``);
+    ``socket_timeout``: how long a command may wait on a paused Redis (None: no limit);
+    ``retry``: a command on a connection Redis closed is tried once more (``retry_once``)."""
+    options: dict[str, object] = retry_once() if retry else {}
+    return aioredis.Redis.from_url(url, decode_responses=text, socket_connect_timeout=2.0,
+                                   socket_timeout=socket_timeout, **options)  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 import ujson
 
 from ..bus import EventBus
-from ..cluster.redis import retry_once
+from ..cluster.redis import client as redis_client
 from ..core.health import FeedHealth
 from . import Feed, FeedState
 
@@ -65,8 +65,7 @@ class RedisFeedState(FeedState):
         self.prefix = f"{prefix}feed:"
         self.keep_ms = int(keep_seconds * 1000)
         # Bytes (checkpoints are pickles); a socket timeout so a paused Redis can't hold the feed.
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=10.0,
-                                                             **retry_once())  # type: ignore[arg-type]
+        self._redis: aioredis.Redis = redis_client(url, text=False, socket_timeout=10.0)
 
     async def get(self, name: str) -> bytes | None:
         value = await self._redis.get(self.prefix + name)
@@ -101,8 +100,7 @@ class LeaderFeed(Feed):
         self.key = f"{prefix}feed-leader"
         self.released_key = f"{prefix}feed-leader-released"
         self.health_key = f"{prefix}feed-health"
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0,
-                                                             **retry_once())  # type: ignore[arg-type]
+        self._redis: aioredis.Redis = redis_client(url)
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._release = self._redis.register_script(_RELEASE)
         self._state = RedisFeedState(url, prefix)
