@@ -47,11 +47,11 @@ setup(
             "mypy>=1.10",
             "types-PyYAML",
             "websockets>=12",
-            # Checks real traffic against the AsyncAPI/OpenAPI documents (tests/test_api_docs.py).
+            # Checks real traffic against the AsyncAPI/OpenAPI documents (tests/behaviour/test_api_docs.py).
             "jsonschema>=4.18",
-            # The load tester's latency/throughput plot (tests/loadtest runs a small load test).
+            # The load tester's latency/throughput plot (tests/process/loadtest runs a small load test).
             "matplotlib>=3.7",
-            # Browser tests (tests/browser) drive Debian's Chromium (apt-get install chromium) through
+            # Browser tests (tests/process/browser) drive Debian's Chromium (apt-get install chromium) through
             # Playwright's own driver; never `playwright install`, no browser is downloaded.
             "playwright>=1.45",
             # serve with server.event_loop: uvloop is tested too.

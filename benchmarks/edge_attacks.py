@@ -1,6 +1,6 @@
 """Attacks on the HTTP/accept layer of a ``portfolio-ws serve`` process, and what they measure
 (docs/reliability.md, "The HTTP edge"). The drivers are shared with
-tests/reliability/test_edge_attacks.py, which runs smaller versions with asserted outcomes.
+tests/process/reliability/test_edge_attacks.py, which runs smaller versions with asserted outcomes.
 
 - ``idle``: 2,000 connections, half sending nothing, half half a request head; when does the server
   close each, and how long does a real user's login take meanwhile;

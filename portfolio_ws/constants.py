@@ -121,7 +121,7 @@ RECONNECT_SLOW: Final = ClosePolicy("reconnect", "backoff_slow")
 POLL: Final = ClosePolicy("poll", "poll_retry")
 
 # THE close-policy table (docs/clients.md renders it; clients/js/src/close-policy.js mirrors it and
-# tests/client/test_close_policy.py checks the mirror in node). Each cause: its close code and policy.
+# tests/unit/portfolio_ws/client/test_close_policy.py checks the mirror in node). Each cause: its close code and policy.
 CLOSE_CAUSES: Final[dict[CloseCause, tuple[CloseCode, ClosePolicy]]] = {
     CloseCause.SERVER_SHUTTING_DOWN: (CloseCode.GOING_AWAY, RECONNECT),
     CloseCause.HEARTBEAT_TIMEOUT: (CloseCode.GOING_AWAY, RECONNECT),

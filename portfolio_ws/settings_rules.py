@@ -4,7 +4,7 @@ before anything is opened, served or printed.
 
 Rule 1: a number without an entry in ``RULES`` must be greater than 0 (most are sizes, counts and
 durations); a number that may be 0 or has a ceiling says so here. A new setting is covered at once.
-Rule 2: every rule knows values that break it (``bad_examples``), so tests/test_settings_rules.py can
+Rule 2: every rule knows values that break it (``bad_examples``), so tests/unit/portfolio_ws/test_settings_rules.py can
 walk every setting of ``Settings`` with bad values without a list kept by hand.
 Rule 3: keys are dotted paths; items of a list are ``key[]`` (``alpaca.accounts[].key_env``).
 """

@@ -18,6 +18,7 @@ import pytest
 
 from tests import markers
 from tests.harness import TestServer, start_server
+from tests.procs import serve_process  # noqa: F401  (a fixture: a real serve process)
 
 TESTS = Path(__file__).resolve().parent
 SERVICES = ("redis", "postgres")

@@ -1,5 +1,5 @@
 """A typed program on the Python client (``portfolio_ws.client``): prints one user's positions as they
-change. ``tests/clients_python/test_typed_example.py`` checks it with ``mypy --strict`` and runs it
+change. ``tests/process/clients_python/test_typed_example.py`` checks it with ``mypy --strict`` and runs it
 against a real server.
 
     PORTFOLIO_PASSWORD=... python clients/python/watch_positions.py http://127.0.0.1:5000 demo1

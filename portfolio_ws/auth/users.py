@@ -71,7 +71,7 @@ def validate_password(password: str) -> None:
 
 class UserStoreBase(ABC):
     """What every user store does (SQLite here, PostgreSQL in ``users_postgres``; the contract
-    tests in tests/auth/test_users.py run both). Subclasses supply the SQL plumbing; statements are
+    tests in tests/unit/portfolio_ws/auth/test_users.py run both). Subclasses supply the SQL plumbing; statements are
     written with ``%s`` placeholders and ``NAME_MATCH`` for the case-insensitive username match.
 
     Blocking methods are for the command line, start-up and tests; the server's request path uses

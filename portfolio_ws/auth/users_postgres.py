@@ -1,6 +1,6 @@
 """The user accounts in PostgreSQL (``auth.database`` = ``postgresql://...``), for nodes on more
 than one host. Same contract as the SQLite store (``users.UserStoreBase``; the tests in
-tests/auth/test_users.py run both).
+tests/unit/portfolio_ws/auth/test_users.py run both).
 
 The command line and start-up use one blocking connection; the server's request path (the user of
 a session, logins) an async pool, opened at the first use on the running loop.

@@ -1,7 +1,7 @@
 """The event bus interface: event sources publish, the streaming engine subscribes.
 
 ``memory.InMemoryBus`` implements it in-process, ``redis.RedisBus`` across processes and
-hosts (tests/test_bus_contract.py runs against both). Nothing on the network can publish.
+hosts (tests/unit/portfolio_ws/bus/test_contract.py runs against both). Nothing on the network can publish.
 """
 
 from __future__ import annotations

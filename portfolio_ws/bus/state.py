@@ -6,7 +6,7 @@ What the state is stays decided in Python (``core.portfolio.PortfolioState``): t
 event into the few facts the script needs (which entry, its New York trading day, open or
 closing) and the script only keeps "the newest entry per key", plus the day rule (closed orders
 and trades of earlier days leave when a newer day is seen; trades of an older day are not added).
-``tests/cluster/test_state_redis.py`` checks that both give the same snapshot for seeded random
+``tests/unit/portfolio_ws/bus/test_state.py`` checks that both give the same snapshot for seeded random
 event streams.
 
 Keys (hash-tagged by user, so a user's keys share one Redis Cluster slot with its offset):

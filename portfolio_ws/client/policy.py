@@ -4,7 +4,7 @@ of its own: both are passed in).
 Rule 1: the close-policy table of ``constants`` (``CLOSE_CAUSES``, ``CLOSE_CODES``; docs/clients.md
 shows it), looked up by close code and the cause the server named in the ``error`` before the close,
 never by reason text. The JS client (clients/js/src/close-policy.js) follows the same table and the
-same ``next_step``; tests/client/test_close_policy.py runs both on every input and compares.
+same ``next_step``; tests/unit/portfolio_ws/client/test_close_policy.py runs both on every input and compares.
 Rule 2: backoff is full jitter: ``random() * min(cap, base * 2 ** attempt)``, ``attempt`` counting
 reconnects since the last accepted connection; ``backoff_slow`` adds ``try_again_later``.
 Rule 3: polling (``GET /api/portfolio``) when the table says so, or after ``poll_after_failures``

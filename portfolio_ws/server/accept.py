@@ -1,4 +1,4 @@
-"""The accept layer: every Tornado internal the HTTP edge relies on lives here (tests/server/
+"""The accept layer: every Tornado internal the HTTP edge relies on lives here (tests/behaviour/server/
 test_accept.py fails loudly when a Tornado upgrade moves one).
 
 What it adds to Tornado's HTTPServer, for connections that are not yet authenticated WebSockets:

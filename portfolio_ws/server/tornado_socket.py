@@ -1,5 +1,5 @@
 """The ``Socket`` protocol on Tornado's ``WebSocketHandler``: the one module that touches Tornado's
-private attributes. ``PRIVATE`` lists each one; tests/server/test_tornado_socket.py checks them on
+private attributes. ``PRIVATE`` lists each one; tests/behaviour/server/test_tornado_socket.py checks them on
 a live connection, so a Tornado upgrade that moves one fails there, loudly, not in production.
 
 Why reach inside at all: one frame is built per message and written to every socket that gets

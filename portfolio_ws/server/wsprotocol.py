@@ -1,6 +1,6 @@
 """Reading client frames under a budget: the one place that reaches into Tornado's WebSocket
 reader (``WebSocketProtocol13._receive_frame`` / ``_handle_message``, ``_WebSocketParams``);
-tests/server/test_frame_budget.py fails loudly if a Tornado upgrade moves them.
+tests/behaviour/server/test_frame_budget.py fails loudly if a Tornado upgrade moves them.
 
 Rules kept here (the limits themselves are ``core.ratelimit``'s):
 - before each frame is read, the socket's ``ReadPacer`` may make the reader wait, so a flood is

@@ -1,5 +1,5 @@
 // The "Node.js Client" example of the Portfolio Streaming API document (spec/portfolio-streaming-api.md),
-// verbatim below the marker; tests/clients_js/test_packaging.py sets `sessionId` and the URL and
+// verbatim below the marker; tests/process/clients_js/test_packaging.py sets `sessionId` and the URL and
 // runs it against a real server.
 // ---- the API document's example ----
 const WebSocket = require("ws");

@@ -1,7 +1,7 @@
 // A typed Node.js program on portfolio-ws-client: prints the live portfolio events of one user.
 //   npm install portfolio-ws-client ws typescript @types/ws
 //   PORTFOLIO_WS_URL=ws://127.0.0.1:5000/ws/portfolio SESSION_ID=<session cookie> node example.js
-// (tests/clients_js/test_packaging.py type-checks it with tsc --noEmit and runs it against a real server.)
+// (tests/process/clients_js/test_packaging.py type-checks it with tsc --noEmit and runs it against a real server.)
 import WebSocket from "ws";
 import { PortfolioStream, type Account, type Order, type Position, type Status, type Trade } from "portfolio-ws-client";
 import { closePolicy } from "portfolio-ws-client/close-policy";

@@ -1,7 +1,7 @@
 // @ts-check
 // close-policy.js: what a client does after the server closes its socket. The close-policy table
 // of portfolio_ws/constants.py (CLOSE_CAUSES, CLOSE_CODES), mirrored here row for row;
-// tests/client/test_close_policy.py runs this module in node and compares it, and nextStep, with
+// tests/unit/portfolio_ws/client/test_close_policy.py runs this module in node and compares it, and nextStep, with
 // the Python client's on every input. docs/clients.md shows the table.
 //
 // Before a close the server sends an `error` whose data.code names the cause (SESSION_EXPIRED,

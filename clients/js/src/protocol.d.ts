@@ -1,6 +1,6 @@
 // protocol.d.ts: every message of the portfolio-ws protocol (docs/protocol.md), as TypeScript.
 // Interface names are the AsyncAPI document's schema names (portfolio_ws/apidocs/asyncapi.yaml);
-// tests/clients_js/test_types_match_asyncapi.py checks every field, its optionality, nullability,
+// tests/process/clients_js/test_types_match_asyncapi.py checks every field, its optionality, nullability,
 // constants and enums against that document.
 
 /** Money and prices: decimal strings, 2 decimals (4 below $1.00). Parse with a decimal library. */

@@ -1,7 +1,7 @@
 """The session store interface: server-side sessions created at login and looked up on every
 request and WebSocket upgrade.
 
-Rules every implementation keeps (``tests/auth/test_session_store_contract.py`` checks them):
+Rules every implementation keeps (``tests/unit/portfolio_ws/auth/sessions/test_contract.py`` checks them):
 - a session id is 256 random bits (``secrets.token_urlsafe(32)``), handed to the client once; the
   store keeps only its SHA-256 (``session_digest``), so a leak of the store leaks no live session;
 - a session ends ``idle_seconds`` after it was last seen or ``absolute_seconds`` after it was

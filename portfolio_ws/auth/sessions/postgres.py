@@ -2,7 +2,7 @@
 every host shares, surviving any Redis. psycopg 3 with an async connection pool, so a lookup
 never blocks the IOLoop and a burst of upgrades waits its turn for a connection.
 
-Same rules as the SQLite store (``tests/auth/test_session_store_contract.py`` runs both): only the
+Same rules as the SQLite store (``tests/unit/portfolio_ws/auth/sessions/test_contract.py`` runs both): only the
 SHA-256 of each id is stored; a lookup writes ``last_seen_at`` only when it is a touch interval old.
 """
 

@@ -1,0 +1,110 @@
+"""portfolio_ws.publish against a real server: batching, and retries that re-send the same ids, so a
+batch whose answer was lost (the server took it) is delivered once. The loss is real: a front
+server on its own socket forwards each request and, the first time, answers 503 instead."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import tornado.web
+from tornado.httpclient import AsyncHTTPClient
+from tornado.netutil import bind_sockets
+from tornado.httpserver import HTTPServer
+
+from portfolio_ws.auth.apikeys import ApiKeyStore
+from portfolio_ws.publish import AsyncPublisher, PublishError, Publisher
+from tests.behaviour.server.test_publish import trade_ids, trade_item
+
+
+class LosingFront(tornado.web.RequestHandler):
+    """Forwards to the server; drops the answer of the first ``lose`` requests (503 instead)."""
+
+    def initialize(self, target: str, state: dict[str, int]) -> None:
+        self.target, self.state = target, state
+
+    async def post(self) -> None:
+        answer = await AsyncHTTPClient().fetch(self.target + self.request.path, method="POST",
+                                               headers=self.request.headers, body=self.request.body,
+                                               raise_error=False)
+        self.state["forwarded"] += 1
+        if self.state["lose"] > 0:
+            self.state["lose"] -= 1
+            self.set_status(503)
+            return
+        self.set_status(answer.code)
+        self.set_header("Content-Type", "application/json")
+        self.finish(answer.body)
+
+
+async def front(server: Any, lose: int) -> tuple[str, dict[str, int], HTTPServer]:
+    state = {"lose": lose, "forwarded": 0}
+    app = tornado.web.Application([(r"/.*", LosingFront, {"target": server.url, "state": state})])
+    [sock] = bind_sockets(0, "127.0.0.1")
+    http = HTTPServer(app)
+    http.add_sockets([sock])
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", state, http
+
+
+def key_of(server: Any) -> str:
+    store = ApiKeyStore(server.settings.auth.database)
+    try:
+        return store.add("platform", ["publish"])[1]
+    finally:
+        store.close()
+
+
+async def test_a_lost_answer_is_retried_with_the_same_ids_and_delivered_once(make_server):
+    server = await make_server()
+    user, cookie = await server.user_session("alice")
+    client = await server.connect(cookie)
+    await client.subscribe("trades")
+    await client.expect("snapshot")
+    url, state, http = await front(server, lose=2)
+    events = [trade_item(user.user_id, "", f"t-{i}") for i in range(5)]
+    for event in events:
+        del event["id"]  # the publisher gives each one an id before the first attempt
+    async with AsyncPublisher(url, key_of(server), batch_size=2, backoff=0.01) as publisher:
+        result = await publisher.publish(events)
+    http.stop()
+    # Batches [0,1] (lost twice: taken, answer lost, then duplicates), [2,3], [4].
+    assert state["forwarded"] == 5
+    assert [d["index"] for d in result.duplicates] == [0, 1]
+    assert [a["index"] for a in result.accepted] == [2, 3, 4] and not result.rejected
+    seen: list[str] = []
+    while len(seen) < 5:
+        message = await client.recv()
+        assert message is not None
+        seen += trade_ids(message)
+    assert seen == [f"t-{i}" for i in range(5)]
+    await client.assert_nothing_pending()
+
+
+async def test_refused_items_come_back_by_their_index_in_what_was_passed(make_server):
+    server = await make_server()
+    user, _ = await server.user_session("alice")
+    events = [trade_item(user.user_id, f"id-{i}", f"t-{i}") for i in range(7)]
+    events[5]["data"]["price"] = 1.5
+    async with AsyncPublisher(server.url, key_of(server), batch_size=3) as publisher:
+        result = await publisher.publish(events)
+    assert [r["index"] for r in result.rejected] == [5] and result.rejected[0]["field"] == "data.price"
+    assert len(result.accepted) == 6
+
+
+async def test_the_blocking_publisher_and_a_refused_key(make_server):
+    server = await make_server()
+    user, _ = await server.user_session("alice")
+    key = key_of(server)
+    loop = asyncio.get_running_loop()
+    sync = Publisher(server.url, key)
+    result = await loop.run_in_executor(None, sync.publish, [trade_item(user.user_id, "x", "t-x")])
+    assert [a["offset"] for a in result.accepted] == [1]
+    with pytest.raises(PublishError) as refused:  # a 401 is not retried: it can't get better
+        await loop.run_in_executor(None, Publisher(server.url, key + "x", retries=3).publish,
+                                   [trade_item(user.user_id, "y")])
+    assert refused.value.status == 401
+    with pytest.raises(PublishError) as unreachable:
+        await AsyncPublisher("http://127.0.0.1:9", key, retries=1, backoff=0.01).publish(
+            [trade_item(user.user_id, "z")])
+    assert unreachable.value.status is None and "2 attempts" in str(unreachable.value)

@@ -1,0 +1,117 @@
+"""One answer on every node (issue 14): two real nodes on one real Redis give a user the same
+snapshot and the same ``GET /api/portfolio`` at the same ``seq`` - on a node started after the
+user's events, and on a node restarted under its id - because the state lives in Redis with its
+offset and a node loads it before it first serves the user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ujson
+
+from portfolio_ws.core.events import Event
+from tests.builders import account, later, order, position, trade
+from tests.process.cluster.conftest import NodeFactory
+from tests.unit.portfolio_ws.bus.test_redis import until
+from tests.harness import Client
+from tests.harness import TestServer as Node
+
+ALL = ["positions", "orders", "account", "trades"]
+
+
+def day_of_events(user: str) -> list[Event]:
+    """A morning: positions opened and one closed, orders through their lifecycle, trades, the account."""
+    return [
+        position(user, "AAPL", qty="100", at=later(1)), position(user, "MSFT", qty="20", at=later(2)),
+        order(user, "o1", "new", at=later(3)), order(user, "o1", "filled", filled="50", avg="245.10", at=later(4)),
+        order(user, "o2", "accepted", at=later(5)), trade(user, "t1", at=later(6)), trade(user, "t2", at=later(7)),
+        account(user, equity="101000.50", at=later(8)), position(user, "MSFT", qty="0", at=later(9)),
+        order(user, "o3", "new", symbol="NVDA", at=later(10)), trade(user, "t3", at=later(11)),
+        account(user, equity="101250.75", at=later(12)),
+    ]
+
+
+async def snapshot_of(node: Node, cookie: str) -> tuple[int, Any, Client]:
+    client = await node.connect(cookie)
+    await client.subscribe(*ALL)
+    snap = await client.expect("snapshot")
+    return snap["seq"], snap["data"], client
+
+
+async def rest_of(node: Node, cookie: str) -> tuple[int, Any]:
+    response = await node.fetch("/api/portfolio", cookie=cookie)
+    assert response.code == 200, response.body
+    body = ujson.loads(response.body)
+    return body["seq"], body["data"]
+
+
+async def until_taken_in(client: Client, seq: int) -> None:
+    """Read a client's messages until one at ``seq`` (the node has taken in the event)."""
+    while True:
+        msg = await client.recv()
+        assert msg is not None, "closed"
+        if msg.get("seq", 0) >= seq:
+            return
+
+
+async def test_same_snapshot_and_portfolio_on_a_late_node_and_after_a_restart(io_loop: Any,
+                                                                                make_node: NodeFactory) -> None:
+    a = await make_node()
+    alice = a.add_user("alice").user_id
+    cookie = await a.login("alice")
+    watcher = await a.connect(cookie)
+    await watcher.subscribe("trades")
+    await watcher.expect("snapshot")
+    for event in day_of_events(alice):      # before node b exists
+        a.publish(event)
+    while True:                             # node a has taken in all twelve
+        if (msg := await watcher.recv()) is not None and "t3" in ujson.dumps(msg.get("data")):
+            break
+    seq_a, snap_a, _ = await snapshot_of(a, cookie)
+
+    b = await make_node()                   # started after every event: never saw any
+    seq_b, snap_b, on_b = await snapshot_of(b, cookie)
+    assert (seq_b, snap_b) == (seq_a, snap_a)
+    assert [p["symbol"] for p in snap_b["positions"]] == ["AAPL"] and len(snap_b["trades"]) == 3
+    assert await rest_of(a, cookie) == await rest_of(b, cookie) == (seq_a, snap_a)
+
+    # Node a restarted under the same id: a new process that has seen nothing.
+    a.http.stop()
+    await a.service.shutdown(drain_seconds=1.0)
+    await a.service.bus.close()  # type: ignore[attr-defined]
+    again = await make_node(cluster__node_id="node-1")
+    seq_r, snap_r, on_r = await snapshot_of(again, cookie)
+    assert (seq_r, snap_r) == (seq_a, snap_a)
+    assert await rest_of(again, cookie) == (seq_a, snap_a)
+
+    b.publish(trade(alice, "t4", at=later(20)))        # and both keep the same answer as events go on
+    again.publish(order(alice, "o2", "canceled", at=later(21)))
+    await until_taken_in(on_b, seq_a + 2)
+    await until_taken_in(on_r, seq_a + 2)
+    seq_b2, data_b2 = await rest_of(b, cookie)
+    assert seq_b2 == seq_a + 2 and len(data_b2["trades"]) == 4
+    assert await rest_of(again, cookie) == (seq_b2, data_b2)
+    assert (await snapshot_of(again, cookie))[:2] == (await snapshot_of(b, cookie))[:2] == (seq_b2, data_b2)
+
+
+async def test_a_node_that_never_saw_the_user_resumes_a_client_from_the_history_in_redis(
+        io_loop: Any, make_node: NodeFactory) -> None:
+    a = await make_node()
+    bob = a.add_user("bob").user_id
+    cookie = await a.login("bob")
+    first = await a.connect(cookie)
+    await first.subscribe("trades")
+    await first.expect("snapshot")
+    a.publish(trade(bob, "t1"))
+    last = (await first.expect("trade_executed"))["seq"]
+    first.close()
+    a.publish(trade(bob, "t2", at=later(1)))
+    a.publish(trade(bob, "t3", at=later(2)))
+    await until(lambda: a.service.bus.counters["published"] == 3)  # type: ignore[attr-defined]
+    b = await make_node()                       # started after all three
+    resumed = await b.connect(cookie)
+    await resumed.subscribe("trades", resume_from=last)
+    replay = await resumed.expect("batch")
+    assert [t["tradeId"] for t in replay["data"]["trades"]] == ["t2", "t3"]
+    info = await resumed.expect("info", "RESUMED")
+    assert info["data"]["details"] == {"recovered": True, "from": last, "to": last + 2}

@@ -1,0 +1,43 @@
+"""Publishing in a cluster: two nodes on a real redis-server; an item retried on the other node is
+not delivered twice (the seen ids are in Redis), and the user's sockets on both nodes get it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ujson
+
+from portfolio_ws.auth.apikeys import ApiKeyStore
+from tests.process.cluster.conftest import NodeFactory
+from tests.behaviour.server.test_publish import publish, trade_ids, trade_item
+
+
+async def test_a_retry_on_the_other_node_is_not_delivered_twice(io_loop: Any, make_node: NodeFactory) -> None:
+    a, b = await make_node(), await make_node()
+    alice = a.add_user("alice").user_id
+    cookie = await a.login("alice")
+    store = ApiKeyStore(a.settings.auth.database)  # the nodes share the users' database, keys too
+    key = store.add("platform", ["publish"])[1]
+    store.close()
+    clients = [await node.connect(cookie) for node in (a, b)]
+    for client in clients:
+        await client.subscribe("trades")
+        await client.expect("snapshot")
+    batch = [trade_item(alice, "fill-1", "t-1"), trade_item(alice, "fill-1", "t-1 again"),
+             trade_item(alice, "fill-2", "t-2")]
+    first = ujson.loads((await publish(a, batch, key)).body)
+    assert [r["status"] for r in first["results"]] == ["accepted", "duplicate", "accepted"]
+    assert all(r["offset"] is None for r in first["results"])  # Redis numbers them on the way
+    again = ujson.loads((await publish(b, batch + [trade_item(alice, "fill-3", "t-3")], key)).body)
+    assert [r["status"] for r in again["results"]] == ["duplicate", "duplicate", "duplicate", "accepted"]
+    for client in clients:
+        seen: list[str] = []
+        seqs: list[int] = []
+        while len(seen) < 3:
+            message = await client.recv()
+            assert message is not None
+            if trade_ids(message):
+                seqs.append(message["seq"])
+                seen += trade_ids(message)
+        assert seen == ["t-1", "t-2", "t-3"] and seqs == sorted(seqs)
+        await client.assert_nothing_pending()

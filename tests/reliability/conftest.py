@@ -1,1 +1,0 @@
-from tests.reliability.procs import serve_process  # noqa: F401  (a fixture)

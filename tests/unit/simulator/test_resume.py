@@ -1,0 +1,263 @@
+"""A simulated market outlives the node running it (simulator/checkpoint.py, resume.py): a feed
+started elsewhere continues it from a checkpoint, and clients get every event of the one market
+once - nothing the dead feed had published again, nothing it had not lost. Real Redis bus."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import time
+from collections import deque
+from typing import Any, Callable
+
+import pytest
+import redis.asyncio as aioredis
+
+from portfolio_ws.bus.redis import RedisBus
+from portfolio_ws.core.codec import to_dict
+from portfolio_ws.core.events import TradeExecuted
+from portfolio_ws.feeds import FeedState
+from simulator import Simulation
+from simulator.checkpoint import Checkpoint, Market
+from simulator.clock import SimClock
+from simulator.feed import SimulatorFeed
+from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
+from tests.unit.portfolio_ws.bus.test_contract import Received
+
+from .runs import ny
+from .test_feed import USERS, FakeClock, settings
+
+
+SETTINGS = settings(speed=12.0)  # a few thousand events: enough trades, quick through Redis
+
+
+class MemoryState(FeedState):
+    def __init__(self) -> None:
+        self.records: dict[str, bytes] = {}
+        self.writes = 0
+
+    async def get(self, name: str) -> bytes | None:
+        return self.records.get(name)
+
+    async def put(self, name: str, value: bytes) -> None:
+        self.records[name] = value
+        self.writes += 1
+
+
+async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Poll a condition of the feed's background task (it has no future to await)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.005)
+
+
+def reference(market: Market, real_end: float) -> list[dict[str, Any]]:
+    """The one market, run uninterrupted from its start to what ``real_end`` maps to."""
+    core = Simulation(market.users, SETTINGS, market.sim_start)
+    events = core.initial_events()
+    for ordinal, at, user in market.joins:  # a user joined: the market ran fully to then, then the user
+        events += [e for _, e in core.advance_to(at)]
+        assert len(events) == ordinal
+        events += core.add_user(user)
+    target = SimClock(market.sim_start, market.real_start, SETTINGS.speed, True).sim_time(real_end)
+    return [to_dict(e) for e in events + [e for _, e in core.advance_to(target)]]
+
+
+@pytest.mark.slow
+async def test_a_new_feed_continues_the_market_and_every_event_goes_out_once(
+        io_loop: Any, redis_server: RedisServer) -> None:
+    clock = FakeClock(ny("2025-03-03 10:00"))
+    state = MemoryState()
+    watcher = RedisBus(redis_server.url, node_id="watcher")
+    await watcher.start()
+    for user in USERS:  # a node receives the events of the users it follows
+        await watcher.follow(user)
+    received = Received(watcher)
+    first_bus = RedisBus(redis_server.url, node_id="first")
+    await first_bus.start()
+    first = SimulatorFeed(USERS, SETTINGS, clock)
+    first.keep_state(state, interval=5.0)
+    await first.start(first_bus)
+    market = Market.decode(state.records["market"])
+    sim_clock = SimClock(market.sim_start, market.real_start, SETTINGS.speed, True)
+    for _ in range(4):  # 40 real seconds at speed 12; a checkpoint stored every 5
+        clock.now += 10
+        target = sim_clock.sim_time(clock.now)
+        await until(lambda: first.simulation is not None and first.simulation.now >= target)
+        await until(lambda: first_bus.health()["pending"] == 0)
+    await until(lambda: "checkpoint-0" in state.records)
+    published = first.health().details["marketEvents"]
+    # The node dies: its feed stops, whatever its bus had not sent yet is lost with it.
+    await first.stop()
+    await first_bus.close(drain_seconds=0)
+
+    clock.now += 15  # the lease runs out; another node takes over
+    second_bus = RedisBus(redis_server.url, node_id="second")
+    await second_bus.start()
+    second = SimulatorFeed(USERS, SETTINGS, clock)
+    second.keep_state(state, interval=5.0)
+    try:
+        await second.start(second_bus)
+        health = second.health().details
+        assert health["market"] == market.market_id and health["resumedFrom"].startswith("checkpoint at event")
+        assert int(health["resumedFrom"].rsplit(" ", 1)[1]) <= published
+        expected = reference(market, clock.now)
+        await until(lambda: second.health().details["marketEvents"] >= len(expected)
+                    and not second.health().details["behind"])
+        await received.until(len(expected))
+        await until(lambda: second_bus.health()["pending"] == 0)
+        got = [to_dict(e) for e in received.events]
+        assert got == expected  # every event of the one market, once, in order
+        trades = [e.trade_id for e in received.events if isinstance(e, TradeExecuted)]
+        assert trades and len(trades) == len(set(trades))
+        assert second_bus.counters["deduplicated"] > 0  # it re-ran events the first had published
+    finally:
+        await second.stop()
+        await second_bus.close()
+        await watcher.close()
+
+
+async def test_a_market_with_other_settings_or_an_unreadable_record_starts_afresh(io_loop: Any) -> None:
+    from portfolio_ws.bus.memory import InMemoryBus
+
+    clock = FakeClock(ny("2025-03-03 10:00"))
+    state = MemoryState()
+    feed = SimulatorFeed(USERS, SETTINGS, clock)
+    feed.keep_state(state, interval=5.0)
+    await feed.start(InMemoryBus())
+    await feed.stop()
+    old = Market.decode(state.records["market"])
+    other = SimulatorFeed(USERS, settings(seed=12), clock)
+    other.keep_state(state, interval=5.0)
+    await other.start(InMemoryBus())
+    await other.stop()
+    assert other.health().details["resumedFrom"] == "new market"
+    assert Market.decode(state.records["market"]).market_id != old.market_id
+    state.records["market"] = b"\x00not json"
+    again = SimulatorFeed(USERS, settings(seed=12), clock)
+    again.keep_state(state, interval=5.0)
+    await again.start(InMemoryBus())
+    await again.stop()
+    assert again.health().details["resumedFrom"] == "new market"
+
+
+def test_a_checkpoint_that_names_a_class_outside_the_allow_list_is_refused() -> None:
+    class Evil:
+        def __reduce__(self) -> Any:
+            return (print, ("ran",))
+
+    with pytest.raises(ValueError, match="not allowed"):
+        Checkpoint.decode(pickle.dumps(Evil()))
+    with pytest.raises(ValueError, match="not a checkpoint"):
+        Checkpoint.decode(pickle.dumps(deque([1])))
+    with pytest.raises(ValueError):
+        Checkpoint.decode(b"garbage")
+
+
+@pytest.mark.slow
+async def test_redis_emptied_then_the_leader_lost_still_publishes_each_event_once(
+        io_loop: Any, redis_server: RedisServer) -> None:
+    """Redis restarted empty (the market, checkpoints and positions gone), the leader went on and
+    saved again, then died: its successor still continues the market without repeating anything."""
+    from portfolio_ws.feeds.leader import RedisFeedState
+
+    clock = FakeClock(ny("2025-03-03 10:00"))
+    state = RedisFeedState(redis_server.url)
+    watcher = RedisBus(redis_server.url, node_id="watcher", clock=clock)
+    await watcher.start()
+    for user in USERS:  # a node takes in the events of the users it serves
+        await watcher.follow(user)
+    received = Received(watcher)
+    first_bus = RedisBus(redis_server.url, node_id="first", clock=clock)
+    await first_bus.start()
+    first = SimulatorFeed(USERS, SETTINGS, clock)
+    first.keep_state(state, interval=5.0)
+    await first.start(first_bus)
+    market = Market.decode(await state.get("market") or b"")
+    sim_clock = SimClock(market.sim_start, market.real_start, SETTINGS.speed, True)
+
+    async def run_for(seconds: int) -> None:
+        for _ in range(seconds // 5):
+            clock.now += 5
+            target = sim_clock.sim_time(clock.now)
+            await until(lambda: first.simulation is not None and first.simulation.now >= target
+                        and first_bus.health()["pending"] == 0)
+
+    await run_for(20)
+    raw = aioredis.Redis.from_url(redis_server.url)
+    await raw.flushall()  # as a restart without persistence leaves it (offsets start again at the
+    # publish time in ms: the buses' clock is the test's, so they start above the old ones)
+    await raw.aclose()
+    assert await state.get("market") is None
+    await run_for(15)  # the leader saves twice more: market, a checkpoint, positions back
+    await until(lambda: first._keeper is not None and first._keeper.saves >= 4)
+    await first.stop()
+    await first_bus.close(drain_seconds=0)
+    second_bus = RedisBus(redis_server.url, node_id="second", clock=clock)
+    await second_bus.start()
+    second = SimulatorFeed(USERS, SETTINGS, clock)
+    second.keep_state(state, interval=5.0)
+    try:
+        await second.start(second_bus)
+        assert second.health().details["resumedFrom"].startswith("checkpoint at event")
+        expected = reference(market, clock.now)
+        await until(lambda: not second.health().details["behind"]
+                    and second.health().details["marketEvents"] >= len(expected))
+        await received.until(len(expected))
+        await until(lambda: second_bus.health()["pending"] == 0)
+        assert [to_dict(e) for e in received.events] == expected
+    finally:
+        await second.stop()
+        await second_bus.close()
+        await watcher.close()
+        await state.close()
+
+
+async def test_a_user_added_later_joins_the_market_and_a_successor_re_runs_the_join(
+        io_loop: Any, redis_server: RedisServer) -> None:
+    clock = FakeClock(ny("2025-03-03 10:00"))
+    state = MemoryState()
+    watcher = RedisBus(redis_server.url, node_id="watcher")
+    await watcher.start()
+    for user in [*USERS, "carol"]:
+        await watcher.follow(user)
+    received = Received(watcher)
+    feeds: list[tuple[SimulatorFeed, RedisBus]] = []
+
+    async def run(users: list[str], seconds: int) -> SimulatorFeed:
+        bus = RedisBus(redis_server.url, node_id=f"node-{len(feeds)}")
+        await bus.start()
+        feed = SimulatorFeed(users, SETTINGS, clock)
+        feed.keep_state(state, interval=5.0)
+        feeds.append((feed, bus))
+        await feed.start(bus)
+        market = Market.decode(state.records["market"])
+        sim_clock = SimClock(market.sim_start, market.real_start, SETTINGS.speed, True)
+        for _ in range(seconds // 5):
+            clock.now += 5
+            target = sim_clock.sim_time(clock.now)
+            await until(lambda: feed.simulation is not None and feed.simulation.now >= target
+                        and not feed.health().details["behind"] and bus.health()["pending"] == 0)
+        return feed
+
+    try:
+        first = await run(USERS, 10)
+        await first.stop()
+        second = await run([*USERS, "carol"], 10)  # carol was added to the database meanwhile
+        joins = Market.decode(state.records["market"]).joins
+        assert [user for _, _, user in joins] == ["carol"]
+        assert second.simulation is not None and "carol" in {u.user_id for u in second.simulation.users}
+        await second.stop()
+        for name in ("checkpoint-0", "checkpoint-1"):  # no checkpoint: the market is re-run from its start
+            state.records.pop(name, None)
+        third = await run([*USERS, "carol"], 5)
+        assert third.health().details["resumedFrom"] == "market start"
+        expected = reference(Market.decode(state.records["market"]), clock.now)
+        await received.until(len(expected))
+        assert [to_dict(e) for e in received.events] == expected  # carol's join included, nothing twice
+    finally:
+        for feed, bus in feeds:
+            await feed.stop()
+            await bus.close()
+        await watcher.close()
