@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.behaviour.reliability.chaos import Report, Stream, check
+from tests.process.reliability.chaos import Report, Stream, check
 
 
 def trade(seq: int, trade_id: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pytest
 import ujson
 
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
-from tests.behaviour.reliability.chaos import Report, Stream, check, recorded_trades
+from tests.process.reliability.chaos import Report, Stream, check, recorded_trades
 from tests.procs import ServeProcess, add_users
 
 pytestmark = pytest.mark.slow

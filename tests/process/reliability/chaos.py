@@ -1,4 +1,4 @@
-"""The chaos suite's clients and checker (tests/behaviour/reliability/test_chaos.py).
+"""The chaos suite's clients and checker (tests/process/reliability/test_chaos.py).
 
 A ``Stream`` is one client as a program would run it: a user's socket on its home node, subscribed
 to every channel, reconnected after any close to the next node that answers, resuming from the
