@@ -235,9 +235,10 @@ async def big_bodies(port: int, pid: int, count: int = 4, size: int = 100 * 1024
         answer = asyncio.ensure_future(reader.readuntil(b"\r\n"))
         chunk, sent = b"x" * 65536, 0
         try:
-            while sent < size:
+            while sent < size and not answer.done():
                 writer.write(chunk)
                 await asyncio.wait_for(writer.drain(), 5)
+                await asyncio.sleep(0)  # let an answer that has arrived be read before the next chunk
                 sent += len(chunk)
                 peak = max(peak, rss_mib(pid))
         except (OSError, asyncio.TimeoutError):
