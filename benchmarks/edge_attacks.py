@@ -206,7 +206,7 @@ async def file_limit_attack(port: int, pid: int, log: Path, username: str, attac
     back = None
     while time.monotonic() - left < 30:
         try:
-            await login_seconds(port, username, password, timeout=2.0)
+            await login_seconds(port, username, password, timeout=5.0)
             back = time.monotonic() - left
             break
         except (OSError, RuntimeError, asyncio.TimeoutError):
