@@ -10,8 +10,12 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
+
 from portfolio_ws.auth.apikeys import ApiKeyStore
 from tests import ROOT
+
+pytestmark = pytest.mark.slow  # real processes (the CLI, node, curl, python)
 
 TEXT = (ROOT / "docs" / "integration.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"^```(sh|js|python)\n(.*?)^```$", TEXT, flags=re.S | re.M)

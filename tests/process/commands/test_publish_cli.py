@@ -9,8 +9,12 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from portfolio_ws.auth.apikeys import ApiKeyStore
 from tests.behaviour.server.test_publish import trade_item
+
+pytestmark = pytest.mark.slow  # real processes (the CLI, node, curl, python)
 
 CLI = str(Path(sys.executable).parent / "portfolio-ws")
 
