@@ -54,40 +54,53 @@ class Fleet:
         self.closed_at: list[float] = []
         self.back_at: list[float] = []
         self.attempts: Counter[int] = Counter()
+        self.refused: Counter[str] = Counter()  # reconnect tries refused before the socket opened
         self.reconnecting = False
         self.done = False
         self.tasks: set[asyncio.Task[None]] = set()
 
-    def on_message(self, data: bytes) -> None:
-        if b'"CONNECTED"' in data[:120]:
+    async def connect(self, cookie: str, attempt: int = 0) -> None:
+        """One socket. Once its CONNECTED arrives it counts as connected; a 1001 after that starts a
+        reconnect. A socket refused before it opened (a 503 at the pending cap, a connection the server
+        let go while the restarted server was busy) is retried during the reconnect, as a real client's
+        backoff does."""
+        opened = False
+
+        def on_message(data: bytes) -> None:
+            nonlocal opened
+            if opened or b'"CONNECTED"' not in data[:120]:
+                return
+            opened = True
             self.connected += 1
             if self.reconnecting:
                 self.back_at.append(time.time())
+                self.attempts[attempt + 1] += 1
             if self.connected >= self.target:
                 self.all_connected.set()
 
-    def on_close(self, cookie: str) -> Any:
-        def closed(client: LoadClient) -> None:
-            self.connected -= 1
-            self.closes[f"{client.close_code} {client.close_reason}".strip()] += 1
-            self.closed_at.append(time.time())
-            if client.close_code == 1001 and not self.done:
-                task = asyncio.get_running_loop().create_task(self.reconnect(cookie))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
-        return closed
+        def on_close(client: LoadClient) -> None:
+            if opened:
+                self.connected -= 1
+                self.closes[f"{client.close_code} {client.close_reason}".strip()] += 1
+                self.closed_at.append(time.time())
+                if client.close_code == 1001 and not self.done:
+                    self.spawn(self.reconnect(cookie))
+            elif self.reconnecting and not self.done:
+                self.refused[str(client.close_code)] += 1
+                self.spawn(self.reconnect(cookie, attempt + 1))
 
-    async def connect(self, cookie: str) -> None:
-        await open_client(self.port, cookie, self.on_message, lambda c: c.send_text(SUBSCRIBE),
-                          self.on_close(cookie))
+        await open_client(self.port, cookie, on_message, lambda c: c.send_text(SUBSCRIBE), on_close)
 
-    async def reconnect(self, cookie: str) -> None:
-        attempt = 0
+    def spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def reconnect(self, cookie: str, attempt: int = 0) -> None:
         while True:
             await asyncio.sleep(self.rng.uniform(0, min(self.cap, self.base * 2 ** attempt)))
             try:
-                await self.connect(cookie)
-                self.attempts[attempt + 1] += 1
+                await self.connect(cookie, attempt)
                 return
             except OSError:
                 attempt += 1  # refused: the server isn't back yet
@@ -186,6 +199,7 @@ async def drive(args: argparse.Namespace, scratch: Path, database: str,
             "p90_back_s": round(back[int(len(back) * 0.9)], 2) if back else None,
             "peak_per_second": max(buckets.values()) if buckets else 0,
             "attempts_needed": dict(sorted(fleet.attempts.items())),
+            "refused_before_open": dict(fleet.refused),
             "histogram_from_sigterm": histogram,
             "first_6s_in_quarter_seconds": fine,
             "server_active_connections_after": restarted_stats["activeConnections"],
