@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import ujson
 from tornado.httpclient import HTTPRequest
 
@@ -19,6 +20,7 @@ from portfolio_ws.auth.sessions.sqlite import SQLiteSessionStore
 from tests.harness import PASSWORD
 from tests.procs import add_users
 
+pytestmark = pytest.mark.slow  # real serve processes under thousands of connections (3-18 s each)
 
 
 async def started(serve_process: Any, *args: str, **kwargs: Any) -> Any:
