@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import zlib
 from bisect import bisect_right
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from .. import constants as c
 from ..constants import Close
 from . import protocol, wire
 from .events import Event
 from .hub import Connection, Hub
+from .output import Closing, Outgoing, Output
 from .portfolio import PortfolioState
 from .users import UserLoading, UserStream
 from .ratelimit import RateGuard, Verdict
@@ -39,23 +39,6 @@ if TYPE_CHECKING:  # the settings are read, never imported: the core depends on 
     from ..settings import LimitSettings, RecoverySettings, StreamingSettings
 
 RECONNECT_WINDOW = 60.0  # a user's new connection this soon after one closed counts as a reconnect
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One serialised frame for one or more connections (all of the same user)."""
-
-    frame: str
-    connections: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Closing:
-    connection: int
-    close: Close
-
-
-Output = Union[Outgoing, Closing]
 
 
 class StreamCore(UserLoading):

@@ -27,7 +27,8 @@ from ..cluster.stats import ClusterStats
 from ..constants import Close
 from ..core.equity import EquityHistory
 from ..core.events import AccountUpdate, Event
-from ..core.stream import Closing, StreamCore
+from ..core.output import Closing
+from ..core.stream import StreamCore
 from ..feeds import Feed
 from ..feeds.guard import FeedGuard
 from ..settings import Settings

@@ -10,7 +10,8 @@ import ujson
 
 from portfolio_ws.constants import Close
 from portfolio_ws.core.events import Event
-from portfolio_ws.core.stream import Closing, Outgoing, StreamCore
+from portfolio_ws.core.output import Closing, Outgoing
+from portfolio_ws.core.stream import StreamCore
 from portfolio_ws.settings import Settings
 from tests.builders import NOW
 

@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from portfolio_ws import constants as c
-from portfolio_ws.core.stream import Closing, Outgoing, StreamCore
+from portfolio_ws.core.output import Closing, Outgoing
+from portfolio_ws.core.stream import StreamCore
 from portfolio_ws.settings import Settings
 from tests.builders import NOW, account, later, order, position, trade
 from tests.hostile import hostile_frames

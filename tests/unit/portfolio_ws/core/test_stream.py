@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import ujson
 
-from portfolio_ws.core.stream import Closing, Outgoing
+from portfolio_ws.core.output import Closing, Outgoing
 from tests.builders import NOW, account, later, order, position, trade
 from tests.unit.portfolio_ws.core.driver import CONTROL_TYPES, DATA_TYPES, Sent, connect, drain, make_core, publish, send
 from tests.unit.portfolio_ws.core.test_wire import ISO_MS
