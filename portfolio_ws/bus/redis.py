@@ -52,33 +52,11 @@ from ..core.events import Event
 from ..cluster.redis import client as redis_client, request_client
 from ..core.users import UserSnapshot
 from ..errors import InvalidEvent
-from .state import APPLY_LUA, READ_LUA, snapshot_from, state_args
+from .script import POSITION_KEEP_SECONDS, PUBLISH_LUA
+from .state import READ_LUA, snapshot_from, state_args
 
 log = logging.getLogger(__name__)
 
-_PUBLISH = """
-if ARGV[7] ~= '' then
-  local cur = redis.call('GET', KEYS[4])
-  if cur then
-    local epoch, n = string.match(cur, '^(.*):(%d+)$')
-    local new_epoch, new_n = string.match(ARGV[7], '^(.*):(%d+)$')
-    if epoch == new_epoch and tonumber(new_n) <= tonumber(n) then return 0 end
-  end
-end
-if redis.call('SET', KEYS[3], '1', 'NX', 'EX', 300) == false then return 0 end
-if ARGV[7] ~= '' then redis.call('SET', KEYS[4], ARGV[7], 'EX', 604800) end
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[2]) end
-local seq = redis.call('INCR', KEYS[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-1', 'e', ARGV[1], 't', ARGV[6])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('SPUBLISH', ARGV[5], seq .. ' ' .. ARGV[1])
-local sk, tk, payload = KEYS[5], KEYS[6], ARGV[1]
-local kind, field, day, flag = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
-""" + APPLY_LUA + """
-return seq
-"""
-
-POSITION_KEEP_SECONDS = 604800  # a week, as the publish script keeps them
 PIPELINE_SIZE = 500          # events per round trip
 MAX_PENDING = 100_000        # queued while Redis is down; beyond it the oldest are dropped (and counted)
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 5.0
@@ -98,7 +76,7 @@ class RedisBus(EventBus):
         self.clock = clock
         self.channel = f"{prefix}events"
         self._redis: aioredis.Redis = redis_client(url, retry=False)
-        self._script = self._redis.register_script(_PUBLISH)
+        self._script = self._redis.register_script(PUBLISH_LUA)
         # Loads come in bursts (a reconnect storm): a blocking pool queues them (cluster/redis.py).
         self._read_state = request_client(url).register_script(READ_LUA)
         self._handlers: list[NumberedHandler] = []

@@ -1,0 +1,35 @@
+"""The Lua script the Redis bus runs for each publish, as one atomic step in Redis: refuse an event at
+or below the user's last source position, run a retried publish once (its marker), number the event
+(INCR of the user's offset, created at the publisher's clock), record it in the user's recovery
+stream, apply it to the user's state (``state.APPLY_LUA``) and SPUBLISH it on the user's channel.
+Keys and arguments are laid out by ``RedisBus`` (bus/redis.py), which owns the key names."""
+
+from __future__ import annotations
+
+from .state import APPLY_LUA
+
+POSITION_KEEP_SECONDS = 604800  # a week: how long a user's last source position is kept
+
+# KEYS: seq, recovery, marker, position, state, trades. ARGV: payload, seq base, max events, max age,
+# channel, publish time, position, then state_args (kind, field, day, flag).
+PUBLISH_LUA = """
+if ARGV[7] ~= '' then
+  local cur = redis.call('GET', KEYS[4])
+  if cur then
+    local epoch, n = string.match(cur, '^(.*):(%d+)$')
+    local new_epoch, new_n = string.match(ARGV[7], '^(.*):(%d+)$')
+    if epoch == new_epoch and tonumber(new_n) <= tonumber(n) then return 0 end
+  end
+end
+if redis.call('SET', KEYS[3], '1', 'NX', 'EX', 300) == false then return 0 end
+if ARGV[7] ~= '' then redis.call('SET', KEYS[4], ARGV[7], 'EX', """ + str(POSITION_KEEP_SECONDS) + """) end
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[2]) end
+local seq = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-1', 'e', ARGV[1], 't', ARGV[6])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('SPUBLISH', ARGV[5], seq .. ' ' .. ARGV[1])
+local sk, tk, payload = KEYS[5], KEYS[6], ARGV[1]
+local kind, field, day, flag = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+""" + APPLY_LUA + """
+return seq
+"""
