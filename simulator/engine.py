@@ -26,6 +26,7 @@ from portfolio_ws.settings_rules import check_value
 
 from . import market_calendar as cal
 from .accounting import Position
+from .broker import affordable, slipped
 from .orders import ACCEPTED, CANCELED, EXPIRED, NEW, PARTIALLY_FILLED, PENDING_NEW, REJECTED, Order, utc
 from .prices import PriceModel, cents_to_decimal, intensity
 from .strategies import Intent, decide
@@ -273,7 +274,7 @@ class Simulation:
                 if order.crosses(price):
                     self._fill(order, price, t)
             else:
-                self._fill(order, self._slipped(order, price), t)
+                self._fill(order, slipped(order.side, price, self.users[order.user].rng), t)
             if order.working:
                 still.append(order)
         self._working[sym] = still
@@ -281,7 +282,7 @@ class Simulation:
     def _on_order_step(self, t: float, order: Order) -> None:
         user = self.users[order.user]
         if order.status == PENDING_NEW:
-            if not self._affordable(user, order):
+            if not affordable(user, order, self.settings.margin, self.prices):
                 order.move_to(REJECTED, t)
                 del user.open_orders[order.order_id]
                 self._out.append((t, order.event(user.user_id)))
@@ -299,7 +300,7 @@ class Simulation:
     def _on_market_fill(self, t: float, order: Order) -> None:
         if not (order.working and self.market_open):
             return  # canceled, done, or the close came first: the next print fills it
-        self._fill(order, self._slipped(order, self.prices.price(order.sym)), t)
+        self._fill(order, slipped(order.side, self.prices.price(order.sym), self.users[order.user].rng), t)
         if order.working:
             self._schedule(t + self.users[order.user].rng.uniform(0.2, 1.5), _MARKET_FILL, order)
 
@@ -362,41 +363,6 @@ class Simulation:
         order.move_to(CANCELED, t)
         del user.open_orders[order.order_id]
         self._out.append((t, order.event(user.user_id)))
-
-    def _opening_qty(self, user: User, order: Order) -> Decimal:
-        """The part of ``order``'s unfilled quantity that would add exposure."""
-        position = user.book.positions.get(order.sym)
-        held = position.qty if position is not None else Decimal(0)
-        if not held or (held > 0) == (order.side == "buy"):
-            return order.remaining
-        return max(Decimal(0), order.remaining - abs(held))
-
-    def _reference_price(self, order: Order) -> Decimal:
-        return order.limit_price or order.stop_price or self.prices.price(order.sym)
-
-    def _affordable(self, user: User, order: Order) -> bool:
-        """The broker's check: the order's added exposure fits the buying power left after the
-        other open orders that passed this check. A cash account (margin < 2) may not open shorts."""
-        opening = self._opening_qty(user, order)
-        if not opening:
-            return True
-        position = user.book.positions.get(order.sym)
-        if order.side == "sell" and self.settings.margin < 2 and (position is None or position.qty <= opening):
-            return False
-        equity, gross = user.book.valuation(self.prices.decimals)
-        available = user.book.buying_power(equity, gross)
-        for other in user.open_orders.values():
-            if other is not order and other.status != PENDING_NEW:  # only orders already accepted
-                available -= self._opening_qty(user, other) * self._reference_price(other)
-        return opening * self._reference_price(order) <= available
-
-    def _slipped(self, order: Order, price: Decimal) -> Decimal:
-        """A market fill near ``price``: half a spread plus impact, always against the taker."""
-        rng = self.users[order.user].rng
-        slip = 0.0001 + abs(rng.gauss(0.0, 0.0002))
-        cents = int(price * 100)
-        moved = cents * (1 + slip) if order.side == "buy" else cents * (1 - slip)
-        return cents_to_decimal(max(1, round(moved)))
 
     def _fill(self, order: Order, price: Decimal, t: float) -> None:
         user = self.users[order.user]
