@@ -12,7 +12,6 @@ import asyncio
 import logging
 import os
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo
@@ -24,18 +23,9 @@ from ...core.health import FeedHealth
 from .. import Feed
 from ...settings import AlpacaAccount, AlpacaSettings
 from . import mapping as m
-from .sdk import (
-    Credentials,
-    LoopStockDataStream,
-    LoopTradingStream,
-    StreamStatus,
-    describe,
-    in_executor,
-    iso_or_none,
-    order_queries,
-    trading_client,
-)
-from .state import AccountState
+from .account import Account, configured_account
+from .sdk import (Credentials, LoopStockDataStream, LoopTradingStream, StreamStatus, describe, in_executor,
+                  iso_or_none, order_queries, trading_client)
 
 log = logging.getLogger(__name__)
 
@@ -48,34 +38,6 @@ SYNC_RETRY_SECONDS = 1.0
 FIRST_SYNC_GRACE = 5.0
 # stop() waits at most this long for the streams' tasks to end.
 STOP_TIMEOUT = 5.0
-
-
-@dataclass(eq=False)
-class _Account:
-    """One configured account: its credentials, state and the handles of its running parts."""
-
-    config: AlpacaAccount
-    state: AccountState
-    trading: StreamStatus
-    creds: Credentials | None = None
-    client: Any = None
-    stream: LoopTradingStream | None = None
-    sync_wanted: asyncio.Event = field(default_factory=asyncio.Event)
-    sync_timer: asyncio.TimerHandle | None = None
-    account_timer: asyncio.TimerHandle | None = None
-    account_sent_at: float = float("-inf")
-    rest_error: str | None = None
-    last_sync_at: float | None = None
-    syncs: int = 0
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-
-    @property
-    def user_id(self) -> str:
-        return self.config.user
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        return (self.creds.key, self.creds.secret) if self.creds else ()
 
 
 class AlpacaFeed(Feed):
@@ -105,24 +67,14 @@ class AlpacaFeed(Feed):
         self._last_event_at: float | None = None
         self._started = False
 
-    def _account(self, index: int, config: AlpacaAccount, env: Mapping[str, str]) -> _Account:
-        where = f"alpaca.accounts[{index}]"
-        for name in ("user", "key_env", "secret_env"):
-            if not getattr(config, name):
-                raise ConfigError(f"{where}.{name}", "is required")
+    def _account(self, index: int, config: AlpacaAccount, env: Mapping[str, str]) -> Account:
         status = StreamStatus(
             self._clock,
             on_connected=lambda: self._request_sync(account),
             # Refused keys still get their first REST sync at once (it shows its own error).
             on_failed=lambda: self._request_first_sync(account),
         )
-        account = _Account(config=config, state=AccountState(config.user), trading=status)
-        missing = [name for name in (config.key_env, config.secret_env) if not env.get(name)]
-        if missing:
-            # Not fatal: the other users still stream; health() names what is missing.
-            account.trading.error = f"environment variable {' and '.join(missing)} not set"
-        else:
-            account.creds = Credentials(config.user, env[config.key_env], env[config.secret_env])
+        account = configured_account(index, config, env, status)
         return account
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -226,13 +178,13 @@ class AlpacaFeed(Feed):
         return max(known) if known else None
 
     # --- trading stream -----------------------------------------------------------------------
-    def _trade_handler(self, account: _Account) -> Callable[[Any], Any]:
+    def _trade_handler(self, account: Account) -> Callable[[Any], Any]:
         async def on_trade_update(message: Any) -> None:
             await self._on_trade_update(account, message)
 
         return on_trade_update
 
-    async def _on_trade_update(self, account: _Account, message: Any) -> None:
+    async def _on_trade_update(self, account: Account, message: Any) -> None:
         account.trading.mark_event()
         try:
             data = m.mapping(message, "frame").get("data")
@@ -311,7 +263,7 @@ class AlpacaFeed(Feed):
         self._data_refused.add(creds.user_id)
 
     # --- account updates ----------------------------------------------------------------------
-    def _account_due(self, account: _Account) -> None:
+    def _account_due(self, account: Account) -> None:
         """Equity moved with a price: send now, or once the throttle interval has passed."""
         interval = self._settings.account_update_interval_seconds
         wait = account.account_sent_at + interval - self._clock()
@@ -320,7 +272,7 @@ class AlpacaFeed(Feed):
         elif account.account_timer is None:
             account.account_timer = asyncio.get_running_loop().call_later(wait, self._send_account, account)
 
-    def _send_account(self, account: _Account) -> None:
+    def _send_account(self, account: Account) -> None:
         if account.account_timer is not None:
             account.account_timer.cancel()
             account.account_timer = None
@@ -336,7 +288,7 @@ class AlpacaFeed(Feed):
             self._publish(account, [update])
 
     # --- REST ---------------------------------------------------------------------------------
-    def _request_sync(self, account: _Account, delay: float = 0.0) -> None:
+    def _request_sync(self, account: Account, delay: float = 0.0) -> None:
         if delay <= 0:
             account.sync_wanted.set()
         elif account.sync_timer is None:
@@ -346,11 +298,11 @@ class AlpacaFeed(Feed):
 
             account.sync_timer = asyncio.get_running_loop().call_later(delay, fire)
 
-    def _request_first_sync(self, account: _Account) -> None:
+    def _request_first_sync(self, account: Account) -> None:
         if not account.syncs:
             self._request_sync(account)
 
-    async def _sync_loop(self, account: _Account) -> None:
+    async def _sync_loop(self, account: Account) -> None:
         """Sync at start, when asked (reconnect, fill) and every ``sync_interval_seconds``."""
         interval = self._settings.sync_interval_seconds
         retry = SYNC_RETRY_SECONDS
@@ -374,7 +326,7 @@ class AlpacaFeed(Feed):
             except asyncio.TimeoutError:
                 pass
 
-    async def _sync(self, account: _Account) -> bool:
+    async def _sync(self, account: Account) -> bool:
         """Read account, positions and orders over REST; publish what changed. False on failure."""
         client = account.client
         version = account.state.version
@@ -426,7 +378,7 @@ class AlpacaFeed(Feed):
             await asyncio.sleep(self._settings.clock_interval_seconds)
 
     # --- helpers ------------------------------------------------------------------------------
-    def _publish(self, account: _Account, events: Iterable[Event]) -> None:
+    def _publish(self, account: Account, events: Iterable[Event]) -> None:
         assert self._bus is not None
         for event in events:
             if event.user_id != account.user_id:  # cannot happen; isolation is not left to chance
