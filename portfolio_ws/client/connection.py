@@ -18,21 +18,22 @@ import inspect
 import logging
 import random as _random
 import time
-from dataclasses import replace
 from typing import Any, AsyncIterator, Callable, Iterable, TypeVar, overload
 
 import ujson
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
-from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, WebSocketError, websocket_connect
+from tornado.websocket import WebSocketClosedError, WebSocketError, websocket_connect
 
 from .. import constants as c
 from ..constants import Close
 from ..errors import UsageError
 from . import http, policy
+from .channels import checked, only
 from .errors import ClientError, LoginFailed, StreamClosed
-from .events import ClientEvent, Connected, Pong, ServerError, Snapshot, StatusChange, decode
+from .events import ClientEvent, Connected, Pong, ServerError, StatusChange, decode
 from .policy import Staleness, Timings
+from .socket import Socket
 from .state import MAX_TRADES, Portfolio
 
 log = logging.getLogger("portfolio_ws.client")
@@ -65,7 +66,7 @@ class PortfolioClient:
         self.username, self._password = username, password
         self.session_id = session_id
         self.user_id: str | None = None
-        self.channels: list[str] = _checked(channels)
+        self.channels: list[str] = checked(channels)
         self.timings, self._random, self._clock = timings, random, clock
         self.portfolio = Portfolio(max_trades)
         self.status = "idle"
@@ -76,7 +77,7 @@ class PortfolioClient:
         self._last_heard: float | None = None
         self._listeners: list[tuple[tuple[type, ...] | None, Callback]] = []
         self._queues: list[asyncio.Queue[Any]] = []
-        self._socket: _Socket | None = None
+        self._socket: Socket | None = None
         self._pong: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -185,14 +186,14 @@ class PortfolioClient:
     # ---- subscriptions -----------------------------------------------------------------------
     def subscribe(self, *channels: str) -> None:
         """Add channels (kept across reconnects); a snapshot of them follows."""
-        added = [ch for ch in _checked(channels) if ch not in self.channels]
+        added = [ch for ch in checked(channels) if ch not in self.channels]
         self.channels = [ch for ch in c.CHANNELS if ch in self.channels or ch in added]
         if added and self.status == "connected":
             self._send({"type": c.SUBSCRIBE, "channels": added})
 
     def unsubscribe(self, *channels: str) -> None:
         """Drop channels; their local state is forgotten."""
-        removed = [ch for ch in _checked(channels) if ch in self.channels]
+        removed = [ch for ch in checked(channels) if ch in self.channels]
         self.channels = [ch for ch in self.channels if ch not in removed]
         self.portfolio.drop(removed)
         if removed and self.status == "connected":
@@ -257,7 +258,7 @@ class PortfolioClient:
         request = HTTPRequest(self.ws_url, headers=http.cookie_header(self.session_id),
                               connect_timeout=self.timings.connect_timeout,
                               request_timeout=self.timings.connect_timeout)
-        sock = _Socket(self)
+        sock = Socket(self._on_message)
         self._socket = sock
         admitted_before = self.connects
         try:
@@ -280,7 +281,7 @@ class PortfolioClient:
             self.connection_id = None
         return close, self.connects > admitted_before
 
-    async def _heartbeat(self, sock: "_Socket") -> None:
+    async def _heartbeat(self, sock: Socket) -> None:
         """A JSON ping every ``ping_interval``; no pong within ``pong_timeout``: the socket is dead."""
         loop = asyncio.get_event_loop()
         while not sock.ended.done():
@@ -310,7 +311,7 @@ class PortfolioClient:
                     self._pong.set_result(None)
                 continue
             if isinstance(event, ServerError) and event.close_code is not None and self._socket is not None:
-                self._socket.cause = _cause(event.code)  # the close that follows is for this cause
+                self._socket.cause = policy.cause_of(event.code)  # the close that follows is for this cause
             if isinstance(event, Connected):
                 self.connection_id = event.connection_id
                 self.connects += 1
@@ -361,7 +362,7 @@ class PortfolioClient:
                 if first or snapshot.seq != self.portfolio.seq:  # dispatched only when something changed
                     first = False
                     wanted = frozenset(self.channels)
-                    snapshot = _only(snapshot, wanted)
+                    snapshot = only(snapshot, wanted)
                     self.portfolio.apply(snapshot)
                     self._dispatch(snapshot)
             await asyncio.sleep(self.timings.poll_interval)
@@ -389,57 +390,6 @@ class PortfolioClient:
             queue.put_nowait(_END)
         if self._done is not None:
             self._done.set_result(close)
-
-
-class _Socket:
-    """One connection attempt: its Tornado connection and the future of how it ended. Frames of a
-    socket the client already gave up on (pong timeout) are ignored."""
-
-    def __init__(self, client: PortfolioClient) -> None:
-        self.client = client
-        self.conn: WebSocketClientConnection | None = None
-        self.ended: asyncio.Future[Close] = asyncio.get_event_loop().create_future()
-        self.cause: c.CloseCause | None = None  # named by the server's error just before its close
-
-    def on_message(self, raw: str | bytes | None) -> None:
-        if raw is None:
-            conn = self.conn
-            code = conn.close_code if conn is not None else None
-            reason = conn.close_reason if conn is not None else None
-            self.end(Close(code or policy.ABNORMAL_CLOSURE, reason or "", self.cause if code else None))
-        elif not self.ended.done():
-            self.client._on_message(raw)
-
-    def end(self, close: Close) -> None:
-        if not self.ended.done():
-            self.ended.set_result(close)
-
-
-def _checked(channels: Iterable[str]) -> list[str]:
-    """Channels in the canonical order; an unknown name is a ``UsageError`` (the server would refuse it)."""
-    given = list(channels) if not isinstance(channels, str) else [channels]
-    unknown = [ch for ch in given if ch not in c.CHANNELS]
-    if unknown:
-        raise UsageError(f"unknown channel {unknown[0]!r}; channels are {', '.join(c.CHANNELS)}")
-    return [ch for ch in c.CHANNELS if ch in given]
-
-
-def _only(snapshot: Snapshot, channels: frozenset[str]) -> Snapshot:
-    """A full REST snapshot cut down to the subscribed channels."""
-    keep = snapshot.channels & channels
-    return replace(snapshot, channels=keep,
-                   positions=snapshot.positions if c.POSITIONS in keep else (),
-                   orders=snapshot.orders if c.ORDERS in keep else (),
-                   account=snapshot.account if c.ACCOUNT in keep else None,
-                   trades=snapshot.trades if c.TRADES in keep else ())
-
-
-def _cause(code: str) -> c.CloseCause | None:
-    """A cause this client knows, or None (a newer server's: the close code alone decides)."""
-    try:
-        return c.CloseCause(code)
-    except ValueError:
-        return None
 
 
 def _retrieve(future: "asyncio.Future[Any]") -> None:

@@ -85,3 +85,11 @@ def staleness(since_last: float | None, timings: Timings) -> Staleness:
     if since_last is None or since_last > timings.delayed_within:
         return "stale"
     return "live" if since_last < timings.live_within else "delayed"
+
+
+def cause_of(code: str) -> c.CloseCause | None:
+    """A cause this client knows, or None (a newer server's: the close code alone decides)."""
+    try:
+        return c.CloseCause(code)
+    except ValueError:
+        return None
