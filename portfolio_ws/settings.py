@@ -218,6 +218,29 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True)
+class IngestSettings:
+    """Redis Streams ingest (``portfolio_ws/ingest/``, docs/integration.md "Redis Streams"): every
+    node reads the platform's events from one stream in one consumer group. Needs cluster.redis_url."""
+
+    enabled: bool = False
+    # The stream's key is cluster.key_prefix + this (pws:ingest); dead letters go to <key>:dead.
+    stream: str = "ingest"
+    # The consumer group every node reads in (each entry goes to one node).
+    group: str = "portfolio-ws"
+    # Entries read per XREADGROUP, and how long one waits for entries (ms).
+    read_count: int = 100
+    block_ms: int = 1000
+    # An entry pending (read, not acknowledged) this long is taken over by another node (XAUTOCLAIM);
+    # each node looks for such entries every claim_interval_seconds.
+    claim_idle_seconds: float = 10.0
+    claim_interval_seconds: float = 5.0
+    # An entry delivered this many times without being published goes to the dead-letter stream.
+    max_deliveries: int = 5
+    # Dead letters kept (the oldest trimmed beyond it).
+    dead_letter_max: int = 10000
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json: bool = False
@@ -234,4 +257,5 @@ class Settings:
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     alpaca: AlpacaSettings = field(default_factory=AlpacaSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)

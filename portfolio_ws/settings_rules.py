@@ -163,6 +163,12 @@ def _existing_file(value: str) -> str | None:
     return None if not value or os.path.isfile(value) else "name an existing file"
 
 
+def _key_name(value: str) -> str | None:
+    if re.fullmatch(r"[A-Za-z0-9_.:\-{}]{1,200}", value):
+        return None
+    return "be a name of letters, digits and _ . : - { } (the key is cluster.key_prefix + it)"
+
+
 def parse_start(text: str) -> str | datetime:
     """``simulator.start``: LATEST_OPEN, WALL_CLOCK, or an aware datetime (a naive one is New York time)."""
     word = text.strip().lower()
@@ -228,6 +234,14 @@ RULES: dict[str, Rule] = {
     "alpaca.rest_url": Url(("http", "https")),
     "alpaca.account_update_interval_seconds": Range(minimum=0, why="0 = on every price tick"),
     "cluster.redis_url": Url(("redis", "rediss", "unix")),
+    "ingest.stream": Check(_key_name, ("", "my stream", "a\nb")),
+    "ingest.group": Check(_key_name, ("", "two words")),
+    "ingest.read_count": Range(1, 10000),
+    "ingest.block_ms": Range(10, 10000, why="a node notices shutdown between reads"),
+    "ingest.claim_idle_seconds": Range(1, 20, why="a dead node's entries are taken over within 30 s"),
+    "ingest.claim_interval_seconds": Range(0.1, 10, why="a dead node's entries are taken over within 30 s"),
+    "ingest.max_deliveries": Range(1, 1000),
+    "ingest.dead_letter_max": Range(1, 10_000_000),
 }
 
 
@@ -257,6 +271,9 @@ def check_together(s: Settings) -> None:
     if s.server.workers > 1 and not s.cluster.redis_url:
         raise ConfigError("server.workers", "more than 1 needs cluster.redis_url "
                                             "(workers share events, offsets and sessions through Redis)")
+    if s.ingest.enabled and not s.cluster.redis_url:
+        raise ConfigError("ingest.enabled", "the Redis Streams ingest needs cluster.redis_url (the stream is "
+                                            "read from Redis); set it, or publish over HTTP instead")
     users = [a.user for a in s.alpaca.accounts]
     for i, user in enumerate(users):
         if user in users[:i]:

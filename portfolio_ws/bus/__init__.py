@@ -6,6 +6,7 @@ hosts (tests/unit/portfolio_ws/bus/test_contract.py runs against both). Nothing 
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from typing import Any, Callable
 
@@ -33,6 +34,13 @@ class EventBus(ABC):
         each user's last position atomically with the event and refuses an event of that user at or
         below it in the same epoch, so a new feed leader re-running the market publishes nothing
         twice (``positions`` reads them back). An in-process bus has no second publisher: it ignores it."""
+
+    def publish_item(self, event: Event, item_id: str) -> "asyncio.Future[bool]":
+        """Publish ``event`` unless its user already had a published item ``item_id`` (the ids
+        ``POST /api/v1/publish`` dedups by, ``cluster/published.py``), the check and the publish as
+        one step. The future: True once published, False for a duplicate; it fails when the event
+        was dropped unpublished. Only a bus that keeps those ids has it (Redis: the streams ingest)."""
+        raise NotImplementedError("this bus keeps no published ids")
 
     @abstractmethod
     def subscribe(self, handler: Handler) -> Callable[[], None]:

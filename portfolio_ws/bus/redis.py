@@ -23,6 +23,8 @@ which one script touches together, share a Redis Cluster slot):
   a lost reply runs once. ``<incarnation>`` is random per bus instance (one per process run): a node
   restarted under the same id (or a ``--workers`` worker) counts ``n`` from 1 again, and with
   ``<node>:<n>`` alone its new events hit its previous run's markers and were discarded.
+- ``<p>published:{<user>}``: the ids of published items the user had (``cluster/published.py``), taken
+  by the script with the event for ``publish_item`` (Redis Streams ingest).
 - ``<p>position:{<user>}``: the user's last source position (``EventBus.publish``), ``<epoch>:<n>``; an
   event at or below it in the same epoch is refused (counted ``deduplicated``). Kept a week.
 One Lua script numbers, records, updates the state and publishes atomically, so channel order is
@@ -49,9 +51,12 @@ from redis.exceptions import RedisError
 from . import EventBus, Handler, NumberedHandler
 from ..core.codec import from_dict, to_dict
 from ..core.events import Event
+from ..cluster.published import KEEP_MS
 from ..cluster.redis import client as redis_client, request_client
+from ..core.seen import SEEN_PER_USER
 from ..core.users import UserSnapshot
 from ..errors import InvalidEvent
+from .keys import BusKeys
 from .script import POSITION_KEEP_SECONDS, PUBLISH_LUA
 from .state import READ_LUA, snapshot_from, state_args
 
@@ -63,7 +68,7 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.05, 5.0
 LIVENESS_SECONDS = 2.0       # an idle subscription is PINGed this often, so a dead Redis is noticed
 
 
-class RedisBus(EventBus):
+class RedisBus(BusKeys, EventBus):
     def __init__(self, url: str, *, prefix: str = "pws:", node_id: str = "", max_events: int = 1000,
                  max_age_seconds: float = 300.0, clock: Callable[[], float] = time.time) -> None:
         self.url = url
@@ -80,8 +85,9 @@ class RedisBus(EventBus):
         # Loads come in bursts (a reconnect storm): a blocking pool queues them (cluster/redis.py).
         self._read_state = request_client(url).register_script(READ_LUA)
         self._handlers: list[NumberedHandler] = []
-        # (user, payload, at, publish no., source position or "", state_args of the event)
-        self._pending: deque[tuple[str, str, float, int, str, tuple[str, str, str, str]]] = deque()
+        # (user, payload, at, publish no., source position or "", state_args of the event, item id or "")
+        self._pending: deque[tuple[str, str, float, int, str, tuple[str, str, str, str], str]] = deque()
+        self._waiters: dict[int, asyncio.Future[bool]] = {}  # publish no. -> publish_item's answer
         self._numbers = itertools.count(1)
         self._wake = asyncio.Event()
         self._last: dict[str, int] = {}  # user -> last offset delivered here
@@ -102,13 +108,32 @@ class RedisBus(EventBus):
 
     # ---- interface ----------------------------------------------------------------------------
     def publish(self, event: Event, position: str | None = None) -> None:
+        self._enqueue(event, position, "")
+
+    def publish_item(self, event: Event, item_id: str) -> asyncio.Future[bool]:
+        waiter = self._waiters[self._enqueue(event, None, item_id)] = asyncio.get_running_loop().create_future()
+        return waiter
+
+    def _enqueue(self, event: Event, position: str | None, item_id: str) -> int:
+        """Queue a publish; its number (``publish_item`` awaits its outcome by it)."""
         if len(self._pending) >= MAX_PENDING:
-            self._pending.popleft()
+            dropped = self._pending.popleft()
             self.counters["dropped"] += 1
+            self._answer(dropped[3], ConnectionError("dropped: the bus's queue overflowed while Redis was away"))
         payload = ujson.dumps(to_dict(event), ensure_ascii=False)
-        self._pending.append((event.user_id, payload, self.clock(), next(self._numbers), position or "",
-                              state_args(event)))
+        number = next(self._numbers)
+        self._pending.append((event.user_id, payload, self.clock(), number, position or "", state_args(event),
+                              item_id))
         self._wake.set()
+        return number
+
+    def _answer(self, number: int, outcome: bool | BaseException) -> None:
+        waiter = self._waiters.pop(number, None)
+        if waiter is not None and not waiter.done():  # not given up on (a timeout cancels it)
+            if isinstance(outcome, BaseException):
+                waiter.set_exception(outcome)
+            else:
+                waiter.set_result(outcome)
 
     async def positions(self, user_ids: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -154,6 +179,8 @@ class RedisBus(EventBus):
             await asyncio.sleep(0.01)  # the publish task empties the queue; nothing to await on
         self._closing = True
         self._wake.set()
+        for number in list(self._waiters):
+            self._answer(number, ConnectionError("the bus closed before this event was published"))
         for task in self._tasks:
             task.cancel()
         # Bounded: a task whose cancel redis-py swallowed ends at its next check of _closing.
@@ -172,25 +199,6 @@ class RedisBus(EventBus):
     def health(self) -> dict[str, Any]:
         return {"connected": self.connected, "nodeId": self.node_id, "pending": len(self._pending),
                 "following": len(self._following), **self.counters}
-
-    # ---- keys ---------------------------------------------------------------------------------
-    def seq_key(self, user_id: str) -> str:
-        return f"{self.prefix}seq:{{{user_id}}}"
-
-    def recovery_key(self, user_id: str) -> str:
-        return f"{self.prefix}recovery:{{{user_id}}}"
-
-    def position_key(self, user_id: str) -> str:
-        return f"{self.prefix}position:{{{user_id}}}"
-
-    def state_key(self, user_id: str) -> str:
-        return f"{self.prefix}state:{{{user_id}}}"
-
-    def trades_key(self, user_id: str) -> str:
-        return f"{self.prefix}trades:{{{user_id}}}"
-
-    def marker_key(self, user_id: str, number: int) -> str:
-        return f"{self.prefix}published:{{{user_id}}}:{self.node_id}:{self.incarnation}:{number}"
 
     # ---- state --------------------------------------------------------------------------------
     holds_state = True
@@ -211,9 +219,6 @@ class RedisBus(EventBus):
         return snapshot
 
     # ---- following users ------------------------------------------------------------------------
-    def user_channel(self, user_id: str) -> str:
-        return f"{self.prefix}events:{{{user_id}}}"
-
     async def follow(self, user_id: str, timeout: float = 10.0) -> None:
         """Receive the user's events from now on (SSUBSCRIBE to its channel); returns once Redis
         confirmed, so nothing published afterwards is missed. While Redis is away, the
@@ -254,13 +259,14 @@ class RedisBus(EventBus):
             batch = list(itertools.islice(self._pending, PIPELINE_SIZE))
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    for user_id, payload, at, number, position, state in batch:
+                    for user_id, payload, at, number, position, state, item_id in batch:
                         await self._script(
                             keys=[self.seq_key(user_id), self.recovery_key(user_id),
                                   self.marker_key(user_id, number), self.position_key(user_id),
-                                  self.state_key(user_id), self.trades_key(user_id)],
+                                  self.state_key(user_id), self.trades_key(user_id), self.seen_key(user_id)],
                             args=[payload, int(at * 1000), self.max_events, max(1, int(self.max_age)),
-                                  self.user_channel(user_id), repr(at), position, *state],
+                                  self.user_channel(user_id), repr(at), position, *state, item_id, SEEN_PER_USER,
+                                  KEEP_MS],
                             client=pipe)
                     results = await pipe.execute()
             except (RedisError, OSError) as exc:
@@ -276,12 +282,15 @@ class RedisBus(EventBus):
             sent_up_to = batch[-1][3]  # publish() may have dropped some of the batch meanwhile
             while self._pending and self._pending[0][3] <= sent_up_to:
                 self._pending.popleft()
+            for entry, result in zip(batch, results):  # -1: the item's id was taken before
+                self._answer(entry[3], int(result) != -1)
             skipped = sum(1 for result in results if result == 0)
             if skipped:
                 log.info("redis bus: %d publishes were already recorded (a retry, or a new feed leader "
                          "re-running its market) and were not repeated", skipped)
-            self.counters["deduplicated"] += skipped
-            self.counters["published"] += len(batch) - skipped
+            taken = sum(1 for result in results if result == -1)
+            self.counters["deduplicated"] += skipped + taken
+            self.counters["published"] += len(batch) - skipped - taken
 
     # ---- receiving ----------------------------------------------------------------------------
     async def _read_loop(self) -> None:

@@ -1,17 +1,21 @@
 """The Lua script the Redis bus runs for each publish, as one atomic step in Redis: refuse an event at
 or below the user's last source position, run a retried publish once (its marker), number the event
-(INCR of the user's offset, created at the publisher's clock), record it in the user's recovery
+(INCR of the user's offset, created at the publisher's clock), take its published-item id when it
+has one (``cluster.published.CLAIM_LUA``: an id the user already had is not published again), record it in the user's recovery
 stream, apply it to the user's state (``state.APPLY_LUA``) and SPUBLISH it on the user's channel.
 Keys and arguments are laid out by ``RedisBus`` (bus/redis.py), which owns the key names."""
 
 from __future__ import annotations
 
+from ..cluster.published import CLAIM_LUA
 from .state import APPLY_LUA
 
 POSITION_KEEP_SECONDS = 604800  # a week: how long a user's last source position is kept
 
-# KEYS: seq, recovery, marker, position, state, trades. ARGV: payload, seq base, max events, max age,
-# channel, publish time, position, then state_args (kind, field, day, flag).
+# KEYS: seq, recovery, marker, position, state, trades, published ids. ARGV: payload, seq base, max
+# events, max age, channel, publish time, position, then state_args (kind, field, day, flag), then the
+# item id ('' = none), the ids window and how long they are kept (ms). Returns the offset; 0 when the
+# publish had run (its marker) or is at or below the position; -1 when the item id was taken before.
 PUBLISH_LUA = """
 if ARGV[7] ~= '' then
   local cur = redis.call('GET', KEYS[4])
@@ -22,6 +26,10 @@ if ARGV[7] ~= '' then
   end
 end
 if redis.call('SET', KEYS[3], '1', 'NX', 'EX', 300) == false then return 0 end
+if ARGV[12] ~= '' then
+  local seen, id, window, keep, taken = KEYS[7], ARGV[12], ARGV[13], ARGV[14], -1
+""" + CLAIM_LUA + """
+end
 if ARGV[7] ~= '' then redis.call('SET', KEYS[4], ARGV[7], 'EX', """ + str(POSITION_KEEP_SECONDS) + """) end
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[2]) end
 local seq = redis.call('INCR', KEYS[1])

@@ -2,8 +2,8 @@
 
 One home for the figures an operator sees: the engine's counters (``core/report.py``), the feed's
 health as the guard reports it (a feed whose ``health()`` raises, or whose task died, shows
-disconnected, never an error), the bus's own health, which node answered, and in a cluster every
-node's figures (``cluster/stats.py``).
+disconnected, never an error), the bus's own health, which node answered, in a cluster every
+node's figures (``cluster/stats.py``), and the Redis Streams ingest's counters (``ingest/streams.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ..core.health import FeedHealth
 from ..core.report import admin_report
 from ..core.stream import StreamCore
 from ..feeds.guard import FeedGuard
+from ..ingest.streams import StreamIngest
 
 
 class AdminReport:
@@ -30,6 +31,8 @@ class AdminReport:
         self.feed_started_at = clock()  # reset when the feed starts
         # In a cluster, every node's figures in Redis (set by the service when clustered).
         self.cluster: ClusterStats | None = None
+        # Redis Streams ingest, when enabled (set by the service).
+        self.ingest: StreamIngest | None = None
 
     def feed_health(self) -> FeedHealth:
         return self.feed.health()
@@ -49,6 +52,8 @@ class AdminReport:
             # Events the core dropped as stale (an offset at or below the user's): with the bus's own
             # drop counters, every event not passed on is counted somewhere.
             report["bus"] = {**bus, "stale": self.core.stats.stale_events}
+        if self.ingest is not None:
+            report["ingest"] = self.ingest.stats()
         return report
 
     async def read(self) -> dict[str, Any]:

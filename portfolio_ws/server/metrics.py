@@ -21,6 +21,8 @@ from .admin import AdminReport
 from .http import AdminHandler
 
 PREFIX = "portfolio_ws_"
+INGEST_OUTCOMES = {"read": "read", "published": "published", "duplicates": "duplicates",
+                   "deadLettered": "dead_lettered", "claimed": "claimed", "retried": "retried"}
 BUS_OUTCOMES = ("published", "delivered", "repaired", "dropped", "deduplicated", "duplicates", "invalid", "stale")
 
 
@@ -63,6 +65,16 @@ class ReportCollector:
                 value = stats.stale_events if outcome == "stale" else bus.get(outcome, 0)
                 outcomes.add_metric([outcome], value)
             yield outcomes
+        ingest = self.report.ingest
+        if ingest is not None:  # Redis Streams ingest: entries by what became of them
+            entries = CounterMetricFamily(PREFIX + "ingest_entries", "Redis Streams ingest entries by outcome "
+                                          "(read, published, duplicates, dead_lettered, claimed, retried)",
+                                          labels=["outcome"])
+            for name, value in ingest.counters.items():
+                entries.add_metric([INGEST_OUTCOMES[name]], value)
+            yield entries
+            yield GaugeMetricFamily(PREFIX + "ingest_connected", "1 when the ingest reads its stream",
+                                    value=1 if ingest.connected else 0)
         yield GaugeMetricFamily(PREFIX + "feed_connected", "1 when the feed is connected",
                                 value=1 if self.report.feed_health().connected else 0)
 

@@ -3,10 +3,11 @@
 Server to server: a bearer API key with the ``publish`` scope (``portfolio-ws keys``), never a
 session cookie. The body is a JSON array of at most ``MAX_ITEMS`` items, at most ``MAX_BODY_BYTES``
 (a larger body is refused 413 by the accept layer before it is read). Each item is checked on its
-own (``core.ingest``: the events' schema) and by the feed guard's check; the valid ones are
-published on the bus, exactly as a feed's events are, even when others in the batch are refused.
-The answer lists, per item index, ``accepted`` with its offset, ``duplicate`` (an id already taken
-for that user: not delivered again) or ``rejected`` with the field and why.
+own (``ingest.items``: the events' schema, a known user, the feed guard's check; a Redis stream's
+entries pass the same), and the valid ones are published on the bus, exactly as a feed's events
+are, even when others in the batch are refused. The answer lists, per item index, ``accepted``
+with its offset, ``duplicate`` (an id already taken for that user: not delivered again) or
+``rejected`` with the field and why.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from ..auth.sessions import SessionStore
 from ..auth.users import UserStoreBase
 from ..bus import EventBus
 from ..cluster.published import RedisSeenIds
-from ..core.ingest import Item, ItemError, parse_item
+from ..core.ingest import Item, ItemError
 from ..core.seen import SeenIds
-from ..feeds.guard import event_problem
+from ..ingest.items import check_items
 from .http import ApiHandler, encodable
 
 if TYPE_CHECKING:
@@ -105,17 +106,10 @@ class PublishHandler(ApiHandler):
 
     async def _publish(self, items: list[Any]) -> list[dict[str, Any]]:
         publishing = self.publishing
-        parsed = [parse_item(item) for item in items]
-        known = await self._known_users({p.user_id for p in parsed if isinstance(p, Item)})
+        parsed = await check_items(items, self.users, publishing.external_users)
         results: list[dict[str, Any] | None] = [None] * len(parsed)
         valid: list[tuple[int, Item]] = []
         for index, item in enumerate(parsed):
-            if isinstance(item, Item) and item.user_id not in known:
-                item = ItemError("userId", "no such user")
-            if isinstance(item, Item):
-                problem = event_problem(item.event)  # the feed guard's check: nothing unsound passes
-                if problem is not None:
-                    item = ItemError("data", problem)
             if isinstance(item, ItemError):
                 publishing.rejected += 1
                 results[index] = {"index": index, "status": "rejected", "field": item.field, "message": item.message}
@@ -145,12 +139,3 @@ class PublishHandler(ApiHandler):
             publishing.accepted += 1
             results[index] = {"index": index, "status": "accepted", "id": item.id, "offset": offset}
         return [r for r in results if r is not None]
-
-    async def _known_users(self, user_ids: set[str]) -> set[str]:
-        if self.publishing.external_users:
-            return user_ids  # the platform's users are not in our database: its key vouches for them
-        known = set()
-        for user_id in user_ids:
-            if await self.users.get_async(user_id) is not None:
-                known.add(user_id)
-        return known

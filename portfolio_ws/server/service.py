@@ -31,6 +31,7 @@ from ..core.output import Closing
 from ..core.stream import StreamCore
 from ..feeds import Feed
 from ..feeds.guard import FeedGuard
+from ..ingest.streams import StreamIngest
 from ..settings import Settings
 from ..slots import ConnectionSlots, LocalSlots
 from .admin import AdminReport
@@ -89,6 +90,12 @@ class Service:
             self.cluster_stats = ClusterStats(settings.cluster.redis_url, str(bus.node_id or ""),
                                               settings.cluster.key_prefix, self.report.snapshot, clock)
             self.report.cluster = self.cluster_stats
+        # Redis Streams ingest (``ingest.enabled``; the settings refuse it without a Redis bus).
+        self.ingest: StreamIngest | None = None
+        if settings.ingest.enabled and settings.cluster.redis_url:
+            self.ingest = StreamIngest(settings.ingest, settings.cluster.redis_url, settings.cluster.key_prefix, bus,
+                                       users, bool(settings.auth.external_session_url), str(bus.node_id or ""))
+            self.report.ingest = self.ingest
         server = settings.server
         self.heartbeat = Heartbeat(self.sockets, self.close_silent, server.websocket_ping_interval_seconds,
                                    server.websocket_ping_timeout_seconds)
@@ -113,6 +120,8 @@ class Service:
             self._unfollower.start()
         self.report.feed_started_at = self.clock()
         await self.feed_guard.start(self.bus)
+        if self.ingest is not None:
+            await self.ingest.start()
 
     async def shutdown(self, drain_seconds: float | None = None) -> None:
         """Flush pending batches, close every socket with 1001, wait (bounded) for the closes."""
@@ -124,6 +133,8 @@ class Service:
                 timer.stop()
         self.recheck.stop()
         self.heartbeat.stop()
+        if self.ingest is not None:  # what it read and did not acknowledge, another node takes over
+            await self.ingest.close()
         try:
             await asyncio.wait_for(self.feed_guard.stop(), timeout=2.0)
         except Exception:  # a feed that can't stop cleanly must not stop the shutdown

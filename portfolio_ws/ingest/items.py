@@ -1,0 +1,38 @@
+"""The checks a published item passes before it is published, over HTTP or from a Redis stream: the
+events' schema (``core.ingest.parse_item``), a user we know, and the feed guard's check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..auth.users import UserStoreBase
+from ..core.ingest import Item, ItemError, parse_item
+from ..feeds.guard import event_problem
+
+
+async def check_items(items: list[Any], users: UserStoreBase, external_users: bool) -> list[Item | ItemError]:
+    """Each item as an ``Item`` to publish, or the ``ItemError`` naming what is wrong with it.
+    ``external_users``: users come from the platform (external sessions), not our database: the
+    publisher vouches for them. Raises what the user store raises (the caller retries)."""
+    parsed = [parse_item(item) for item in items]
+    known = await known_users({p.user_id for p in parsed if isinstance(p, Item)}, users, external_users)
+    checked: list[Item | ItemError] = []
+    for item in parsed:
+        if isinstance(item, Item) and item.user_id not in known:
+            item = ItemError("userId", "no such user")
+        if isinstance(item, Item):
+            problem = event_problem(item.event)  # the feed guard's check: nothing unsound passes
+            if problem is not None:
+                item = ItemError("data", problem)
+        checked.append(item)
+    return checked
+
+
+async def known_users(user_ids: set[str], users: UserStoreBase, external_users: bool) -> set[str]:
+    if external_users:
+        return user_ids
+    known = set()
+    for user_id in user_ids:
+        if await users.get_async(user_id) is not None:
+            known.add(user_id)
+    return known

@@ -1,0 +1,176 @@
+"""Redis Streams ingest on a real redis-server: entries XADDed by the platform reach the user's
+sockets in order; a poison entry goes to the dead-letter stream with its reason while later entries
+flow; an id sent twice (or sent over HTTP too) is delivered once; an entry delivered too often is
+dead-lettered; a pending entry of a vanished consumer is claimed; the counters in admin stats and
+/metrics. (The kill -9 of a real ``serve`` node is tests/process/reliability/test_streams_kill.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Awaitable, Callable
+
+import pytest
+import redis.asyncio as aioredis
+import ujson
+
+from tests.behaviour.test_api_docs import fetch_docs
+from tests.behaviour.server.test_publish import new_key, publish, trade_ids, trade_item
+from tests.process.cluster.conftest import NodeFactory
+from tests.redis_server import RedisServer
+
+STREAM, DEAD, GROUP = "pws:ingest", "pws:ingest:dead", "portfolio-ws"
+TOKEN = "ingest-admin-token-1234"
+
+
+def entry(item: Any) -> dict[str, str]:
+    return {"event": item if isinstance(item, str) else ujson.dumps(item)}
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0, what: str = "condition") -> None:
+    """Poll Redis (the ingest's acknowledgements have no future to await from here)."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        await asyncio.sleep(0.05)
+
+
+async def trades(client: Any, count: int) -> list[str]:
+    seen: list[str] = []
+    while len(seen) < count:
+        message = await client.recv()
+        assert message is not None, f"only {seen} arrived"
+        seen += trade_ids(message)
+    return seen
+
+
+async def watching(node: Any, username: str) -> tuple[str, Any]:
+    user_id = node.add_user(username).user_id
+    client = await node.connect(await node.login(username))
+    await client.subscribe("trades")
+    await client.expect("snapshot")
+    return user_id, client
+
+
+@pytest.fixture
+def raw(io_loop: Any, redis_server: RedisServer) -> Any:
+    client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    yield client
+    io_loop.run_sync(client.aclose)
+
+
+async def pending(raw: Any) -> int:
+    return int((await raw.xpending(STREAM, GROUP))["pending"])
+
+
+async def test_entries_reach_the_users_socket_in_stream_order(make_node: NodeFactory, raw: Any) -> None:
+    node = await make_node(ingest__enabled=True)
+    alice, client = await watching(node, "alice")
+    for n in range(30):
+        await raw.xadd(STREAM, entry(trade_item(alice, f"fill-{n}", f"t-{n}")))
+    assert await trades(client, 30) == [f"t-{n}" for n in range(30)]
+    await until(lambda: _equals(pending(raw), 0), what="every entry acknowledged")
+    await client.assert_nothing_pending()
+    stats = node.service.stats()["ingest"]
+    assert stats["read"] == 30 and stats["published"] == 30 and stats["deadLettered"] == 0
+    assert stats["stream"] == STREAM and stats["consumer"].startswith("node-1:")
+
+
+async def _equals(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected
+
+
+async def test_a_poison_entry_is_dead_lettered_with_its_reason_and_later_entries_flow(
+        make_node: NodeFactory, raw: Any) -> None:
+    node = await make_node(ingest__enabled=True, auth__admin_token=TOKEN)
+    alice, client = await watching(node, "alice")
+    bad_price = trade_item(alice, "fill-bad", "t-bad", price="12,50")
+    stranger = trade_item("nobody-such", "fill-x", "t-x")
+    first = await raw.xadd(STREAM, entry(trade_item(alice, "fill-1", "t-1")))
+    poison = [await raw.xadd(STREAM, {"event": "{not json"}),
+              await raw.xadd(STREAM, {"payload": "no event field"}),
+              await raw.xadd(STREAM, entry(bad_price)),
+              await raw.xadd(STREAM, entry(stranger)),
+              await raw.xadd(STREAM, {"event": b"\xff\xfe"})]
+    last = await raw.xadd(STREAM, entry(trade_item(alice, "fill-2", "t-2")))
+    assert first < last
+    assert await trades(client, 2) == ["t-1", "t-2"]
+    await until(lambda: _equals(raw.xlen(DEAD), 5), what="five dead letters")
+    dead = await raw.xrange(DEAD)
+    assert [fields["entry"] for _, fields in dead] == poison
+    reasons = [fields["reason"] for _, fields in dead]
+    assert reasons[0] == "event: not JSON"
+    assert reasons[1].startswith('no "event" field')
+    assert reasons[2].startswith("data.price: ") and "decimal" in reasons[2]
+    assert reasons[3] == "userId: no such user"
+    assert reasons[4] == "event: not UTF-8"
+    assert ujson.loads(dead[2][1]["fields"]) == entry(bad_price)  # the original fields, to replay
+    assert ujson.loads(dead[1][1]["fields"]) == {"payload": "no event field"}
+    await until(lambda: _equals(pending(raw), 0), what="the poison acknowledged too")
+    response = await node.fetch("/api/admin/websocket-stats", headers={"Authorization": f"Bearer {TOKEN}"})
+    (await fetch_docs(node)).http("/api/admin/websocket-stats", "GET", response)  # as the OpenAPI doc says
+    stats = ujson.loads(response.body)["ingest"]
+    assert (stats["read"], stats["published"], stats["deadLettered"]) == (7, 2, 5)
+    metrics = (await node.fetch("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})).body.decode()
+    assert 'portfolio_ws_ingest_entries_total{outcome="dead_lettered"} 5.0' in metrics
+    assert 'portfolio_ws_ingest_entries_total{outcome="published"} 2.0' in metrics
+    await client.assert_nothing_pending()
+
+
+async def test_an_id_sent_twice_or_over_http_too_is_delivered_once(make_node: NodeFactory, raw: Any) -> None:
+    a = await make_node(ingest__enabled=True)
+    alice, client = await watching(a, "alice")
+    key = new_key(a)
+    http = ujson.loads((await publish(a, [trade_item(alice, "fill-0", "t-0")], key)).body)
+    assert http["results"][0]["status"] == "accepted"
+    for item_id, trade_id in (("fill-0", "t-0 again"), ("fill-1", "t-1"), ("fill-1", "t-1 again"),
+                              ("fill-2", "t-2")):
+        await raw.xadd(STREAM, entry(trade_item(alice, item_id, trade_id)))
+    assert await trades(client, 3) == ["t-0", "t-1", "t-2"]
+    again = ujson.loads((await publish(a, [trade_item(alice, "fill-2", "t-2 over http")], key)).body)
+    assert again["results"][0]["status"] == "duplicate"  # taken through the stream: the same ids
+    await until(lambda: _equals(pending(raw), 0), what="duplicates acknowledged")
+    await client.assert_nothing_pending()
+    stats = a.service.stats()["ingest"]
+    assert (stats["published"], stats["duplicates"]) == (2, 2)
+
+
+async def test_a_vanished_consumers_entries_are_claimed_and_one_delivered_too_often_is_dead_lettered(
+        make_node: NodeFactory, raw: Any) -> None:
+    node = await make_node(ingest__enabled=True, ingest__claim_idle_seconds=1.0,
+                           ingest__claim_interval_seconds=0.2, ingest__max_deliveries=3)
+    alice, client = await watching(node, "alice")
+    await until(lambda: _has_group(raw), what="the group made")
+    # A consumer that read two entries and died holding them (never acknowledged): added and read in
+    # one MULTI, so the node's own blocked read can't take them first.
+    async with raw.pipeline(transaction=True) as pipe:
+        pipe.xadd(STREAM, entry(trade_item(alice, "fill-1", "t-1")))
+        pipe.xadd(STREAM, entry(trade_item(alice, "fill-2", "t-2")))
+        pipe.xreadgroup(GROUP, "ghost:dead", {STREAM: ">"}, count=2)
+        *ids, ghost = await pipe.execute()
+    assert [i for i, _ in ghost[0][1]] == ids
+    # The second has already been delivered 3 times (max_deliveries): it is dead-lettered, not retried.
+    await raw.execute_command("XCLAIM", STREAM, GROUP, "ghost:dead", 0, ids[-1], "RETRYCOUNT", 3)
+    assert await trades(client, 1) == ["t-1"]
+    await until(lambda: _equals(raw.xlen(DEAD), 1), what="the over-delivered entry dead-lettered")
+    [(_, fields)] = await raw.xrange(DEAD)
+    assert fields["entry"] == ids[-1] and fields["reason"].startswith("not published after 3 deliveries")
+    await until(lambda: _equals(pending(raw), 0), what="nothing left pending")
+    assert node.service.stats()["ingest"]["claimed"] >= 1
+    await client.assert_nothing_pending()
+
+
+async def _has_group(raw: Any) -> bool:
+    try:
+        return bool(await raw.xinfo_groups(STREAM))
+    except aioredis.ResponseError:
+        return False
+
+
+async def test_without_redis_the_ingest_is_refused_naming_the_setting() -> None:
+    from portfolio_ws.config import load_settings
+    from portfolio_ws.errors import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        load_settings(overrides={"ingest.enabled": True})
+    assert refused.value.key == "ingest.enabled" and "cluster.redis_url" in str(refused.value)
