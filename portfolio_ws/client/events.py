@@ -7,6 +7,9 @@ Rule 2: a ``batch`` is unpacked into one event per item, each carrying the batch
 ``snapshot`` stays one ``Snapshot`` (it replaces state, it does not update it).
 Rule 3: decoding is one ``ujson.loads`` and one pass; unknown message types and fields are
 ignored, so a newer server does not break an older client.
+Rule 4: the fields are the server's: each data event holds ``seq`` plus exactly the fields of its
+``core.events`` class that are sent to clients (``core.events.schema``, the one table), and is
+decoded from that table; a test fails when the two drift apart.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, Callable, Union
 import ujson
 
 from .. import constants as c
+from ..core.events import AccountUpdate, OrderUpdate, PositionUpdate, TradeExecuted, schema
 
 
 # ---- data events -----------------------------------------------------------------------------
@@ -182,42 +186,37 @@ ClientEvent = Union[PositionEvent, OrderEvent, AccountEvent, TradeEvent, Snapsho
 
 
 # ---- decoding --------------------------------------------------------------------------------
-def _dec(value: Any) -> Decimal:
-    return Decimal(value)
-
-
-def _opt_dec(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
 _parse_time = datetime.fromisoformat  # 3.11 reads the wire's "...123Z"
+_PARSE: dict[type, Callable[[Any], Any]] = {Decimal: Decimal, datetime: _parse_time, str: lambda value: value}
+
+CORE_EVENT: dict[type, type] = {PositionEvent: PositionUpdate, OrderEvent: OrderUpdate, AccountEvent: AccountUpdate,
+                                TradeEvent: TradeExecuted}
+"""Each data event class -> the ``core.events`` class whose sent fields it holds (besides ``seq``)."""
 
 
-def _opt_time(value: Any) -> datetime | None:
-    return None if value is None else _parse_time(value)
+def _decoder(cls: type) -> Callable[[int, dict[str, Any]], Any]:
+    """``(seq, data) -> cls``, reading the wire names and kinds of the core's schema table:
+    a required field missing raises ``KeyError``, an optional one missing or null is ``None``."""
+    steps = tuple((f.name, f.wire, _PARSE[f.kind], f.optional) for f in schema(CORE_EVENT[cls]) if f.sent)
+
+    def decode_event(seq: int, d: dict[str, Any]) -> Any:
+        values: dict[str, Any] = {"seq": seq}
+        for name, wire, parse, optional in steps:
+            if optional:
+                raw = d.get(wire)
+                values[name] = None if raw is None else parse(raw)
+            else:
+                values[name] = parse(d[wire])
+        return cls(**values)
+
+    decode_event.__name__ = cls.__name__
+    return decode_event
 
 
-def position(seq: int, d: dict[str, Any]) -> PositionEvent:
-    return PositionEvent(seq, d["symbol"], _dec(d["quantity"]), _dec(d["currentPrice"]), _dec(d["entryPrice"]),
-                         _dec(d["unrealizedPnl"]), _dec(d["unrealizedPnlPercent"]), _dec(d["marketValue"]),
-                         d["side"], d.get("strategyId"), _opt_time(d.get("openedAt")))
-
-
-def order(seq: int, d: dict[str, Any]) -> OrderEvent:
-    return OrderEvent(seq, d["orderId"], d.get("brokerOrderId"), d["symbol"], d["side"], d["type"], d["status"],
-                      _dec(d["qty"]), _dec(d["filledQty"]), _opt_dec(d.get("filledAvgPrice")),
-                      _opt_dec(d.get("limitPrice")), _opt_dec(d.get("stopPrice")),
-                      _parse_time(d["submittedAt"]), _opt_time(d.get("filledAt")))
-
-
-def account(seq: int, d: dict[str, Any]) -> AccountEvent:
-    return AccountEvent(seq, _dec(d["equity"]), _dec(d["buyingPower"]), _dec(d["cash"]), _dec(d["portfolioValue"]),
-                        _dec(d["dayPnl"]), _dec(d["dayPnlPercent"]), _parse_time(d["timestamp"]))
-
-
-def trade(seq: int, d: dict[str, Any]) -> TradeEvent:
-    return TradeEvent(seq, d["tradeId"], d["symbol"], d["side"], _dec(d["quantity"]), _dec(d["price"]),
-                      _opt_dec(d.get("pnl")), _parse_time(d["executedAt"]), d.get("strategyId"))
+position: Callable[[int, dict[str, Any]], PositionEvent] = _decoder(PositionEvent)
+order: Callable[[int, dict[str, Any]], OrderEvent] = _decoder(OrderEvent)
+account: Callable[[int, dict[str, Any]], AccountEvent] = _decoder(AccountEvent)
+trade: Callable[[int, dict[str, Any]], TradeEvent] = _decoder(TradeEvent)
 
 
 def snapshot(seq: int, d: dict[str, Any]) -> Snapshot:

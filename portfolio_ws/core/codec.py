@@ -7,24 +7,16 @@ exponent and all), ``datetime`` as ISO 8601 with its offset and microseconds; ``
 
 from __future__ import annotations
 
-import typing
-from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from ..errors import InvalidEvent
-from .events import EVENT_TYPES, Event
+from .events import EVENT_TYPES, SCHEMA, Event
 
 _BY_TYPE: dict[str, type] = {cls.TYPE: cls for cls in EVENT_TYPES}  # type: ignore[attr-defined]
-# Per event class: field name -> Decimal, datetime or str (the only kinds events hold).
-_KINDS: dict[type, dict[str, type]] = {}
-for _cls in EVENT_TYPES:
-    _hints = typing.get_type_hints(_cls)
-    _KINDS[_cls] = {
-        f.name: Decimal if "Decimal" in str(_hints[f.name]) else datetime if "datetime" in str(_hints[f.name]) else str
-        for f in fields(_cls)
-    }
+# Per event class: field name -> Decimal, datetime or str, from the events' one schema table.
+_KINDS: dict[type, dict[str, type]] = {cls: {f.name: f.kind for f in table} for cls, table in SCHEMA.items()}
 
 
 def to_dict(event: Event) -> dict[str, Any]:

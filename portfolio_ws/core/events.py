@@ -8,43 +8,65 @@ wire happens only in ``portfolio_ws.core.wire``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import ClassVar, Union
+from typing import ClassVar, NamedTuple, Union
 
 from .. import constants as c
 from ..errors import InvalidEvent
 
 
-_DECIMAL, _DATETIME, _TEXT = 0, 1, 2
-_SCHEMAS: dict[type, tuple[tuple[str, int, bool], ...]] = {}
+class Field(NamedTuple):
+    """One field of an event class: the one schema table (issue 12) that validation here, the
+    codec, the feed guard, the publish API's parser and the Python client's decoders all read.
+
+    ``kind`` is ``Decimal``, ``datetime`` or ``str``; ``wire`` the camelCase name the field has
+    on the wire; ``sent`` whether clients receive it in the event's ``data`` object (``user_id``
+    travels in the envelope, ``updated_at`` and a trade's ``order_id`` stay in the server)."""
+
+    name: str
+    kind: type
+    optional: bool
+    wire: str
+    sent: bool
 
 
-def _schema(cls: type) -> tuple[tuple[str, int, bool], ...]:
-    """(name, kind, optional) per field, worked out once per class: validation is on the hot path."""
-    schema = _SCHEMAS.get(cls)
-    if schema is None:
+_NOT_SENT = {"sent": False}
+_SCHEMAS: dict[type, tuple[Field, ...]] = {}
+
+
+def wire_name(name: str) -> str:
+    """``unrealized_pnl_percent`` -> ``unrealizedPnlPercent``."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def schema(cls: type) -> tuple[Field, ...]:
+    """The fields of event class ``cls`` in declaration order, worked out once per class
+    (validation is on the hot path)."""
+    table = _SCHEMAS.get(cls)
+    if table is None:
         entries = []
         for f in fields(cls):
-            text = str(f.type)
-            kind = _DECIMAL if "Decimal" in text else _DATETIME if "datetime" in text else _TEXT
-            entries.append((f.name, kind, "None" in text))
-        schema = _SCHEMAS[cls] = tuple(entries)
-    return schema
+            text = str(f.type)  # "Decimal | None": annotations are strings here
+            kind = Decimal if "Decimal" in text else datetime if "datetime" in text else str
+            entries.append(Field(f.name, kind, "None" in text, wire_name(f.name), f.metadata.get("sent", True)))
+        table = _SCHEMAS[cls] = tuple(entries)
+    return table
 
 
 def _check(event: object) -> None:
-    for name, kind, optional in _schema(type(event)):
+    for name, kind, optional, _, _ in schema(type(event)):
         value = getattr(event, name)
         if value is None:
             if not optional:
                 raise InvalidEvent(f"{type(event).__name__}.{name} is required")
             continue
-        if kind == _DECIMAL:
+        if kind is Decimal:
             if not isinstance(value, Decimal) or not value.is_finite():
                 raise InvalidEvent(f"{type(event).__name__}.{name} must be a finite Decimal, got {value!r}")
-        elif kind == _DATETIME:
+        elif kind is datetime:
             if not isinstance(value, datetime) or value.tzinfo is None:
                 raise InvalidEvent(f"{type(event).__name__}.{name} must be an aware datetime, got {value!r}")
         elif not isinstance(value, str) or not value:
@@ -61,7 +83,7 @@ class PositionUpdate:
     TYPE: ClassVar[str] = c.POSITION_UPDATE
     CHANNEL: ClassVar[c.Channel] = c.POSITIONS
 
-    user_id: str
+    user_id: str = field(metadata=_NOT_SENT)
     symbol: str
     quantity: Decimal
     current_price: Decimal
@@ -92,7 +114,7 @@ class OrderUpdate:
     TYPE: ClassVar[str] = c.ORDER_UPDATE
     CHANNEL: ClassVar[c.Channel] = c.ORDERS
 
-    user_id: str
+    user_id: str = field(metadata=_NOT_SENT)
     order_id: str
     symbol: str
     side: str
@@ -106,7 +128,7 @@ class OrderUpdate:
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     filled_at: datetime | None = None
-    updated_at: datetime | None = None
+    updated_at: datetime | None = field(default=None, metadata=_NOT_SENT)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -135,7 +157,7 @@ class AccountUpdate:
     TYPE: ClassVar[str] = c.ACCOUNT_UPDATE
     CHANNEL: ClassVar[c.Channel] = c.ACCOUNT
 
-    user_id: str
+    user_id: str = field(metadata=_NOT_SENT)
     equity: Decimal
     buying_power: Decimal
     cash: Decimal
@@ -160,7 +182,7 @@ class TradeExecuted:
     TYPE: ClassVar[str] = c.TRADE_EXECUTED
     CHANNEL: ClassVar[c.Channel] = c.TRADES
 
-    user_id: str
+    user_id: str = field(metadata=_NOT_SENT)
     trade_id: str
     symbol: str
     side: str
@@ -169,7 +191,7 @@ class TradeExecuted:
     executed_at: datetime
     pnl: Decimal | None = None
     strategy_id: str | None = None
-    order_id: str | None = None
+    order_id: str | None = field(default=None, metadata=_NOT_SENT)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -183,3 +205,5 @@ class TradeExecuted:
 
 Event = Union[PositionUpdate, OrderUpdate, AccountUpdate, TradeExecuted]
 EVENT_TYPES: tuple[type, ...] = (PositionUpdate, OrderUpdate, AccountUpdate, TradeExecuted)
+SCHEMA: dict[type, tuple[Field, ...]] = {cls: schema(cls) for cls in EVENT_TYPES}
+"""Every event class's fields: the table ``schema`` serves."""

@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..errors import InvalidEvent
-from .events import _DATETIME, _DECIMAL, AccountUpdate, Event, OrderUpdate, PositionUpdate, TradeExecuted, _schema
+from .events import AccountUpdate, Event, OrderUpdate, PositionUpdate, TradeExecuted, schema
 
 TYPES: dict[str, type] = {"position": PositionUpdate, "order": OrderUpdate, "account": AccountUpdate,
                           "trade": TradeExecuted}
@@ -33,17 +33,10 @@ MAGNITUDE_DIGITS = 15   # below 10**15
 SMALLEST_DIGITS = -12   # at least 10**-12 unless zero
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
 # Per class: wire name -> (field name, kind, optional); user_id comes from the item's userId.
-# The kinds come from the events' own schema table (``events._schema``), the one feeds obey.
-_KIND = {_DECIMAL: Decimal, _DATETIME: datetime}
+# Names and kinds come from the events' own schema table (``events.schema``), the one feeds obey.
 _FIELDS: dict[type, dict[str, tuple[str, type, bool]]] = {
-    cls: {_camel(name): (name, _KIND.get(kind, str), optional)
-          for name, kind, optional in _schema(cls) if name != "user_id"}
+    cls: {f.wire: (f.name, f.kind, f.optional) for f in schema(cls) if f.name != "user_id"}
     for cls in TYPES.values()
 }
 _WIRE_NAME = {cls: {name: wire for wire, (name, _, _) in spec.items()} for cls, spec in _FIELDS.items()}

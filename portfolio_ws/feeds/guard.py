@@ -12,52 +12,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import typing
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Callable
 
 from ..bus import EventBus, Handler, NumberedHandler
-from ..core.events import EVENT_TYPES
+from ..core.events import SCHEMA
 from ..core.health import FeedHealth
 from ..errors import ConfigError
 from . import Feed
 
 log = logging.getLogger("portfolio_ws.feed")
 
-_DECIMAL, _TIME, _TEXT = 1, 2, 3
-
-
-def _field_specs(cls: type) -> tuple[tuple[str, int, bool], ...]:
-    hints = typing.get_type_hints(cls)
-    specs = []
-    for f in fields(cls):
-        kind = str(hints[f.name])
-        code = _DECIMAL if "Decimal" in kind else _TIME if "datetime" in kind else _TEXT
-        specs.append((f.name, code, "None" in kind))
-    return tuple(specs)
-
-
-_SPECS = {cls: _field_specs(cls) for cls in EVENT_TYPES}
-
 
 def event_problem(event: Any) -> str | None:
     """Why ``event`` can't be taken in, or None. Checks what the engine and the wire format rely on
     (an event type; required fields present; finite ``Decimal``s, aware times, non-empty strings),
     cheaply: events are validated when built, this catches objects forced past that."""
-    specs = _SPECS.get(type(event))
+    specs = SCHEMA.get(type(event))  # the events' one schema table
     if specs is None:
         return f"not an event: {type(event).__name__}"
-    for name, code, optional in specs:
+    for name, kind, optional, _, _ in specs:
         value = getattr(event, name, None)
         if value is None:
             if optional:
                 continue
             return f"{type(event).__name__}.{name} missing"
-        if code == _DECIMAL:
+        if kind is Decimal:
             ok = type(value) is Decimal and value.is_finite()
-        elif code == _TIME:
+        elif kind is datetime:
             ok = isinstance(value, datetime) and value.tzinfo is not None
         else:
             ok = type(value) is str and value != ""
