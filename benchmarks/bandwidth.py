@@ -20,7 +20,7 @@ import ujson
 
 from portfolio_ws.core.stream import Outgoing, StreamCore
 from portfolio_ws.settings import LimitSettings, RecoverySettings, SimulatorSettings, StreamingSettings
-from simulator import market_calendar as cal
+from portfolio_ws import market_calendar as cal
 from simulator.engine import Simulation
 
 # A real exchange of `GET /api/portfolio` (request with a session cookie, response headers),

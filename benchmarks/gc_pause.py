@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from portfolio_ws.core.stream import StreamCore  # noqa: E402
 from portfolio_ws.settings import Settings, SimulatorSettings  # noqa: E402
 from simulator.engine import Simulation  # noqa: E402
-from simulator.market_calendar import NEW_YORK  # noqa: E402
+from portfolio_ws.market_calendar import NEW_YORK  # noqa: E402
 
 START = datetime(2026, 11, 24, 10, 30, tzinfo=NEW_YORK).timestamp()
 

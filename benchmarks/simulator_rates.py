@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from portfolio_ws.core.events import AccountUpdate, OrderUpdate, PositionUpdate, TradeExecuted  # noqa: E402
 from portfolio_ws.settings import SimulatorSettings  # noqa: E402
 from simulator import Simulation  # noqa: E402
-from simulator import market_calendar as cal  # noqa: E402
+from portfolio_ws import market_calendar as cal  # noqa: E402
 
 
 def summary(values: list[int]) -> str:

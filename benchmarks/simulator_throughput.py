@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from portfolio_ws.settings import SimulatorSettings  # noqa: E402
 from simulator import Simulation  # noqa: E402
-from simulator.market_calendar import NEW_YORK  # noqa: E402
+from portfolio_ws.market_calendar import NEW_YORK  # noqa: E402
 
 START = datetime(2025, 3, 4, 11, 0, tzinfo=NEW_YORK).timestamp()
 

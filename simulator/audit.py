@@ -25,7 +25,7 @@ from typing import Iterable
 
 from portfolio_ws.core.events import AccountUpdate, Event, OrderUpdate, PositionUpdate, TradeExecuted
 
-from . import market_calendar as cal
+from portfolio_ws import market_calendar as cal
 from .orders import TRANSITIONS
 
 CENT = Decimal("0.01")

@@ -128,13 +128,18 @@ class Checkpoint:
 # What a checkpoint is made of: the simulator's own classes, events, settings and a few standard types.
 _ALLOWED = {("datetime", n) for n in ("date", "datetime", "timedelta", "timezone")} | {
     ("decimal", "Decimal"), ("random", "Random"), ("collections", "deque"),
-    ("portfolio_ws.settings", "SimulatorSettings"),
+    ("portfolio_ws.settings", "SimulatorSettings"), ("portfolio_ws.market_calendar", "Session"),
     *(("portfolio_ws.core.events", n) for n in ("PositionUpdate", "OrderUpdate", "AccountUpdate", "TradeExecuted")),
 }
 
 
+# Where a class lived when older checkpoints were written (the calendar was the simulator's).
+_MOVED = {"simulator.market_calendar": "portfolio_ws.market_calendar"}
+
+
 class _SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        module = _MOVED.get(module, module)
         if (module, name) in _ALLOWED or (module.startswith("simulator.") and not name.startswith("_")):
             found = super().find_class(module, name)
             if isinstance(found, type):  # a class, never a function to call

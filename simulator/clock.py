@@ -18,7 +18,7 @@ from portfolio_ws.errors import ConfigError
 from portfolio_ws.settings_rules import LATEST_OPEN, WALL_CLOCK
 from portfolio_ws.settings import SimulatorSettings
 
-from . import market_calendar as cal
+from portfolio_ws import market_calendar as cal
 
 
 

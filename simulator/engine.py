@@ -24,7 +24,7 @@ from portfolio_ws.errors import ConfigError, UsageError
 from portfolio_ws.settings import SimulatorSettings
 from portfolio_ws.settings_rules import check_value
 
-from . import market_calendar as cal
+from portfolio_ws import market_calendar as cal
 from .accounting import Position
 from .broker import affordable, slipped
 from .orders import ACCEPTED, CANCELED, EXPIRED, NEW, PARTIALLY_FILLED, PENDING_NEW, REJECTED, Order, utc

@@ -125,3 +125,26 @@ def test_every_path_in_the_architecture_table_exists():
         assert len(paths) == 2, row  # one module, one test
         missing += [p for p in paths if not (ROOT / p).is_file()]
     assert not missing, missing
+
+
+# The composition root chooses the feed, so it alone may name the simulator (inside a function, when
+# ``feed.source`` asks for it); nothing else of the server depends on the simulator package.
+SIMULATOR_CHOOSERS = {"portfolio_ws.server.runner"}
+
+
+def test_the_server_does_not_depend_on_the_simulator():
+    found = modules()
+    known = set(found)
+    wrong = []
+    for name, path in found.items():
+        if not name.startswith("portfolio_ws."):
+            continue
+        if any(m.split(".")[0] == "simulator" for m in imports(name, path, known)):
+            wrong.append(f"{name} imports simulator when it loads")
+        if name.startswith("portfolio_ws.server.") and name not in SIMULATOR_CHOOSERS:
+            for node in ast.walk(ast.parse(path.read_text())):
+                named = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+                if any(n.split(".")[0] == "simulator" for n in named):
+                    wrong.append(f"{name} imports simulator (line {node.lineno})")
+    assert not wrong, wrong

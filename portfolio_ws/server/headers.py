@@ -1,7 +1,7 @@
 """What every HTTP response carries and what no error response carries: the security headers (the
 one home of the Content-Security-Policy), no ``Server`` banner, and error bodies made of the status
 alone - never an exception's text or a traceback. Every handler of the app derives from ``Hardened``
-(tests/behaviour/server/test_edge_http.py walks the routes to hold it)."""
+(tests/behaviour/server/test_headers.py walks the routes to hold it)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from ..core.equity import EquityHistory
 from .admin import AdminReport
 from .headers import Hardened
 from .peers import TrustedProxies, origin_allowed
-from simulator import market_calendar  # the NYSE calendar (sessions, holidays, early closes)
+from .. import market_calendar  # the NYSE calendar (sessions, holidays, early closes)
 
 log = logging.getLogger("portfolio_ws.http")
 

@@ -9,7 +9,7 @@ from functools import lru_cache
 from portfolio_ws.core.events import Event
 from portfolio_ws.settings import SimulatorSettings
 from simulator import Simulation
-from simulator import market_calendar as cal
+from portfolio_ws import market_calendar as cal
 
 TimedEvent = tuple[float, Event]
 

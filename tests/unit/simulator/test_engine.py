@@ -16,7 +16,7 @@ from portfolio_ws.core.events import AccountUpdate, Event, OrderUpdate, Position
 from portfolio_ws.errors import ConfigError, UsageError
 from portfolio_ws.settings import SimulatorSettings
 from simulator import Simulation
-from simulator import market_calendar as cal
+from portfolio_ws import market_calendar as cal
 from simulator.audit import Auditor
 
 from .runs import TimedEvent, ny, run

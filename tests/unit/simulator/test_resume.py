@@ -8,6 +8,7 @@ import asyncio
 import pickle
 import time
 from collections import deque
+from datetime import date
 from typing import Any, Callable
 
 import pytest
@@ -261,3 +262,17 @@ async def test_a_user_added_later_joins_the_market_and_a_successor_re_runs_the_j
             await feed.stop()
             await bus.close()
         await watcher.close()
+
+
+def test_a_checkpoint_written_when_the_calendar_was_the_simulators_still_reads() -> None:
+    """The NYSE calendar moved to ``portfolio_ws.market_calendar``; checkpoints in Redis written
+    before that name ``simulator.market_calendar.Session`` and must not force a market replay."""
+    import io
+
+    from portfolio_ws import market_calendar as cal
+    from simulator.checkpoint import _SafeUnpickler
+
+    session = cal.session_on(date(2025, 3, 3))
+    old = pickle.dumps(session, protocol=3).replace(b"portfolio_ws.market_calendar", b"simulator.market_calendar")
+    assert b"simulator.market_calendar" in old
+    assert _SafeUnpickler(io.BytesIO(old)).load() == session

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator import market_calendar as cal
+from portfolio_ws import market_calendar as cal
 
-from .runs import ny
+from tests.unit.simulator.runs import ny
 
 
 def utc(text: str) -> float:
