@@ -127,6 +127,8 @@ class StreamIngest:
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        # Listed in the group from now on (XINFO CONSUMERS), not from its first entry.
+        await self._redis.xgroup_createconsumer(self.key, self.group, self.consumer)
 
     # ---- reading --------------------------------------------------------------------------------
     async def _read_loop(self) -> None:
