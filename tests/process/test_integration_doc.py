@@ -1,5 +1,6 @@
 """docs/integration.md's examples work: each curl, Node (fetch), Python and command-line example is
-run as written against a real server, and its trade must reach the user's socket exactly once."""
+run as written against a real server, and its trade must reach the user's socket exactly once; so
+must each Redis Streams example's (redis-cli, redis-py), against a node reading the stream."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import redis.asyncio
+import ujson
 
 from portfolio_ws.auth.apikeys import ApiKeyStore
 from tests import ROOT
+from tests.process.cluster.conftest import make_node  # noqa: F401  (a fixture: a node on a real redis-server)
+from tests.redis_server import redis_server  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow  # real processes (the CLI, node, curl, python)
 
@@ -59,3 +64,39 @@ async def test_every_example_publishes_a_trade_the_users_socket_receives_once(ma
         message = await client.expect("trade_executed")
         assert message["data"]["tradeId"] == expected
         await client.assert_nothing_pending()  # the second run delivered nothing
+
+
+# Section 5's examples: XADD with redis-cli and with redis-py, against a node reading the stream.
+STREAM_EXAMPLES = [(lang, code) for lang, code in BLOCKS if "REDIS_URL" in code]
+
+
+async def test_every_redis_streams_example_adds_a_trade_the_users_socket_receives_once(make_node, redis_server,
+                                                                                        tmp_path):
+    assert [lang for lang, _ in STREAM_EXAMPLES] == ["sh", "python"]
+    node = await make_node(ingest__enabled=True)
+    user = node.add_user("alice")
+    client = await node.connect(await node.login("alice"))
+    await client.subscribe("trades")
+    await client.expect("snapshot")
+    env = {**os.environ, "REDIS_URL": redis_server.url, "USER_ID": user.user_id,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    raw = redis.asyncio.Redis.from_url(redis_server.url)
+    for lang, code in STREAM_EXAMPLES:
+        expected = re.search(r'"tradeId": "([^"]+)"', code).group(1)
+        for attempt in range(2):  # run twice: the second entry has the same id
+            process = await asyncio.create_subprocess_exec(*command(lang, code, tmp_path), env=env,
+                                                           stdout=asyncio.subprocess.PIPE,
+                                                           stderr=asyncio.subprocess.PIPE)
+            out, err = await asyncio.wait_for(process.communicate(), 60)
+            assert process.returncode == 0, (lang, out, err)
+        message = await client.expect("trade_executed")
+        assert message["data"]["tradeId"] == expected
+        # One node publishes in stream order: a fresh entry after the two comes next, so the second
+        # (the same id) delivered nothing.
+        marker = {"type": "trade", "userId": user.user_id, "id": f"after-{expected}",
+                  "data": {"tradeId": f"after-{expected}", "symbol": "NVDA", "side": "buy", "quantity": "1",
+                           "price": "1.00", "executedAt": "2026-01-05T15:42:00Z"}}
+        await raw.xadd("pws:ingest", {"event": ujson.dumps(marker)})
+        assert (await client.expect("trade_executed"))["data"]["tradeId"] == f"after-{expected}"
+    await raw.aclose()
+    await client.assert_nothing_pending()
