@@ -3,12 +3,14 @@
 One home for the figures an operator sees: the engine's counters (``core/report.py``), the feed's
 health as the guard reports it (a feed whose ``health()`` raises, or whose task died, shows
 disconnected, never an error), the bus's own health, which node answered, in a cluster every
-node's figures (``cluster/stats.py``), and the Redis Streams ingest's counters (``ingest/streams.py``).
+node's figures (``cluster/stats.py``), the Redis Streams ingest's counters (``ingest/streams.py``),
+and the platform API's (``PlatformCounters``: publishes and the routes beside it).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from ..bus import EventBus
@@ -18,6 +20,22 @@ from ..core.report import admin_report
 from ..core.stream import StreamCore
 from ..feeds.guard import FeedGuard
 from ..ingest.streams import StreamIngest
+
+
+@dataclass
+class PlatformCounters:
+    """What the server-to-server routes (``/api/v1/...``) did since this process started: requests
+    answered, those refused whole with a 4xx, and the published items by outcome. ``accepted``
+    counts items delivered now; a ``duplicate`` (an id the user already had) is not among them."""
+
+    requests: int = 0
+    clientErrors: int = 0  # noqa: N815 (the admin document's names)
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
 
 
 class AdminReport:
@@ -33,6 +51,7 @@ class AdminReport:
         self.cluster: ClusterStats | None = None
         # Redis Streams ingest, when enabled (set by the service).
         self.ingest: StreamIngest | None = None
+        self.platform = PlatformCounters()  # POST /api/v1/publish and the user routes
 
     def feed_health(self) -> FeedHealth:
         return self.feed.health()
@@ -54,6 +73,7 @@ class AdminReport:
             report["bus"] = {**bus, "stale": self.core.stats.stale_events}
         if self.ingest is not None:
             report["ingest"] = self.ingest.stats()
+        report["publish"] = self.platform.as_dict()
         return report
 
     async def read(self) -> dict[str, Any]:

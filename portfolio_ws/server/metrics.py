@@ -75,6 +75,18 @@ class ReportCollector:
             yield entries
             yield GaugeMetricFamily(PREFIX + "ingest_connected", "1 when the ingest reads its stream",
                                     value=1 if ingest.connected else 0)
+        platform = self.report.platform  # POST /api/v1/publish: requests, and items by outcome
+        yield CounterMetricFamily(PREFIX + "publish_requests", "Requests to the platform API (/api/v1/...)",
+                                  value=platform.requests)
+        yield CounterMetricFamily(PREFIX + "publish_client_errors", "Platform API requests refused whole with a 4xx",
+                                  value=platform.clientErrors)
+        items = CounterMetricFamily(PREFIX + "publish_items", "Published items by outcome (accepted: delivered "
+                                    "now; duplicate: an id the user had, not delivered again; rejected)",
+                                    labels=["outcome"])
+        for outcome, value in (("accepted", platform.accepted), ("duplicate", platform.duplicates),
+                               ("rejected", platform.rejected)):
+            items.add_metric([outcome], value)
+        yield items
         yield GaugeMetricFamily(PREFIX + "feed_connected", "1 when the feed is connected",
                                 value=1 if self.report.feed_health().connected else 0)
 

@@ -7,7 +7,9 @@ own (``ingest.items``: the events' schema, a known user, the feed guard's check;
 entries pass the same), and the valid ones are published on the bus, exactly as a feed's events
 are, even when others in the batch are refused. The answer lists, per item index, ``accepted``
 with its offset, ``duplicate`` (an id already taken for that user: not delivered again) or
-``rejected`` with the field and why.
+``rejected`` with the field and why. The counts agree with the results: ``accepted`` is the items
+delivered now, ``duplicates`` those answered ``duplicate``, ``rejected`` the refused ones (the Python
+publisher's ``PublishResult`` has the same three lists).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ..cluster.published import RedisSeenIds
 from ..core.ingest import Item, ItemError
 from ..core.seen import SeenIds
 from ..ingest.items import check_items
+from .admin import PlatformCounters
 from .http import ApiHandler, encodable
 
 if TYPE_CHECKING:
@@ -45,7 +48,8 @@ class Publishing:
     ids, and where an event's offset is read when this process numbers events (one node)."""
 
     def __init__(self, bus: EventBus, database: str, offset_of: Callable[[str], int] | None,
-                 external_users: bool, shared: RedisSeenIds | None = None) -> None:
+                 external_users: bool, shared: RedisSeenIds | None = None,
+                 counters: PlatformCounters | None = None) -> None:
         self.bus = bus
         self.shared = shared  # cluster mode: the seen ids in Redis (else ``seen``, this process's)
         self.offset_of = offset_of  # None in a cluster: Redis numbers events on the way
@@ -53,7 +57,7 @@ class Publishing:
         self.seen = SeenIds()
         # Keys are in the users' SQLite file; with PostgreSQL there are none yet (every call 401).
         self.keys: ApiKeyStore | None = None if is_postgres(database) else ApiKeyStore(database)
-        self.accepted = self.rejected = self.duplicates = 0
+        self.counters = counters if counters is not None else PlatformCounters()  # admin stats, /metrics
 
     @classmethod
     def for_service(cls, service: Service) -> "Publishing":
@@ -61,7 +65,8 @@ class Publishing:
         offset_of = None if service.bus.holds_state else (lambda user_id: service.core.user(user_id).seq)
         cluster = settings.cluster
         shared = RedisSeenIds(cluster.redis_url, cluster.key_prefix) if cluster.redis_url else None
-        return cls(service.bus, settings.auth.database, offset_of, bool(settings.auth.external_session_url), shared)
+        return cls(service.bus, settings.auth.database, offset_of, bool(settings.auth.external_session_url), shared,
+                   service.report.platform)
 
 
 class PublishHandler(ApiHandler):
@@ -100,9 +105,18 @@ class PublishHandler(ApiHandler):
         if not items or len(items) > MAX_ITEMS:
             raise HTTPError(400, f"Send 1 to {MAX_ITEMS} events per request", reason="Invalid Request")
         results = await self._publish(items)
-        accepted = sum(1 for r in results if r["status"] != "rejected")
-        log.info("publish key=%s: %d accepted, %d rejected", key.name, accepted, len(results) - accepted)
-        self.write_json(200, {"accepted": accepted, "rejected": len(results) - accepted, "results": results})
+        counts = {status: sum(1 for r in results if r["status"] == status)
+                  for status in ("accepted", "duplicate", "rejected")}
+        log.info("publish key=%s: %d accepted, %d duplicates, %d rejected", key.name, counts["accepted"],
+                 counts["duplicate"], counts["rejected"])
+        self.write_json(200, {"accepted": counts["accepted"], "duplicates": counts["duplicate"],
+                              "rejected": counts["rejected"], "results": results})
+
+    def on_finish(self) -> None:
+        counters = self.publishing.counters
+        counters.requests += 1
+        if 400 <= self.get_status() < 500:
+            counters.clientErrors += 1
 
     async def _publish(self, items: list[Any]) -> list[dict[str, Any]]:
         publishing = self.publishing
@@ -111,7 +125,7 @@ class PublishHandler(ApiHandler):
         valid: list[tuple[int, Item]] = []
         for index, item in enumerate(parsed):
             if isinstance(item, ItemError):
-                publishing.rejected += 1
+                publishing.counters.rejected += 1
                 results[index] = {"index": index, "status": "rejected", "field": item.field, "message": item.message}
             else:
                 valid.append((index, item))
@@ -129,13 +143,13 @@ class PublishHandler(ApiHandler):
             else:
                 done, offset = publishing.seen.seen(item.user_id, item.id)
             if done:
-                publishing.duplicates += 1
+                publishing.counters.duplicates += 1
                 results[index] = {"index": index, "status": "duplicate", "id": item.id, "offset": offset}
                 continue
             publishing.bus.publish(item.event)
             offset = publishing.offset_of(item.user_id) if publishing.offset_of is not None else None
             if shared is None:
                 publishing.seen.add(item.user_id, item.id, offset)
-            publishing.accepted += 1
+            publishing.counters.accepted += 1
             results[index] = {"index": index, "status": "accepted", "id": item.id, "offset": offset}
         return [r for r in results if r is not None]

@@ -55,7 +55,7 @@ async def test_a_published_trade_reaches_the_users_socket_with_its_offset(make_s
     response = await publish(server, [trade_item(user_id, "fill-1")], key)
     assert response.code == 200, response.body
     body = ujson.loads(response.body)
-    assert body == {"accepted": 1, "rejected": 0,
+    assert body == {"accepted": 1, "duplicates": 0, "rejected": 0,
                     "results": [{"index": 0, "status": "accepted", "id": "fill-1", "offset": 1}]}
     message = await client.expect("trade_executed")
     assert message["seq"] == 1 and message["userId"] == user_id
