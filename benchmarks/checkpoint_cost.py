@@ -1,5 +1,5 @@
 """What a simulator checkpoint costs the feed leader (docs/scaling.md, Failover and recovery): the
-time to take one (pickling the simulation stops the IOLoop that long), its size in Redis, and the
+time to take one (encoding the simulation stops the IOLoop that long), its size in Redis, and the
 time a successor needs to read it back, for 100, 1,000 and 5,000 simulated users a simulated minute
 into a session. Medians of ``--runs`` runs. The figures are of this machine (shared, noisy).
 

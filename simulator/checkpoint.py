@@ -15,24 +15,29 @@ events all reached the bus (each user's position in the bus at or past the check
 the market's start, and publishes from there on; the bus refuses any event at or below its user's
 position, so what the dead leader had published goes out once, and what it had not goes out now.
 
-Checkpoints are pickles read back through an allow-list of classes: Redis is trusted (it holds
-sessions and offsets), but a record in it must not be a way to run code.
+A checkpoint is JSON (``snapshot.py`` for the simulation in it) with a format name and a version,
+never a pickle: whoever can write to Redis must not be able to run code on the leader through it. A
+record that is not a checkpoint of this version is refused (``ValueError``); the leader then logs it
+and takes the other slot or the market's start (``resume.py``), which is slower and never wrong.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-import pickle
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+
+import ujson
 
 from portfolio_ws.settings import SimulatorSettings
 
+from . import snapshot
 from .engine import Simulation, TimedEvent
+
+FORMAT = "portfolio-ws/simulator-checkpoint"
+VERSION = 1  # bump on any change to what a checkpoint holds: an older record is then refused
 
 # Settings that do not change which events happen or when: pacing and load-test pregeneration.
 _NOT_SHAPING = ("step_ms", "pregenerate_seconds", "users")
@@ -111,37 +116,32 @@ class Checkpoint:
             market.ordinal(positions.get(user)) >= ordinal for user, ordinal in self.last.items())
 
     def encode(self) -> bytes:
-        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        return ujson.dumps({
+            "format": FORMAT, "version": VERSION, "market": self.market_id, "published": self.published,
+            "last": self.last, "sim": snapshot.dump(self.sim), "ahead": snapshot.timed_events(self.ahead),
+            "aheadTo": self.ahead_to,
+        }, ensure_ascii=False).encode()
 
     @staticmethod
     def decode(raw: bytes) -> Checkpoint:
-        """Raises ``ValueError`` on a record that is not a checkpoint (or names a class not allowed)."""
+        """Raises ``ValueError`` on a record that is not a checkpoint of this ``VERSION``."""
         try:
-            checkpoint = _SafeUnpickler(io.BytesIO(raw)).load()
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, IndexError) as exc:
-            raise ValueError(f"not a checkpoint: {exc}") from None
-        if not isinstance(checkpoint, Checkpoint):
-            raise ValueError(f"not a checkpoint: {type(checkpoint).__name__}")
-        return checkpoint
-
-
-# What a checkpoint is made of: the simulator's own classes, events, settings and a few standard types.
-_ALLOWED = {("datetime", n) for n in ("date", "datetime", "timedelta", "timezone")} | {
-    ("decimal", "Decimal"), ("random", "Random"), ("collections", "deque"),
-    ("portfolio_ws.settings", "SimulatorSettings"), ("portfolio_ws.market_calendar", "Session"),
-    *(("portfolio_ws.core.events", n) for n in ("PositionUpdate", "OrderUpdate", "AccountUpdate", "TradeExecuted")),
-}
-
-
-# Where a class lived when older checkpoints were written (the calendar was the simulator's).
-_MOVED = {"simulator.market_calendar": "portfolio_ws.market_calendar"}
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        module = _MOVED.get(module, module)
-        if (module, name) in _ALLOWED or (module.startswith("simulator.") and not name.startswith("_")):
-            found = super().find_class(module, name)
-            if isinstance(found, type):  # a class, never a function to call
-                return found
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a checkpoint")
+            d = ujson.loads(raw)
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"not a checkpoint: not JSON ({exc})") from None
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise ValueError("not a checkpoint: no checkpoint format name")
+        if d.get("version") != VERSION:
+            raise ValueError(f"not a checkpoint of this version: version {repr(d.get('version'))[:40]}, this build "
+                             f"reads {VERSION}")
+        try:
+            last = d["last"]
+            if not isinstance(last, dict) or not all(isinstance(n, int) for n in last.values()):
+                raise ValueError("last")
+            published = d["published"]
+            if isinstance(published, bool) or not isinstance(published, int):
+                raise ValueError("published")
+            return Checkpoint(str(d["market"]), published, dict(last), snapshot.load(d["sim"]),
+                              deque(snapshot.read_timed_events(d["ahead"])), float(d["aheadTo"]))
+        except Exception as exc:  # whatever a malformed record trips over, it is one kind of refusal
+            raise ValueError(f"not a checkpoint: {type(exc).__name__}: {exc}") from None

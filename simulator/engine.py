@@ -77,7 +77,7 @@ class Simulation:
         self._day_open = list(self.prices.decimals)
         self._last_print = [self.now] * len(specs)
         self._agenda: list[tuple[float, int, int, Any]] = []
-        self._scheduled = 0  # tie-breaker: an int, not itertools.count, so checkpoints pickle it
+        self._scheduled = 0  # tie-breaker: an int, not itertools.count, so checkpoints save it
         self._out: list[TimedEvent] = []
         self.market_open = False
         self.session = cal.next_session(self.now)

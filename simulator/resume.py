@@ -3,8 +3,10 @@
 The records: ``market`` (which market, made how) and two checkpoint slots, written in turn. A
 checkpoint taken at one save is stored at the next, by when the bus has sent the events it covers;
 a new leader still checks that (``Checkpoint.covered_by``) and otherwise takes the other slot, or
-the market's start: slower, never wrong. Taking a checkpoint stops the IOLoop for as long as pickling
-takes (about 0.1 s for 1,000 users), so saves are spaced at least 50 times that apart.
+the market's start: slower, never wrong. A record that is not a checkpoint of this version (garbage,
+a pickle, another build's) is refused with one ERROR line naming the slot and why, and skipped the
+same way. Taking a checkpoint stops the IOLoop for as long as encoding it takes (``checkpoint_cost``
+in docs/scaling.md), so saves are spaced at least 50 times that apart.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ class MarketKeeper:
             try:
                 checkpoint = Checkpoint.decode(raw)
             except ValueError as exc:
-                log.error("simulator: %s is unreadable (%s); not used", name, exc)
+                log.error("simulator: %s is unreadable and refused (%s); resuming from the other "
+                          "checkpoint or the market's start", name, str(exc)[:200])
                 continue
             if checkpoint.covered_by(market, positions) and (best is None or checkpoint.published > best.published):
                 best = checkpoint

@@ -64,7 +64,7 @@ class RedisFeedState(FeedState):
     def __init__(self, url: str, prefix: str = "pws:", keep_seconds: float = STATE_KEEP_SECONDS) -> None:
         self.prefix = f"{prefix}feed:"
         self.keep_ms = int(keep_seconds * 1000)
-        # Bytes (checkpoints are pickles); a socket timeout so a paused Redis can't hold the feed.
+        # Bytes (records are the feed's own encoding); a socket timeout so a paused Redis can't hold the feed.
         self._redis: aioredis.Redis = redis_client(url, text=False, socket_timeout=10.0)
 
     async def get(self, name: str) -> bytes | None:

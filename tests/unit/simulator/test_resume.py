@@ -5,14 +5,15 @@ once - nothing the dead feed had published again, nothing it had not lost. Real 
 from __future__ import annotations
 
 import asyncio
+import logging
 import pickle
 import time
-from collections import deque
-from datetime import date
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 import redis.asyncio as aioredis
+import ujson
 
 from portfolio_ws.bus.redis import RedisBus
 from portfolio_ws.core.codec import to_dict
@@ -143,17 +144,75 @@ async def test_a_market_with_other_settings_or_an_unreadable_record_starts_afres
     assert again.health().details["resumedFrom"] == "new market"
 
 
-def test_a_checkpoint_that_names_a_class_outside_the_allow_list_is_refused() -> None:
-    class Evil:
-        def __reduce__(self) -> Any:
-            return (print, ("ran",))
+class Evil:
+    """A pickle that would create ``path`` when loaded."""
 
-    with pytest.raises(ValueError, match="not allowed"):
-        Checkpoint.decode(pickle.dumps(Evil()))
-    with pytest.raises(ValueError, match="not a checkpoint"):
-        Checkpoint.decode(pickle.dumps(deque([1])))
-    with pytest.raises(ValueError):
-        Checkpoint.decode(b"garbage")
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> Any:
+        return (open, (self.path, "w"))
+
+
+async def test_a_hostile_checkpoint_in_redis_is_refused_and_the_market_goes_on_from_its_start(
+        io_loop: Any, redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Whoever can write Redis puts a pickle in one checkpoint slot and a checkpoint of another
+    version in the other: nothing runs, each is logged as refused, and the next leader re-runs the
+    market from its seed and clock - clients still get every event of it once."""
+    from portfolio_ws.feeds.leader import RedisFeedState
+
+    clock = FakeClock(ny("2025-03-03 10:00"))
+    state = RedisFeedState(redis_server.url)
+    watcher = RedisBus(redis_server.url, node_id="watcher")
+    await watcher.start()
+    for user in USERS:
+        await watcher.follow(user)
+    received = Received(watcher)
+    first_bus = RedisBus(redis_server.url, node_id="first")
+    await first_bus.start()
+    first = SimulatorFeed(USERS, SETTINGS, clock)
+    first.keep_state(state, interval=5.0)
+    await first.start(first_bus)
+    market = Market.decode(await state.get("market") or b"")
+    sim_clock = SimClock(market.sim_start, market.real_start, SETTINGS.speed, True)
+    for _ in range(4):  # four saves: both slots hold a checkpoint
+        clock.now += 5
+        target = sim_clock.sim_time(clock.now)
+        await until(lambda: first.simulation is not None and first.simulation.now >= target
+                    and first_bus.health()["pending"] == 0)
+    await until(lambda: first._keeper is not None and first._keeper.saves >= 2)
+    await first.stop()
+    await first_bus.close(drain_seconds=0)
+    real = ujson.loads(await state.get("checkpoint-1") or b"")
+    assert Checkpoint.decode(ujson.dumps(real).encode()).published > 0  # a real one reads back
+    marker = tmp_path / "ran"
+    await state.put("checkpoint-0", pickle.dumps(Evil(str(marker))))
+    await state.put("checkpoint-1", ujson.dumps({**real, "version": real["version"] + 1}).encode())
+
+    second_bus = RedisBus(redis_server.url, node_id="second")
+    await second_bus.start()
+    second = SimulatorFeed(USERS, SETTINGS, clock)
+    second.keep_state(state, interval=5.0)
+    try:
+        with caplog.at_level(logging.ERROR, logger="simulator.resume"):
+            await second.start(second_bus)
+        assert not marker.exists()  # the pickle was never loaded
+        refused = [r.getMessage() for r in caplog.records if r.name == "simulator.resume"]
+        assert any("checkpoint-0 is unreadable" in m and "not JSON" in m for m in refused), refused
+        assert any("checkpoint-1 is unreadable" in m and "version" in m for m in refused), refused
+        health = second.health().details
+        assert health["market"] == market.market_id and health["resumedFrom"] == "market start"
+        expected = reference(market, clock.now)
+        await until(lambda: second.health().details["marketEvents"] >= len(expected)
+                    and not second.health().details["behind"])
+        await received.until(len(expected))
+        await until(lambda: second_bus.health()["pending"] == 0)
+        assert [to_dict(e) for e in received.events] == expected  # every event of the market, once
+    finally:
+        await second.stop()
+        await second_bus.close()
+        await watcher.close()
+        await state.close()
 
 
 @pytest.mark.slow
@@ -262,17 +321,3 @@ async def test_a_user_added_later_joins_the_market_and_a_successor_re_runs_the_j
             await feed.stop()
             await bus.close()
         await watcher.close()
-
-
-def test_a_checkpoint_written_when_the_calendar_was_the_simulators_still_reads() -> None:
-    """The NYSE calendar moved to ``portfolio_ws.market_calendar``; checkpoints in Redis written
-    before that name ``simulator.market_calendar.Session`` and must not force a market replay."""
-    import io
-
-    from portfolio_ws import market_calendar as cal
-    from simulator.checkpoint import _SafeUnpickler
-
-    session = cal.session_on(date(2025, 3, 3))
-    old = pickle.dumps(session, protocol=3).replace(b"portfolio_ws.market_calendar", b"simulator.market_calendar")
-    assert b"simulator.market_calendar" in old
-    assert _SafeUnpickler(io.BytesIO(old)).load() == session
