@@ -29,7 +29,8 @@ from portfolio_ws.config import load_settings
 from portfolio_ws.constants import Close
 from portfolio_ws.core.events import Event
 from portfolio_ws.feeds import Feed, NoFeed
-from portfolio_ws.server.app import make_server as make_http_server
+from portfolio_ws.server.app import make_parts, make_server as make_http_server
+from portfolio_ws.server.parts import HttpParts
 from portfolio_ws.server.service import Service
 from portfolio_ws.settings import Settings
 
@@ -113,6 +114,7 @@ class TestServer:
     port: int
     users: UserStoreBase
     bus: InMemoryBus
+    parts: HttpParts | None = None  # what the handlers use beside the service; stop() closes it
     http_client: AsyncHTTPClient = field(default_factory=AsyncHTTPClient)
     clients: list[Client] = field(default_factory=list)
 
@@ -196,6 +198,8 @@ class TestServer:
             client.close()
         self.http.stop()
         await self.service.shutdown(drain_seconds=1.0)
+        if self.parts is not None:
+            await self.parts.close()
         await self.http.close_all_connections()
         self.http_client.close()
         await self.service.sessions.close()
@@ -217,8 +221,9 @@ async def start_server(tmp_path: Path, overrides: dict[str, Any] | None = None, 
     bus = InMemoryBus()
     service = Service(settings, bus=bus, feed=feed or NoFeed(), users=users, sessions=sessions, clock=clock,
                       seq_base=seq_base)
+    parts = make_parts(service)  # before start: it takes in the feed's first events too
     await service.start()
     [sock] = bind_sockets(port, "127.0.0.1")
-    http = make_http_server(service)
+    http = make_http_server(service, parts)
     http.add_sockets([sock])
-    return TestServer(settings, service, http, sock.getsockname()[1], users, bus)
+    return TestServer(settings, service, http, sock.getsockname()[1], users, bus, parts)

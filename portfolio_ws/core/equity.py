@@ -18,6 +18,8 @@ from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+from .events import AccountUpdate, Event
+
 NEW_YORK = ZoneInfo("America/New_York")
 _UNIT = Decimal("0.0001")
 
@@ -32,6 +34,11 @@ class _Series:
 class EquityHistory:
     def __init__(self) -> None:
         self._users: dict[str, _Series] = {}
+
+    def take(self, event: Event) -> None:
+        """A bus subscriber: each account update's equity, at its own time."""
+        if isinstance(event, AccountUpdate):
+            self.record(event.user_id, event.timestamp, event.equity)
 
     def record(self, user_id: str, at: datetime, equity: Decimal) -> None:
         """Take in one account update's equity at its own time ``at`` (aware)."""

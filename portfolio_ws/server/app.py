@@ -17,7 +17,8 @@ from .http import (AdminStatsHandler, EquityHandler, HealthHandler, LoginHandler
                    NotFoundHandler, PortfolioHandler, SessionHandler)
 from . import http, ws
 from .metrics import MetricsHandler, metrics_registry
-from .publish import MAX_BODY_BYTES as PUBLISH_BODY_BYTES, PATH as PUBLISH_PATH, PublishHandler, Publishing
+from .parts import HttpParts
+from .publish import MAX_BODY_BYTES as PUBLISH_BODY_BYTES, PATH as PUBLISH_PATH, PublishHandler
 from .service import Service
 from .ws import PortfolioSocket
 
@@ -77,8 +78,9 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
                    request.method, request.uri, request.remote_ip, 1000.0 * request.request_time())
 
 
-def make_app(service: Service) -> tornado.web.Application:
-    """Routes, each handler given what it uses of the service (Tornado's ``initialize``)."""
+def make_app(service: Service, parts: HttpParts) -> tornado.web.Application:
+    """Routes, each handler given what it uses of the service and of ``parts`` (Tornado's
+    ``initialize``)."""
     settings = service.settings
     # The service is the stream both kinds of handler see, each through its own Protocol (checked here).
     socket_stream: ws.Stream = service
@@ -86,8 +88,8 @@ def make_app(service: Service) -> tornado.web.Application:
     who = {"sessions": service.sessions, "users": service.users, "clock": service.clock}
     stream = {**who, "stream": http_stream}
     sessions = {**stream, "external": bool(settings.auth.external_session_url)}
-    login = {**sessions, "throttle": service.login_throttle, "hash_queue": service.hash_queue,
-             "proxies": service.proxies, "allowed_origins": settings.server.allowed_origins}
+    login = {**sessions, "throttle": parts.throttle, "hash_queue": parts.hash_queue,
+             "proxies": parts.proxies, "allowed_origins": settings.server.allowed_origins}
     admin = {**who, "admin_token": settings.auth.admin_token, "report": service.report}
     socket = {"stream": socket_stream, "sessions": service.sessions, "slots": service.slots, "clock": service.clock,
               "settings": settings}
@@ -101,11 +103,11 @@ def make_app(service: Service) -> tornado.web.Application:
             (r"/api/auth/me", MeHandler, who),
             (r"/api/auth/session", SessionHandler, who),
             (r"/api/portfolio", PortfolioHandler, stream),
-            (r"/api/portfolio/equity", EquityHandler, {**who, "equity": service.equity}),
+            (r"/api/portfolio/equity", EquityHandler, {**who, "equity": parts.equity}),
             (r"/api/health", HealthHandler, stream),
             (r"/api/admin/websocket-stats", AdminStatsHandler, admin),
             (r"/metrics", MetricsHandler, {**admin, "registry": metrics_registry(service.report)}),
-            (PUBLISH_PATH, PublishHandler, {**who, "publishing": Publishing.for_service(service)}),
+            (PUBLISH_PATH, PublishHandler, {**who, "publishing": parts.publishing}),
             (r"/api/docs/(asyncapi\.yaml|openapi\.yaml)", ApiDocHandler, {"path": str(APIDOCS)}),
             (r"/api/.*", NotFoundHandler, who),
             # The dashboard at / (its files under /static/, from static_path below).
@@ -125,9 +127,16 @@ def make_app(service: Service) -> tornado.web.Application:
     )
 
 
-def make_server(service: Service, ssl_options: SSLContext | None = None) -> EdgeServer:
+def make_parts(service: Service) -> HttpParts:
+    """The handlers' parts for ``service``'s settings and bus (the caller closes them after the
+    service's shutdown)."""
+    offset_of = None if service.bus.holds_state else service.offset
+    return HttpParts.build(service.settings, service.bus, offset_of, service.report.platform)
+
+
+def make_server(service: Service, parts: HttpParts, ssl_options: SSLContext | None = None) -> EdgeServer:
     """The HTTP server of the app, with the accept layer's limits (``server.*`` settings); the
     caller adds the listening sockets (``accept.listen_sockets``)."""
     server = service.settings.server
-    return EdgeServer(make_app(service), ssl_options=ssl_options, edge=server,
+    return EdgeServer(make_app(service, parts), ssl_options=ssl_options, edge=server,
                       body_limit=body_limit(server.max_body_bytes))

@@ -15,7 +15,7 @@ publisher's ``PublishResult`` has the same three lists).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import ujson
 from redis.exceptions import RedisError
@@ -30,11 +30,9 @@ from ..cluster.published import RedisSeenIds
 from ..core.ingest import Item, ItemError
 from ..core.seen import SeenIds
 from ..ingest.items import check_items
+from ..settings import Settings
 from .admin import PlatformCounters
 from .http import ApiHandler, encodable
-
-if TYPE_CHECKING:
-    from .service import Service
 
 log = logging.getLogger("portfolio_ws.publish")
 
@@ -60,13 +58,11 @@ class Publishing:
         self.counters = counters if counters is not None else PlatformCounters()  # admin stats, /metrics
 
     @classmethod
-    def for_service(cls, service: Service) -> "Publishing":
-        settings = service.settings
-        offset_of = None if service.bus.holds_state else (lambda user_id: service.core.user(user_id).seq)
+    def from_settings(cls, settings: Settings, bus: EventBus, offset_of: Callable[[str], int] | None,
+                      counters: PlatformCounters | None = None) -> "Publishing":
         cluster = settings.cluster
         shared = RedisSeenIds(cluster.redis_url, cluster.key_prefix) if cluster.redis_url else None
-        return cls(service.bus, settings.auth.database, offset_of, bool(settings.auth.external_session_url), shared,
-                   service.report.platform)
+        return cls(bus, settings.auth.database, offset_of, bool(settings.auth.external_session_url), shared, counters)
 
 
 class PublishHandler(ApiHandler):

@@ -22,7 +22,7 @@ from ..feeds import Feed, NoFeed, PublishedOnly
 from ..settings import ServerSettings, Settings
 from ..slots import ConnectionSlots, LocalSlots
 from .accept import listen_sockets, raise_file_limit
-from .app import make_server
+from .app import make_parts, make_server
 from .gcpolicy import FullCollections
 from .service import Service
 
@@ -138,7 +138,8 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStoreBase], F
     service = Service(settings, bus=bus, feed=feed, users=users, sessions=sessions,
                       seq_base=0 if settings.cluster.redis_url else None, slots=build_slots(settings, bus))
     files, _ = raise_file_limit()  # every connection is a file
-    http = make_server(service, tls)
+    parts = make_parts(service)  # the login limits, the equity history, the publish route's state
+    http = make_server(service, parts, tls)
     http.add_sockets(listen_sockets(settings.server, reuse_port=reuse_port))
     await service.start()
     # What start made (modules, settings, the simulator's users, events pregenerated for a load
@@ -163,6 +164,7 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStoreBase], F
     log.info("shutting down: closing %d connection(s)", len(service.sockets))
     http.stop()  # stop accepting
     await service.shutdown()
+    await parts.close()
     collections.stop()
     try:
         await asyncio.wait_for(http.close_all_connections(), timeout=1.0)

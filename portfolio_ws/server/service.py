@@ -4,7 +4,9 @@ batch tick, the clock) and writes what the core says to the sockets (``Socket``)
 What runs beside it has a class of its own, started and stopped with it: the heartbeat
 (``heartbeat.py``), the session recheck (``recheck.py``), the admin report (``admin.py``), the
 feed guard (``feeds/guard.py``), cluster-wide connection slots (``slots/``). Handlers receive the
-few of these they use through ``initialize`` (``app.py``), never the service as a whole.
+few of these they use through ``initialize`` (``app.py``), never the service as a whole. What only
+the HTTP handlers use (login limits, the password-check queue, the equity history, the publish
+route's state) is not the service's: the composition root builds it (``parts.py``).
 """
 
 from __future__ import annotations
@@ -17,16 +19,12 @@ from typing import Any, Callable, Coroutine, Iterator
 from tornado.ioloop import PeriodicCallback
 
 from .. import constants as c
-from ..auth.hashqueue import HashQueue
 from ..auth.sessions import SessionStore
-from ..auth.throttle import LoginPolicy
-from ..auth.throttle_redis import login_throttle
 from ..auth.users import UserStoreBase
 from ..bus import EventBus
 from ..cluster.stats import ClusterStats
 from ..constants import Close
-from ..core.equity import EquityHistory
-from ..core.events import AccountUpdate, Event
+from ..core.events import Event
 from ..core.output import Closing
 from ..core.stream import StreamCore
 from ..feeds import Feed
@@ -37,7 +35,6 @@ from ..slots import ConnectionSlots, LocalSlots
 from .admin import AdminReport
 from .frames import text_frame
 from .heartbeat import Heartbeat
-from .peers import TrustedProxies
 from .recheck import SessionRecheck
 from .socket import Sent, Socket
 
@@ -67,20 +64,11 @@ class Service:
         self._loads: dict[str, asyncio.Future[None]] = {}  # user -> its state's load in flight
         self.follow_linger = FOLLOW_LINGER_SECONDS
         self._unfollower: PeriodicCallback | None = None
-        # Login limits, in Redis when there is one (shared by every worker and node), the bounded
-        # queue of password checks and the proxies trusted to name the client (docs/reliability.md,
-        # "Login limits"): made and closed here, used by the login handler alone.
-        self.login_throttle = login_throttle(LoginPolicy.from_settings(settings.auth), settings.cluster.redis_url,
-                                             settings.cluster.key_prefix)
-        self.hash_queue = HashQueue(settings.auth.hash_workers, settings.auth.hash_queue_size)
-        self.proxies = TrustedProxies.from_cidrs(settings.server.trusted_proxies)
         self.clock = clock
         now = clock()
         self.core = StreamCore(settings.streaming, settings.limits, settings.recovery, now,
                                int(now * 1000) if seq_base is None else seq_base)
         self.sockets: dict[int, Socket] = {}
-        # Each user's equity through the day, a point a minute (GET /api/portfolio/equity).
-        self.equity = EquityHistory()
         self.stopping = False
         self.feed_guard = FeedGuard(feed)  # a failing feed is counted and shown, never fatal
         self.report = AdminReport(self.core, self.feed_guard, bus, clock, settings.feed.silence_offline_seconds)
@@ -153,8 +141,6 @@ class Service:
         if self._background:
             await asyncio.wait(list(self._background), timeout=2.0)
         await self.slots.close()  # every slot this node held, released at once
-        await self.login_throttle.close()
-        self.hash_queue.close()
         if self.cluster_stats is not None:
             await self.cluster_stats.close()
 
@@ -162,8 +148,6 @@ class Service:
     def receive_event(self, event: Event, seq: int | None = None) -> None:
         """``seq``: the offset a cluster bus gave the event (None: the core numbers it)."""
         self.core.receive_event(event, self.clock(), seq)
-        if isinstance(event, AccountUpdate):
-            self.equity.record(event.user_id, event.timestamp, event.equity)
         self.pump()
 
     async def user_ready(self, user_id: str) -> None:
@@ -323,6 +307,10 @@ class Service:
     def open_sessions(self) -> Iterator[str]:
         """The session id of every open connection (once per connection)."""
         return (conn.session_id for conn in self.core.hub.connections.values() if conn.session_id)
+
+    def offset(self, user_id: str) -> int:
+        """The user's latest offset (one node, where the core numbers events)."""
+        return self.core.user(user_id).seq
 
     def portfolio(self, user_id: str) -> tuple[int, dict[str, Any]]:
         """(seq, snapshot data) of one user, for the REST fallback."""

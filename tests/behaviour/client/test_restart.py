@@ -16,7 +16,7 @@ from portfolio_ws.auth.users import UserStore
 from portfolio_ws.bus.memory import InMemoryBus
 from portfolio_ws.client import Connected, OrderEvent, Resumed, Snapshot, StatusChange
 from portfolio_ws.feeds import NoFeed
-from portfolio_ws.server.app import make_server as make_http_server
+from portfolio_ws.server.app import make_parts, make_server as make_http_server
 from portfolio_ws.server.service import Service
 from tests import harness
 from tests.builders import order, position
@@ -31,10 +31,11 @@ async def restart(old: harness.TestServer) -> harness.TestServer:
     sessions = SQLiteSessionStore(settings.auth.database, SessionLifetime.from_settings(settings.auth))
     bus = InMemoryBus()
     service = Service(settings, bus=bus, feed=NoFeed(), users=users, sessions=sessions)
+    parts = make_parts(service)  # before start: it takes in the feed's first events too
     await service.start()
-    http = make_http_server(service)
+    http = make_http_server(service, parts)
     http.add_sockets(bind_sockets(old.port, "127.0.0.1"))
-    return harness.TestServer(settings, service, http, old.port, users, bus)
+    return harness.TestServer(settings, service, http, old.port, users, bus, parts)
 
 
 async def test_a_restarted_server_is_reconnected_and_its_snapshot_replaces_the_state(tmp_path, make_client):

@@ -47,7 +47,7 @@ def market(io_loop: Any, tmp_path: Path) -> Any:
                                     feed=feed, seq_base=None)
         real[0] += SESSION_MINUTES * 60          # the feed's next step generates the morning at once
         deadline = time.monotonic() + 20
-        while len(server.service.equity.points(trader.user_id)) < MIN_POINTS:
+        while len(server.parts.equity.points(trader.user_id)) < MIN_POINTS:
             assert time.monotonic() < deadline, "the simulated morning was not generated"
             await asyncio.sleep(0.05)
         return server

@@ -13,7 +13,7 @@ from tornado.netutil import bind_sockets
 from portfolio_ws.auth.users import UserStore
 from portfolio_ws.config import load_settings
 from portfolio_ws.feeds import NoFeed
-from portfolio_ws.server.app import make_server as make_http_server
+from portfolio_ws.server.app import make_parts, make_server as make_http_server
 from portfolio_ws.server.runner import build_shared, build_slots
 from portfolio_ws.server.service import Service
 from tests.harness import FAST_HASHER, TestServer
@@ -35,11 +35,12 @@ def make_node(io_loop: Any, tmp_path: Path, redis_server: RedisServer) -> Iterat
         bus, sessions = await build_shared(settings)
         service = Service(settings, bus=bus, feed=NoFeed(), users=users, sessions=sessions, seq_base=0,
                           slots=build_slots(settings, bus))
+        parts = make_parts(service)  # before start: it takes in the feed's first events too
         await service.start()
         [sock] = bind_sockets(0, "127.0.0.1")
-        http = make_http_server(service)
+        http = make_http_server(service, parts)
         http.add_sockets([sock])
-        node = TestServer(settings, service, http, sock.getsockname()[1], users, bus)  # type: ignore[arg-type]
+        node = TestServer(settings, service, http, sock.getsockname()[1], users, bus, parts)  # type: ignore[arg-type]
         nodes.append(node)
         return node
 
