@@ -1,4 +1,4 @@
-"""The ``portfolio-ws`` command line: ``serve``, ``simulate``, ``users``.
+"""The ``portfolio-ws`` command line: ``serve``, ``simulate``, ``users``, ``keys``, ``accounts``, ...
 
 Each command lives in ``portfolio_ws/commands/``; this module only assembles the group.
 """
@@ -19,7 +19,7 @@ def main() -> None:
 def _register() -> None:
     import importlib
 
-    for name in ("serve", "simulate", "users", "keys", "publish", "watch", "loadtest"):
+    for name in ("serve", "simulate", "users", "keys", "accounts", "publish", "watch", "loadtest"):
         try:
             module = importlib.import_module(f"portfolio_ws.commands.{name}")
         except ModuleNotFoundError as exc:  # a command still being built

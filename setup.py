@@ -34,6 +34,9 @@ setup(
         # libpq on the machine; psycopg-pool bounds and reuses connections under login bursts.
         "psycopg[binary]>=3.1",
         "psycopg-pool>=3.2",
+        # Linked broker accounts (portfolio-ws accounts link): their secrets are stored encrypted with
+        # Fernet/MultiFernet (authenticated encryption, key rotation) from the PyCA's maintained package.
+        "cryptography>=42",
     ],
     extras_require={
         # server.event_loop: uvloop, a libuv-based asyncio loop (less CPU per socket event).

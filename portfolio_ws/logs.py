@@ -74,3 +74,6 @@ def configure(settings: LoggingSettings) -> None:
     root.setLevel(settings.level)
     # Tornado logs every request at INFO; keep access logs at WARNING unless debugging.
     logging.getLogger("tornado.access").setLevel(logging.DEBUG if settings.level == "DEBUG" else logging.WARNING)
+    # websockets dumps every frame at DEBUG, the Alpaca streams' authenticate messages (key and secret,
+    # or OAuth token) among them: never below INFO, whatever the level.
+    logging.getLogger("websockets").setLevel(max(logging.INFO, logging.getLevelName(settings.level)))

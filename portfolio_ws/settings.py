@@ -204,6 +204,17 @@ class AlpacaSettings:
 
 
 @dataclass(frozen=True)
+class AccountsSettings:
+    """Linked broker accounts (``portfolio-ws accounts``, ``auth/linked.py``), kept in auth.database."""
+
+    # Fernet key(s) encrypting the linked accounts' secrets, comma-separated, newest first; set it
+    # through PORTFOLIO_WS_ACCOUNTS_KEY, never in a file. Empty: linked accounts are not read.
+    key: str = field(default="", repr=False)
+    # Seconds between the Alpaca feed's reads of the linked accounts (a link/unlink shows within this).
+    poll_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
 class ClusterSettings:
     """Several processes or hosts sharing one Redis (``bus/redis``, ``slots/redis``, ``auth/sessions/redis``)."""
 
@@ -256,6 +267,7 @@ class Settings:
     feed: FeedSettings = field(default_factory=FeedSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     alpaca: AlpacaSettings = field(default_factory=AlpacaSettings)
+    accounts: AccountsSettings = field(default_factory=AccountsSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)

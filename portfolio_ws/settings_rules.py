@@ -24,6 +24,7 @@ from holidays import NYSE
 
 from .constants import CHANNELS
 from .errors import ConfigError
+from .auth.linked import check_key
 from .settings import Settings
 
 LATEST_OPEN = "latest-open"
@@ -198,6 +199,9 @@ def _start(value: str) -> str | None:
     return None
 
 
+# Settings whose values are secrets: an error names them, never quotes them.
+SECRETS = frozenset({"accounts.key", "auth.admin_token"})
+
 # Rules by dotted key (see Rule 1: numbers not listed must be greater than 0).
 RULES: dict[str, Rule] = {
     "server.host": Check(_host, ("", " ", "999.1.1.1", "local host", "http://127.0.0.1")),
@@ -233,6 +237,8 @@ RULES: dict[str, Rule] = {
     "alpaca.data_stream_url": Url(("ws", "wss")),
     "alpaca.rest_url": Url(("http", "https")),
     "alpaca.account_update_interval_seconds": Range(minimum=0, why="0 = on every price tick"),
+    "accounts.key": Check(check_key, ("not-a-fernet-key", "x" * 44)),
+    "accounts.poll_seconds": Range(0.1, 3600),
     "cluster.redis_url": Url(("redis", "rediss", "unix")),
     "ingest.stream": Check(_key_name, ("", "my stream", "a\nb")),
     "ingest.group": Check(_key_name, ("", "two words")),
@@ -257,7 +263,8 @@ def check_value(key: str, value: Any) -> None:
     rule = rule_for(key, value)
     problem = rule.problem(value) if rule is not None else None
     if problem is not None:
-        raise ConfigError(key, f"must {problem}, got {value!r}")
+        shown = f"a value of {len(value)} characters" if key in SECRETS else repr(value)
+        raise ConfigError(key, f"must {problem}, got {shown}")
 
 
 def check_together(s: Settings) -> None:
@@ -284,9 +291,11 @@ def check_environment(s: Settings, env: Mapping[str, str]) -> None:
     """What the settings need from the environment to start (the Alpaca keys they name)."""
     if s.feed.source != "alpaca":
         return
+    if s.accounts.key:  # linked accounts (portfolio-ws accounts link) may come while it runs
+        return
     if not s.alpaca.accounts:
-        raise ConfigError("alpaca.accounts", "the alpaca feed needs at least one account mapping "
-                                             "(see docs/alpaca.md)")
+        raise ConfigError("alpaca.accounts", "the alpaca feed needs at least one account mapping, "
+                                             "or accounts.key for linked accounts (see docs/alpaca.md)")
     if not any(env.get(a.key_env) and env.get(a.secret_env) for a in s.alpaca.accounts):
         names = ", ".join(f"{a.key_env}/{a.secret_env}" for a in s.alpaca.accounts)
         raise ConfigError("alpaca.accounts", f"no account has its key variables set ({names}): "

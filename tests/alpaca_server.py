@@ -237,6 +237,8 @@ class AlpacaTestServer:
         self.rest_calls: Counter[tuple[str, str]] = Counter()
         # Controls.
         self.refused_keys: set[str] = set()
+        # OAuth access tokens (Alpaca Connect) -> the key of the account each one opens.
+        self.oauth_tokens: dict[str, str] = {}
         self.data_limit_keys: set[str] = set()  # data auth with these keys answers 406
         self.trading_upgrade_status: int | None = None  # e.g. 429: refuse the upgrade itself
         self._rest_failures: dict[str, list[int]] = {}  # key -> [status, remaining (-1 = forever)]
@@ -253,6 +255,11 @@ class AlpacaTestServer:
         account = FakeAccount(key, secret, _d(cash), _d(last_equity if last_equity is not None else cash))
         self.accounts[key] = account
         return account
+
+    def add_oauth_token(self, token: str, key: str) -> None:
+        """``token`` opens account ``key`` (REST ``Authorization: Bearer``, the stream's
+        ``{"action": "authenticate", "data": {"oauth_token": ...}}``), as an Alpaca Connect token."""
+        self.oauth_tokens[token] = key
 
     async def start(self) -> None:
         app = tornado.web.Application([
@@ -453,6 +460,11 @@ class AlpacaTestServer:
     def _listening(self, key: str) -> list[_TradingSocket]:
         return [c for c in self.trading_conns if c.key == key and c.listening]
 
+    def _oauth_key(self, token: Any) -> str | None:
+        """The account key ``token`` opens, or None (unknown token, or its account refused)."""
+        key = self.oauth_tokens.get(token) if isinstance(token, str) else None
+        return key if key is not None and key not in self.refused_keys else None
+
     def _credentials_ok(self, key: Any, secret: Any) -> bool:
         account = self.accounts.get(key) if isinstance(key, str) else None
         return account is not None and account.secret == secret and key not in self.refused_keys
@@ -505,6 +517,9 @@ class _TradingSocket(tornado.websocket.WebSocketHandler):
             data = msg.get("data") or {}
             key = data.get("key_id", msg.get("key"))
             secret = data.get("secret_key", msg.get("secret"))
+            if "oauth_token" in data:
+                key = self.server._oauth_key(data["oauth_token"])
+                secret = self.server.accounts[key].secret if key else None
             if self.server._credentials_ok(key, secret):
                 self.key = key
                 self._send({"stream": "authorization", "data": {"action": "authenticate", "status": "authorized"}})
@@ -596,6 +611,10 @@ class _RestHandler(tornado.web.RequestHandler):
     def prepare(self) -> None:
         key = self.request.headers.get("APCA-API-KEY-ID", "")
         secret = self.request.headers.get("APCA-API-SECRET-KEY", "")
+        bearer = self.request.headers.get("Authorization", "")
+        if bearer.startswith("Bearer "):  # an OAuth token stands for its account's key pair
+            key = self.server._oauth_key(bearer[len("Bearer "):]) or "oauth:unknown"
+            secret = self.server.accounts[key].secret if key in self.server.accounts else ""
         self.server.rest_calls[(key, self.request.path)] += 1
         self.server.conditions.changed()
         failure = self.server._rest_failure(key)

@@ -36,11 +36,18 @@ def build_feed(settings: Settings, users: UserStoreBase) -> Feed:
 
         return SimulatorFeed([u.user_id for u in users.list()], settings.simulator)
     if source == "alpaca":
+        from ..auth.linked import LinkedAccountStore
         from ..feeds.alpaca.feed import AlpacaFeed
+        from ..feeds.alpaca.linked import LinkedAccounts
 
-        if not settings.alpaca.accounts:
-            raise ConfigError("alpaca.accounts", "the alpaca feed needs at least one account mapping")
-        return AlpacaFeed(settings.alpaca)
+        if not settings.alpaca.accounts and not settings.accounts.key:
+            raise ConfigError("alpaca.accounts", "the alpaca feed needs at least one account mapping, "
+                                                 "or accounts.key for linked accounts")
+        try:  # linked accounts (portfolio-ws accounts link) are picked up while it runs
+            store = LinkedAccountStore(settings.auth.database, settings.accounts.key)
+        except UsageError as exc:
+            raise ConfigError("auth.database", str(exc)) from None
+        return AlpacaFeed(settings.alpaca, linked=LinkedAccounts(store, settings.accounts.poll_seconds))
     if source == "publish":
         return PublishedOnly()
     return NoFeed()

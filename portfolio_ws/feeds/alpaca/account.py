@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from ...errors import ConfigError
 from ...settings import AlpacaAccount
-from .sdk import Credentials, LoopTradingStream, StreamStatus
+from .sdk import Credentials, LoopTradingStream, StreamStatus, halt
 from .state import AccountState
 
 
@@ -33,6 +33,11 @@ class Account:
     last_sync_at: float | None = None
     syncs: int = 0
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    # A linked account (``portfolio-ws accounts link``): its row's revision, and its kind.
+    revision: int | None = None
+    kind: str = "keys"
+    # False once removed (unlinked): its loops end even if a cancel was swallowed.
+    active: bool = True
 
     @property
     def user_id(self) -> str:
@@ -40,7 +45,7 @@ class Account:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return (self.creds.key, self.creds.secret) if self.creds else ()
+        return self.creds.secrets if self.creds else ()
 
 
 def configured_account(index: int, config: AlpacaAccount, env: Mapping[str, str], trading: StreamStatus) -> Account:
@@ -58,3 +63,18 @@ def configured_account(index: int, config: AlpacaAccount, env: Mapping[str, str]
     else:
         account.creds = Credentials(config.user, env[config.key_env], env[config.secret_env])
     return account
+
+
+async def halt_accounts(accounts: list[Account], tasks: list[asyncio.Task[Any]], timeout: float) -> None:
+    """Stop the accounts' timers, streams and tasks (and ``tasks``) within ``timeout``."""
+    tasks = list(tasks)
+    for account in accounts:
+        account.active = False
+        for timer in (account.sync_timer, account.account_timer):
+            if timer is not None:
+                timer.cancel()
+        tasks.extend(account.tasks)
+        account.tasks.clear()
+    await halt([a.stream for a in accounts if a.stream], tasks, timeout)
+    for account in accounts:
+        account.stream = None

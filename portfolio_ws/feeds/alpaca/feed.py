@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Coroutine, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from ...bus import EventBus
@@ -23,9 +23,10 @@ from ...core.health import FeedHealth
 from .. import Feed
 from ...settings import AlpacaAccount, AlpacaSettings
 from . import mapping as m
-from .account import Account, configured_account
-from .sdk import (Credentials, LoopStockDataStream, LoopTradingStream, StreamStatus, describe, in_executor,
-                  iso_or_none, order_queries, trading_client)
+from .account import Account, configured_account, halt_accounts
+from .report import feed_health
+from .sdk import (Credentials, LoopStockDataStream, LoopTradingStream, StreamStatus, describe, halt, in_executor,
+                  order_queries, trading_client)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,10 @@ class AlpacaFeed(Feed):
         settings: AlpacaSettings,
         env: Mapping[str, str] = os.environ,
         clock: Callable[[], float] = time.time,
+        linked: Callable[["AlpacaFeed"], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
+        """``linked``: run while the feed runs, adding and removing accounts as they are linked
+        and unlinked (``add_account``/``remove_account``; feeds/alpaca/linked.py)."""
         self._settings = settings
         self._clock = clock
         self._accounts = [self._account(i, a, env) for i, a in enumerate(settings.accounts)]
@@ -60,6 +64,9 @@ class AlpacaFeed(Feed):
                 raise ConfigError(f"alpaca.accounts[{i}].user", f"{user!r} is mapped to two accounts")
         self._bus: EventBus | None = None
         self._data: LoopStockDataStream | None = None
+        self._data_task: asyncio.Task[Any] | None = None
+        self._linked = linked
+        self.linked_error: str | None = None  # why the linked accounts can't be read, if so
         self._data_status = StreamStatus(clock)
         self._data_refused: set[str] = set()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -68,14 +75,21 @@ class AlpacaFeed(Feed):
         self._started = False
 
     def _account(self, index: int, config: AlpacaAccount, env: Mapping[str, str]) -> Account:
-        status = StreamStatus(
-            self._clock,
-            on_connected=lambda: self._request_sync(account),
-            # Refused keys still get their first REST sync at once (it shows its own error).
-            on_failed=lambda: self._request_first_sync(account),
-        )
-        account = configured_account(index, config, env, status)
+        account = configured_account(index, config, env, self.stream_status(lambda: account))
         return account
+
+    def stream_status(self, account: Callable[[], Account]) -> StreamStatus:
+        """A trading stream's status that asks for the account's REST syncs."""
+        return StreamStatus(
+            self._clock,
+            on_connected=lambda: self._request_sync(account()),
+            # Refused keys still get their first REST sync at once (it shows its own error).
+            on_failed=lambda: self._request_first_sync(account()),
+        )
+
+    @property
+    def accounts(self) -> tuple[Account, ...]:
+        return tuple(self._accounts)
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self, bus: EventBus) -> None:
@@ -83,90 +97,74 @@ class AlpacaFeed(Feed):
             return
         self._started = True
         self._bus = bus
-        s = self._settings
         for account in self._accounts:
-            if account.creds is None:
-                log.error("alpaca: user %s not started: %s", account.user_id, account.trading.error)
-                continue
-            account.client = trading_client(
-                account.creds, paper=account.config.paper, url=s.rest_url, timeout=s.rest_timeout_seconds
-            )
-            account.stream = LoopTradingStream(
-                account.creds, paper=account.config.paper, url=s.trading_stream_url,
-                status=account.trading, handler=self._trade_handler(account),
-            )
-            account.tasks.append(asyncio.create_task(account.stream._run_forever()))
-            account.tasks.append(asyncio.create_task(self._sync_loop(account)))
+            self._start_account(account)
         self._tasks.append(asyncio.create_task(self._clock_loop()))
+        if self._linked is not None:
+            self._tasks.append(asyncio.create_task(self._linked(self)))
         log.info("alpaca feed started for %d account(s)", sum(1 for a in self._accounts if a.creds))
 
-    async def stop(self) -> None:
-        """Stop every stream and task; returns within ``STOP_TIMEOUT`` whatever the SDK does.
+    def _start_account(self, account: Account) -> None:
+        if account.creds is None:
+            log.error("alpaca: user %s not started: %s", account.user_id, account.trading.error)
+            return
+        s = self._settings
+        account.client = trading_client(
+            account.creds, paper=account.config.paper, url=s.rest_url, timeout=s.rest_timeout_seconds
+        )
+        account.stream = LoopTradingStream(
+            account.creds, paper=account.config.paper, url=s.trading_stream_url,
+            status=account.trading, handler=self._trade_handler(account),
+        )
+        account.tasks.append(asyncio.create_task(account.stream._run_forever()))
+        account.tasks.append(asyncio.create_task(self._sync_loop(account)))
 
-        Cancelling alone is not enough: on Python < 3.12 ``asyncio.wait_for`` swallows a cancel
-        that lands as its awaited frame arrives, and the SDK's loops would run on. So the SDK's own
-        stop flags are raised and the sockets closed too, which ends its loops either way."""
+    async def add_account(self, account: Account) -> None:
+        """Stream one more account (a linked one) while running. Its user must have none yet."""
+        if any(a.user_id == account.user_id for a in self._accounts):
+            raise ValueError(f"{account.user_id} already has an account")
+        self._accounts.append(account)
+        if self._started:
+            self._start_account(account)
+            log.info("alpaca %s: linked account started", account.user_id)
+
+    async def remove_account(self, user_id: str) -> None:
+        """Stop streaming ``user_id``'s account (unlinked); the others never notice."""
+        account = next((a for a in self._accounts if a.user_id == user_id), None)
+        if account is None:
+            return
+        self._accounts.remove(account)
+        self._data_refused.discard(user_id)
+        await halt_accounts([account], [], STOP_TIMEOUT)
+        if self._data is not None and self._data.user_id == user_id:  # its keys may be revoked
+            data, task, self._data, self._data_task = self._data, self._data_task, None, None
+            await halt([data], [task] if task else [], STOP_TIMEOUT)
+        log.info("alpaca %s: account stopped", user_id)
+        await self._update_symbols()
+
+    async def stop(self) -> None:
+        """Stop every stream and task; returns within ``STOP_TIMEOUT`` whatever the SDK does."""
         if not self._started:
             return
         self._started = False
-        tasks = list(self._tasks)
-        for account in self._accounts:
-            for timer in (account.sync_timer, account.account_timer):
-                if timer is not None:
-                    timer.cancel()
-            tasks.extend(account.tasks)
-            account.tasks.clear()
+        tasks = list(self._tasks) + ([self._data_task] if self._data_task else [])
         self._tasks.clear()
-        streams: list[Any] = [a.stream for a in self._accounts if a.stream] + ([self._data] if self._data else [])
-        for stream in streams:
-            await stream.stop_ws()
-        for task in tasks:
-            task.cancel()
-        for stream in streams:
-            try:
-                await stream.close()
-            except Exception as exc:  # closing a broken socket must not stop closing the others
-                log.debug("alpaca: error closing a stream: %s", describe(exc))
-        if tasks:
-            done, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
-            for task in done:
-                if not task.cancelled() and task.exception() is not None:
-                    log.debug("alpaca: a task ended with %s", describe(task.exception()))  # type: ignore[arg-type]
-            if pending:
-                log.warning("alpaca: %d task(s) still running after stop", len(pending))
-        for account in self._accounts:
-            account.stream = None
-        self._data = None
+        data, self._data, self._data_task = self._data, None, None
+        if data is not None:
+            await data.stop_ws()
+        await halt_accounts(self._accounts, tasks, STOP_TIMEOUT)
+        if data is not None:
+            await halt([data], [], STOP_TIMEOUT)
 
     # --- health -------------------------------------------------------------------------------
     def health(self) -> FeedHealth:
         # One account that can't connect (bad keys, a suspended account) must not take the others'
         # users offline: offline only when none streams, degraded while some don't.
-        down = [a.user_id for a in self._accounts if not a.trading.connected]
-        trading_up = bool(self._accounts) and len(down) < len(self._accounts)
-        data_needed = bool(self._wanted_symbols())
-        data_up = self._data_status.connected or not data_needed
-        accounts = {
-            a.user_id: {
-                "paper": a.config.paper,
-                "trading": a.trading.as_dict(),
-                "rest": {"lastSyncAt": iso_or_none(a.last_sync_at), "syncs": a.syncs, "error": a.rest_error},
-            }
-            for a in self._accounts
-        }
-        data = dict(self._data_status.as_dict())
-        data["symbols"] = len(self._data.symbols) if self._data else 0
-        data["keysOf"] = self._data.user_id if self._data else None
-        return FeedHealth(
-            source=self.source,
-            connected=self._started and trading_up and data_up,
-            last_event_at=self._last_heard(),
-            market_open=True if self._market_open is None else self._market_open,
-            reconnects=sum(a.trading.reconnects for a in self._accounts) + self._data_status.reconnects,
-            details={"accounts": accounts, "data": data},
-            impaired=f"{len(down)} of {len(self._accounts)} accounts not connected: {', '.join(sorted(down))}"
-            if down and trading_up else None,
-        )
+        health = feed_health(self.source, self._accounts, self._started, self._data, self._data_status,
+                             bool(self._wanted_symbols()), self._last_heard(), self._market_open)
+        if self._linked is not None:
+            health.details["linked"] = {"error": self.linked_error}
+        return health
 
     def _last_heard(self) -> float | None:
         """When Alpaca last proved the feed alive: an event published, a frame on any stream, or a
@@ -233,7 +231,7 @@ class AlpacaFeed(Feed):
             return
         wanted = self._wanted_symbols()
         if self._data is None:
-            if not wanted or not any(a.creds for a in self._accounts):
+            if not wanted or not any(a.creds and a.creds.key for a in self._accounts):
                 return
             self._data = LoopStockDataStream(
                 feed=self._settings.data_feed, url=self._settings.data_stream_url,
@@ -241,7 +239,7 @@ class AlpacaFeed(Feed):
                 credentials_failed=self._data_credentials_failed, handler=self._on_price,
             )
             await self._data.set_symbols(wanted)
-            self._tasks.append(asyncio.create_task(self._data._run_forever()))
+            self._data_task = asyncio.create_task(self._data._run_forever())
             return
         if wanted != self._data.symbols:
             await self._data.set_symbols(wanted)
@@ -249,7 +247,8 @@ class AlpacaFeed(Feed):
     def _pick_data_credentials(self) -> Credentials:
         """Keys for the shared data stream: an account whose trading stream is authorized first,
         skipping keys the data stream refused (until every candidate has been refused)."""
-        candidates = [a for a in self._accounts if a.creds is not None]
+        # The market-data stream takes key pairs only (no OAuth tokens: Alpaca's data licensing).
+        candidates = [a for a in self._accounts if a.creds is not None and a.creds.key]
         usable = [a for a in candidates if a.user_id not in self._data_refused]
         if not usable:
             self._data_refused.clear()
@@ -312,7 +311,7 @@ class AlpacaFeed(Feed):
             await asyncio.wait_for(account.sync_wanted.wait(), FIRST_SYNC_GRACE)
         except asyncio.TimeoutError:
             pass
-        while self._started:  # also ends a loop whose cancel wait_for swallowed (Python < 3.12)
+        while self._started and account.active:  # also ends a loop whose cancel wait_for swallowed
             account.sync_wanted.clear()
             try:
                 ok = await self._sync(account)
@@ -367,7 +366,7 @@ class AlpacaFeed(Feed):
     async def _clock_loop(self) -> None:
         """Keep ``market_open`` from Alpaca's clock, read through any account that answers."""
         while self._started:
-            for account in self._accounts:
+            for account in list(self._accounts):
                 if account.client is None:
                     continue
                 try:

@@ -13,6 +13,7 @@ and call ``on_connected`` after every (re)connection, so the feed can re-sync ov
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,12 +41,20 @@ Handler = Callable[[Any], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Credentials:
+    """An API key pair, or an OAuth access token (Alpaca Connect: ``oauth_token``, key and secret
+    empty). The trading stream and REST take either; the market-data stream only key pairs."""
+
     user_id: str
     key: str
     secret: str = ""
+    oauth_token: str = ""
 
     def __repr__(self) -> str:  # never print a secret, even in a traceback's locals
         return f"Credentials(user_id={self.user_id!r})"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.key, self.secret, self.oauth_token) if s)
 
 
 class StreamStatus:
@@ -129,9 +138,22 @@ class LoopTradingStream(TradingStream):
         super().__init__(creds.key, creds.secret, paper=paper, raw_data=True,
                          url_override=url or None)  # type: ignore[arg-type]
         self._status = status
-        self._secrets = (creds.key, creds.secret)
+        self._oauth_token = creds.oauth_token
+        self._secrets = creds.secrets
         # Before the task starts: the SDK opens no socket until a handler is set.
         self.subscribe_trade_updates(handler)
+
+    async def _auth(self) -> None:
+        """alpaca-py 0.44's TradingStream takes no OAuth token (its TradingClient does): with one,
+        send Alpaca's OAuth form of the authenticate message and read the answer as the SDK does."""
+        if not self._oauth_token:
+            await super()._auth()
+            return
+        ws: Any = self._ws
+        await ws.send(json.dumps({"action": "authenticate", "data": {"oauth_token": self._oauth_token}}))
+        answer = json.loads(await ws.recv())
+        if (answer.get("data") or {}).get("status") != "authorized":
+            raise ValueError("failed to authenticate")
 
     async def _start_ws(self) -> None:
         try:
@@ -148,6 +170,30 @@ class LoopTradingStream(TradingStream):
         finally:
             if was_open:
                 self._status.mark_disconnected()
+
+
+async def halt(streams: Sequence[Any], tasks: Sequence["asyncio.Task[Any]"], timeout: float) -> None:
+    """Stop ``streams`` and their ``tasks`` within ``timeout`` whatever the SDK does.
+
+    Cancelling alone is not enough: on Python < 3.12 ``asyncio.wait_for`` swallows a cancel that
+    lands as its awaited frame arrives, and the SDK's loops would run on. So the SDK's own stop
+    flags are raised and the sockets closed too, which ends its loops either way."""
+    for stream in streams:
+        await stream.stop_ws()
+    for task in tasks:
+        task.cancel()
+    for stream in streams:
+        try:
+            await stream.close()
+        except Exception as exc:  # closing a broken socket must not stop closing the others
+            log.debug("alpaca: error closing a stream: %s", describe(exc))
+    if tasks:
+        done, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.debug("alpaca: a task ended with %s", describe(task.exception()))  # type: ignore[arg-type]
+        if pending:
+            log.warning("alpaca: %d task(s) still running after stop", len(pending))
 
 
 class LoopStockDataStream(StockDataStream):
@@ -247,7 +293,10 @@ def trading_client(creds: Credentials, *, paper: bool, url: str | None, timeout:
 
     The SDK retries 429/504 with blocking ``sleep(3)``; the feed's sync loop backs off on its
     own, so a rate-limited account just reports its error and tries again later."""
-    client = TradingClient(creds.key, creds.secret, paper=paper, raw_data=True, url_override=url or None)
+    if creds.oauth_token:
+        client = TradingClient(oauth_token=creds.oauth_token, paper=paper, raw_data=True, url_override=url or None)
+    else:
+        client = TradingClient(creds.key, creds.secret, paper=paper, raw_data=True, url_override=url or None)
     client._retry = 0
     adapter = _TimeoutAdapter(timeout)
     client._session.mount("http://", adapter)

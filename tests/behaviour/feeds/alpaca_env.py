@@ -122,6 +122,7 @@ async def alpaca_env(
     env_overrides: dict[str, str] | None = None,
     before_start: Callable[[AlpacaTestServer], None] | None = None,
     clock: Callable[[], float] | None = None,
+    linked: Any = None,
     **settings: Any,
 ) -> AsyncIterator[AlpacaEnv]:
     """A local Alpaca with ``setup``'s accounts and a started ``AlpacaFeed`` on an ``InMemoryBus``."""
@@ -142,6 +143,7 @@ async def alpaca_env(
         AlpacaSettings(accounts=accounts, trading_stream_url=server.trading_url,
                        data_stream_url=server.data_url, rest_url=server.rest_url, **options),
         env=env,
+        linked=linked,
         **({"clock": clock} if clock is not None else {}),
     )
     bus = InMemoryBus()

@@ -1,0 +1,106 @@
+"""``portfolio-ws accounts link|list|unlink|rotate|new-key`` through click's CliRunner and the real
+``cli.main``: secrets prompted unechoed or read from stdin, stored encrypted, never printed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import cli
+from portfolio_ws.auth.linked import LinkedAccountStore, new_key
+from portfolio_ws.commands import accounts
+from tests.procs import add_users
+
+KEY_ID, SECRET = "AKCLI000000000000042", "cli-secret-never-printed-0042"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("PORTFOLIO_WS_")]:
+        monkeypatch.delenv(name)
+    key = new_key()
+    monkeypatch.setenv("PORTFOLIO_WS_ACCOUNTS_KEY", key)
+    return key
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    database = str(tmp_path / "users.sqlite3")
+    add_users(database, ["alice", "bob"])
+    return database
+
+
+def run(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli.main, ["accounts", *args], input=input)
+
+
+def test_link_from_stdin_list_and_unlink(db: str) -> None:
+    linked = run("link", "alice", "--live", "--database", db, input=f"{KEY_ID}\n{SECRET}\n")
+    assert linked.exit_code == 0, linked.output
+    assert "Linked alice" in linked.output and "live" in linked.output and SECRET not in linked.output
+    listed = run("list", "--database", db)
+    assert listed.exit_code == 0
+    line = next(row for row in listed.stdout.splitlines() if row.startswith("alice"))
+    assert "AKCL****42" in line and "live" in line and line.rstrip().endswith("ok")
+    assert KEY_ID not in listed.output and SECRET not in listed.output
+    unlinked = run("unlink", "alice", "--database", db)
+    assert unlinked.exit_code == 0 and run("list", "--database", db).stdout.count("alice") == 0
+    again = run("unlink", "alice", "--database", db)
+    assert again.exit_code == 2 and "no linked account" in again.output
+
+
+def test_a_terminal_gets_hidden_prompts(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(accounts, "_stdin_is_tty", lambda: True)
+    linked = run("link", "bob", "--database", db, input=f"{KEY_ID}\n{SECRET}\n")
+    assert linked.exit_code == 0, linked.output
+    assert "API key id:" in linked.output and "API secret key:" in linked.output
+    assert SECRET not in linked.output and KEY_ID not in linked.output  # not echoed
+    store = LinkedAccountStore(db, os.environ["PORTFOLIO_WS_ACCOUNTS_KEY"])
+    try:
+        assert store.secret(store.list()[0]).value == SECRET
+    finally:
+        store.close()
+
+
+def test_an_oauth_token(db: str) -> None:
+    linked = run("link", "bob", "--oauth", "--database", db, input="oauth-token-123\n")
+    assert linked.exit_code == 0 and "OAuth token" in linked.output and "oauth-token-123" not in linked.output
+    assert "oauth" in run("list", "--database", db).stdout
+
+
+@pytest.mark.parametrize("args, stdin, message", [
+    (["link", "nobody"], f"{KEY_ID}\n{SECRET}\n", "no user 'nobody'"),
+    (["link", "alice"], "", "no api key id on standard input"),
+    (["link", "alice"], f"{KEY_ID}\n", "no api secret key on standard input"),
+    (["link", "alice"], f"{KEY_ID}\ntwo words\n", "must not contain spaces"),
+])
+def test_bad_input_is_one_line_and_exit_2(db: str, args: list[str], stdin: str, message: str) -> None:
+    result = run(*args, "--database", db, input=stdin)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output and SECRET not in result.output
+
+
+def test_without_the_key_link_refuses_before_asking(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PORTFOLIO_WS_ACCOUNTS_KEY")
+    result = run("link", "alice", "--database", db, input=f"{KEY_ID}\n{SECRET}\n")
+    assert result.exit_code == 2 and "PORTFOLIO_WS_ACCOUNTS_KEY" in result.output
+    monkeypatch.setenv("PORTFOLIO_WS_ACCOUNTS_KEY", "not-a-key")
+    result = run("list", "--database", db)
+    assert result.exit_code == 2 and "accounts.key" in result.output and "not-a-key" not in result.output
+
+
+def test_rotate_then_the_old_key_can_go(db: str, isolated: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run("link", "alice", "--database", db, input=f"{KEY_ID}\n{SECRET}\n").exit_code == 0
+    fresh = run("new-key").stdout.strip()
+    monkeypatch.setenv("PORTFOLIO_WS_ACCOUNTS_KEY", f"{fresh},{isolated}")
+    rotated = run("rotate", "--database", db)
+    assert rotated.exit_code == 0 and "Re-encrypted 1" in rotated.output
+    monkeypatch.setenv("PORTFOLIO_WS_ACCOUNTS_KEY", fresh)
+    assert run("list", "--database", db).stdout.splitlines()[1].rstrip().endswith("ok")
+    monkeypatch.setenv("PORTFOLIO_WS_ACCOUNTS_KEY", isolated)
+    assert "cannot decrypt" in run("list", "--database", db).stdout
+    assert run("rotate", "--database", db).exit_code == 2
