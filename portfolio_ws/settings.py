@@ -226,6 +226,9 @@ class ClusterSettings:
     key_prefix: str = "pws:"
     # Seconds a crashed node's leases (connection slots, the feed lock) outlive it.
     lease_ttl_seconds: float = 15.0
+    # Days a user's offset and portfolio state stay in Redis after its last event or load (0: until
+    # deleted). Longer than any market closure, so a node started late still serves the same snapshot.
+    state_keep_days: float = 7.0
 
 
 @dataclass(frozen=True)

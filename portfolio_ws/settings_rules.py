@@ -240,6 +240,7 @@ RULES: dict[str, Rule] = {
     "accounts.key": Check(check_key, ("not-a-fernet-key", "x" * 44)),
     "accounts.poll_seconds": Range(0.1, 3600),
     "cluster.redis_url": Url(("redis", "rediss", "unix")),
+    "cluster.state_keep_days": Range(0, 3650, why="0 = kept until deleted"),
     "ingest.stream": Check(_key_name, ("", "my stream", "a\nb")),
     "ingest.group": Check(_key_name, ("", "two words")),
     "ingest.read_count": Range(1, 10000),

@@ -19,6 +19,7 @@ which one script touches together, share a Redis Cluster slot):
 - ``<p>recovery:{<user>}``: the user's last ``max_events`` events, entry id ``<seq>-1``, field ``t``
   the publish time; the key expires ``max_age`` after the user's last event.
 - ``<p>state:{<user>}``, ``<p>trades:{<user>}``: the user's portfolio state at that offset (bus/state.py).
+  With the offset, they expire ``cluster.state_keep_days`` after the user's last event or load.
 - ``<p>published:{<user>}:<node>:<incarnation>:<n>``: short-lived marker so a publish retried after
   a lost reply runs once. ``<incarnation>`` is random per bus instance (one per process run): a node
   restarted under the same id (or a ``--workers`` worker) counts ``n`` from 1 again, and with
@@ -56,6 +57,7 @@ from ..cluster.redis import client as redis_client, request_client
 from ..core.seen import SEEN_PER_USER
 from ..core.users import UserSnapshot
 from ..errors import InvalidEvent
+from ..settings import ClusterSettings
 from .keys import BusKeys
 from .script import POSITION_KEEP_SECONDS, PUBLISH_LUA
 from .state import READ_LUA, snapshot_from, state_args
@@ -70,7 +72,8 @@ LIVENESS_SECONDS = 2.0       # an idle subscription is PINGed this often, so a d
 
 class RedisBus(BusKeys, EventBus):
     def __init__(self, url: str, *, prefix: str = "pws:", node_id: str = "", max_events: int = 1000,
-                 max_age_seconds: float = 300.0, clock: Callable[[], float] = time.time) -> None:
+                 max_age_seconds: float = 300.0, clock: Callable[[], float] = time.time,
+                 state_keep_seconds: float = ClusterSettings.state_keep_days * 86400) -> None:
         self.url = url
         self.prefix = prefix
         self.node_id = node_id or uuid.uuid4().hex[:12]
@@ -78,6 +81,7 @@ class RedisBus(BusKeys, EventBus):
         self.incarnation = uuid.uuid4().hex
         self.max_events = max_events
         self.max_age = max_age_seconds
+        self.state_keep = str(int(state_keep_seconds)) if state_keep_seconds > 0 else "0"  # "0": no expiry
         self.clock = clock
         self.channel = f"{prefix}events"
         self._redis: aioredis.Redis = redis_client(url, retry=False)
@@ -209,7 +213,7 @@ class RedisBus(BusKeys, EventBus):
         the loaded offset is repaired like any other."""
         reply: list[Any] = await self._read_state(  # type: ignore[misc]
             keys=[self.seq_key(user_id), self.state_key(user_id), self.trades_key(user_id),
-                  self.recovery_key(user_id)], args=[self.max_events])
+                  self.recovery_key(user_id)], args=[self.max_events, self.state_keep])
         snapshot, invalid = snapshot_from(reply, self.clock() - self.max_age)
         if invalid:
             self.counters["invalid"] += invalid
@@ -266,7 +270,7 @@ class RedisBus(BusKeys, EventBus):
                                   self.state_key(user_id), self.trades_key(user_id), self.seen_key(user_id)],
                             args=[payload, int(at * 1000), self.max_events, max(1, int(self.max_age)),
                                   self.user_channel(user_id), repr(at), position, *state, item_id, SEEN_PER_USER,
-                                  KEEP_MS],
+                                  KEEP_MS, self.state_keep],
                             client=pipe)
                     results = await pipe.execute()
             except (RedisError, OSError) as exc:

@@ -2,7 +2,8 @@
 or below the user's last source position, run a retried publish once (its marker), number the event
 (INCR of the user's offset, created at the publisher's clock), take its published-item id when it
 has one (``cluster.published.CLAIM_LUA``: an id the user already had is not published again), record it in the user's recovery
-stream, apply it to the user's state (``state.APPLY_LUA``) and SPUBLISH it on the user's channel.
+stream, apply it to the user's state (``state.APPLY_LUA``), keep the offset and state for
+``cluster.state_keep_days`` from now, and SPUBLISH it on the user's channel.
 Keys and arguments are laid out by ``RedisBus`` (bus/redis.py), which owns the key names."""
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ POSITION_KEEP_SECONDS = 604800  # a week: how long a user's last source position
 
 # KEYS: seq, recovery, marker, position, state, trades, published ids. ARGV: payload, seq base, max
 # events, max age, channel, publish time, position, then state_args (kind, field, day, flag), then the
-# item id ('' = none), the ids window and how long they are kept (ms). Returns the offset; 0 when the
+# item id ('' = none), the ids window and how long they are kept (ms), then the seconds the user's
+# offset and state are kept after this event (0: until deleted), refreshed here with the update. Returns the offset; 0 when the
 # publish had run (its marker) or is at or below the position; -1 when the item id was taken before.
 PUBLISH_LUA = """
 if ARGV[7] ~= '' then
@@ -39,5 +41,8 @@ redis.call('SPUBLISH', ARGV[5], seq .. ' ' .. ARGV[1])
 local sk, tk, payload = KEYS[5], KEYS[6], ARGV[1]
 local kind, field, day, flag = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 """ + APPLY_LUA + """
+for _, key in ipairs({KEYS[1], sk, tk}) do
+  if ARGV[15] == '0' then redis.call('PERSIST', key) else redis.call('EXPIRE', key, ARGV[15]) end
+end
 return seq
 """

@@ -74,9 +74,13 @@ else
 end
 """.replace("TRADES_KEPT", str(SNAPSHOT_TRADES))
 
-# KEYS: seq, state, trades, recovery. ARGV: how many history entries at most.
+# KEYS: seq, state, trades, recovery. ARGV: how many history entries at most, the seconds the offset
+# and state are kept from now (0: until deleted; a reader keeps them as a publish does).
 # One script, so the offset, the state and the history are read at one instant.
 READ_LUA = """
+if ARGV[2] ~= '0' then
+  for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+end
 return {redis.call('GET', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('LRANGE', KEYS[3], 0, -1),
         redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', ARGV[1])}
 """

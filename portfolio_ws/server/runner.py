@@ -76,7 +76,8 @@ async def build_shared(settings: Settings) -> tuple[EventBus, SessionStore]:
     from ..bus.redis import RedisBus
 
     bus = RedisBus(cluster.redis_url, prefix=cluster.key_prefix, node_id=cluster.node_id,
-                   max_events=settings.recovery.max_events, max_age_seconds=settings.recovery.max_age_seconds)
+                   max_events=settings.recovery.max_events, max_age_seconds=settings.recovery.max_age_seconds,
+                   state_keep_seconds=cluster.state_keep_days * 86400)
     try:
         await bus.start()
     except (OSError, asyncio.TimeoutError) as exc:
