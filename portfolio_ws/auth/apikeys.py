@@ -1,5 +1,8 @@
-"""API keys for server-to-server calls (``POST /api/v1/publish``): issued by ``portfolio-ws keys``,
-kept in the ``api_keys`` table of ``auth.database`` (the SQLite file of the users).
+"""API keys for server-to-server calls (``/api/v1/...``): issued by ``portfolio-ws keys``, kept in
+the ``api_keys`` table of ``auth.database``, beside the users: the SQLite file (here) or PostgreSQL
+(``apikeys_postgres``; ``stores.open_key_store`` picks), behind one contract (``ApiKeyStoreBase``; the tests in
+tests/unit/portfolio_ws/auth/test_apikeys.py run both). Every request reads its key's row, so a key
+added or revoked from the command line counts from the next request, on every node, no restart.
 
 A key is ``pws_<key id>_<secret>``: the id (12 hex digits) finds the row, the secret (32 random
 bytes, URL-safe base64) proves it. Only the secret's SHA-256 digest is stored. A salted slow hash
@@ -16,9 +19,11 @@ import hashlib
 import hmac
 import re
 import secrets
+import sqlite3
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import UsageError
 from .database import open_database
@@ -52,17 +57,38 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class ApiKeyStore:
-    """The keys in one SQLite database (the users' file)."""
+class ApiKeyStoreBase(ABC):
+    """What every key store does; subclasses supply the SQL plumbing (``%s`` placeholders,
+    ``NAME_MATCH`` for the case-insensitive name). Blocking methods are for the command line and
+    tests; the server checks keys with ``verify_async``, which doesn't block the loop on a network."""
 
-    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
-        self._conn = open_database(path)
-        self._conn.execute(_SCHEMA)
+    NAME_MATCH = "name = %s"
+    DUPLICATE: tuple[type[BaseException], ...] = ()  # the driver's unique-violation errors
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
+
+    @abstractmethod
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """Run a statement; returns the rows it touched."""
+
+    @abstractmethod
+    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
+        """Rows of a query."""
+
+    async def _afetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
+        return self._fetchall(sql, params)  # a local file: doesn't block for long
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection(s)."""
+
+    async def aclose(self) -> None:
+        self.close()
 
     def add(self, name: str, scopes: builtins.list[str]) -> tuple[ApiKey, str]:
         """A new key named ``name``: (its record, the key to hand over once)."""
-        if not NAME_RE.fullmatch(name):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise UsageError(f"invalid key name {name!r}: use 1-64 letters, digits, '_', '.', '@' and '-'")
         unknown = [s for s in scopes if s not in SCOPES]
         if not scopes or unknown:
@@ -70,32 +96,64 @@ class ApiKeyStore:
         key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
         record = ApiKey(key_id, name, frozenset(scopes), self._clock())
         try:
-            self._conn.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?)",
-                               (key_id, name, " ".join(sorted(scopes)), _digest(secret), record.created_at))
-        except Exception as exc:
-            if "UNIQUE" in str(exc):
-                raise UsageError(f"a key named {name!r} exists: revoke it first or choose another name") from None
-            raise
+            self._execute("INSERT INTO api_keys (key_id, name, scopes, digest, created_at) VALUES (%s, %s, %s, %s, %s)",
+                          (key_id, name, " ".join(sorted(scopes)), _digest(secret), record.created_at))
+        except self.DUPLICATE:
+            raise UsageError(f"a key named {name!r} exists: revoke it first or choose another name") from None
         return record, f"pws_{key_id}_{secret}"
 
     def list(self) -> builtins.list[ApiKey]:
-        rows = self._conn.execute("SELECT key_id, name, scopes, created_at FROM api_keys ORDER BY created_at").fetchall()
-        return [ApiKey(r[0], r[1], frozenset(r[2].split()), r[3]) for r in rows]
+        rows = self._fetchall("SELECT key_id, name, scopes, created_at FROM api_keys ORDER BY created_at, name")
+        return [_record(r) for r in rows]
 
     def revoke(self, name: str) -> bool:
         """Delete the key named ``name``; False when there is none. Takes effect on the next request."""
-        return self._conn.execute("DELETE FROM api_keys WHERE name = ?", (name,)).rowcount > 0
+        return self._execute(f"DELETE FROM api_keys WHERE {self.NAME_MATCH}", (name,)) > 0
 
     def verify(self, key: str) -> ApiKey | None:
         """The key's record when ``key`` is a valid, unrevoked key; else None."""
         match = _KEY_RE.fullmatch(key)
         if match is None:
             return None
-        row = self._conn.execute("SELECT key_id, name, scopes, created_at, digest FROM api_keys WHERE key_id = ?",
-                                 (match.group(1),)).fetchone()
-        if row is None or not hmac.compare_digest(row[4], _digest(match.group(2))):
+        return _checked(self._fetchall(_VERIFY_SQL, (match.group(1),)), match.group(2))
+
+    async def verify_async(self, key: str) -> ApiKey | None:
+        """``verify`` for the server's request path."""
+        match = _KEY_RE.fullmatch(key)
+        if match is None:
             return None
-        return ApiKey(row[0], row[1], frozenset(row[2].split()), row[3])
+        return _checked(await self._afetchall(_VERIFY_SQL, (match.group(1),)), match.group(2))
+
+
+_VERIFY_SQL = "SELECT key_id, name, scopes, created_at, digest FROM api_keys WHERE key_id = %s"
+
+
+def _record(row: tuple[Any, ...]) -> ApiKey:
+    return ApiKey(row[0], row[1], frozenset(row[2].split()), float(row[3]))
+
+
+def _checked(rows: builtins.list[tuple[Any, ...]], secret: str) -> ApiKey | None:
+    if not rows or not hmac.compare_digest(rows[0][4], _digest(secret)):
+        return None
+    return _record(rows[0])
+
+
+class ApiKeyStore(ApiKeyStoreBase):
+    """The keys in one SQLite database (the users' file)."""
+
+    DUPLICATE = (sqlite3.IntegrityError,)
+
+    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(clock)
+        self._conn = open_database(path)
+        self._conn.execute(_SCHEMA)
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        return self._conn.execute(sql.replace("%s", "?"), params).rowcount
+
+    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
+        return self._conn.execute(sql.replace("%s", "?"), params).fetchall()
 
     def close(self) -> None:
         self._conn.close()
+

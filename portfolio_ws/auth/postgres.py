@@ -1,9 +1,13 @@
 """Connecting to PostgreSQL (``auth.database`` = ``postgresql://...``): one home for telling a
 PostgreSQL URL from a SQLite path, opening pools, and turning connection failures into one line
-naming the setting.
+naming the setting; and ``PostgresTables``, the plumbing every PostgreSQL store shares.
 """
 
 from __future__ import annotations
+
+import asyncio
+import builtins
+from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -50,3 +54,48 @@ def connect(url: str) -> psycopg.Connection:  # type: ignore[type-arg]
         return psycopg.connect(url, autocommit=True, connect_timeout=int(CONNECT_SECONDS))
     except psycopg.Error as exc:
         raise UsageError(f"cannot connect to {redacted(url)} ({type(exc).__name__})") from None
+
+
+class PostgresTables:
+    """One blocking connection (the command line, start-up) and an async pool opened at the first
+    use on the running loop (the server's request path), for a store's ``%s`` statements."""
+
+    SCHEMA: tuple[str, ...] = ()
+
+    def _connect(self, url: str) -> None:
+        self.url = url
+        self._conn = connect(url)
+        for statement in self.SCHEMA:
+            self._conn.execute(statement)
+        self._pool: AsyncConnectionPool | None = None
+        self._opening = asyncio.Lock()
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        return self._conn.execute(sql, params).rowcount
+
+    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
+        return self._conn.execute(sql, params).fetchall()
+
+    async def _async_pool(self) -> AsyncConnectionPool:
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await open_pool(self.url)
+        return self._pool
+
+    async def _afetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
+        async with (await self._async_pool()).connection() as conn:
+            cursor = await conn.execute(sql, params)
+            return await cursor.fetchall()
+
+    async def _aexecute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        async with (await self._async_pool()).connection() as conn:
+            return (await conn.execute(sql, params)).rowcount
+
+    def close(self) -> None:
+        self._conn.close()
+
+    async def aclose(self) -> None:
+        self.close()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

@@ -8,16 +8,13 @@ a session, logins) an async pool, opened at the first use on the running loop.
 
 from __future__ import annotations
 
-import asyncio
-import builtins
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import psycopg
 from argon2 import PasswordHasher
-from psycopg_pool import AsyncConnectionPool
 
-from .postgres import connect, open_pool
+from .postgres import PostgresTables
 from .users import UserStoreBase
 
 _SCHEMA = (
@@ -35,46 +32,12 @@ _SCHEMA = (
 )
 
 
-class PostgresUserStore(UserStoreBase):
+class PostgresUserStore(PostgresTables, UserStoreBase):
     NAME_MATCH = "lower(username) = lower(%s)"
     DUPLICATE = (psycopg.errors.UniqueViolation,)
+    SCHEMA = _SCHEMA
 
     def __init__(self, url: str, *, hasher: PasswordHasher | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        super().__init__(hasher=hasher, clock=clock)
-        self.url = url
-        self._conn = connect(url)
-        for statement in _SCHEMA:
-            self._conn.execute(statement)
-        self._pool: AsyncConnectionPool | None = None
-        self._opening = asyncio.Lock()
-
-    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        return self._conn.execute(sql, params).rowcount
-
-    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
-        return self._conn.execute(sql, params).fetchall()
-
-    async def _async_pool(self) -> AsyncConnectionPool:
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await open_pool(self.url)
-        return self._pool
-
-    async def _afetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
-        async with (await self._async_pool()).connection() as conn:
-            cursor = await conn.execute(sql, params)
-            return await cursor.fetchall()
-
-    async def _aexecute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        async with (await self._async_pool()).connection() as conn:
-            return (await conn.execute(sql, params)).rowcount
-
-    def close(self) -> None:
-        self._conn.close()
-
-    async def aclose(self) -> None:
-        self.close()
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        UserStoreBase.__init__(self, hasher=hasher, clock=clock)
+        self._connect(url)

@@ -1,7 +1,8 @@
 """``portfolio-ws keys``: add, list and revoke the API keys other servers call portfolio-ws with
 (``POST /api/v1/publish`` needs a key with the ``publish`` scope).
 
-The keys live in ``auth.database`` (``--config`` / ``--database`` as for ``users``). A key is printed
+The keys live in ``auth.database`` (``--config`` / ``--database`` as for ``users``): the SQLite file
+or PostgreSQL. A running server reads them on every request: no restart after add or revoke. A key is printed
 once, by ``add``; only its digest is stored. Bad input prints one line on stderr and exits 2.
 """
 
@@ -9,18 +10,16 @@ from __future__ import annotations
 
 import click
 
-from ..auth.apikeys import SCOPES, ApiKeyStore
-from ..auth.postgres import is_postgres
+from ..auth.apikeys import SCOPES, ApiKeyStoreBase
+from ..auth.stores import open_key_store
 from ..errors import UsageError
 from .users import BadInput, _auth_settings, _database_options, _when
 
 
-def _open(config_path: str | None, database: str | None) -> ApiKeyStore:
+def _open(config_path: str | None, database: str | None) -> ApiKeyStoreBase:
     path = _auth_settings(config_path, database).database
-    if is_postgres(path):
-        raise BadInput("auth.database: API keys are kept in a SQLite auth.database for now, not PostgreSQL")
     try:
-        return ApiKeyStore(path)
+        return open_key_store(path)
     except UsageError as exc:
         raise BadInput(f"auth.database: {exc}") from None
 

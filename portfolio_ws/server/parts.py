@@ -56,3 +56,4 @@ class HttpParts:
         self.unsubscribe()
         await self.throttle.close()
         self.hash_queue.close()
+        await self.publishing.keys.aclose()  # the API keys' pool (PostgreSQL)

@@ -21,8 +21,8 @@ import ujson
 from redis.exceptions import RedisError
 from tornado.web import HTTPError
 
-from ..auth.apikeys import ApiKey, ApiKeyStore
-from ..auth.postgres import is_postgres
+from ..auth.apikeys import ApiKey, ApiKeyStoreBase
+from ..auth.stores import open_key_store
 from ..auth.sessions import SessionStore
 from ..auth.users import UserStoreBase
 from ..bus import EventBus
@@ -53,8 +53,7 @@ class Publishing:
         self.offset_of = offset_of  # None in a cluster: Redis numbers events on the way
         self.external_users = external_users  # users come from the platform, not our database
         self.seen = SeenIds()
-        # Keys are in the users' SQLite file; with PostgreSQL there are none yet (every call 401).
-        self.keys: ApiKeyStore | None = None if is_postgres(database) else ApiKeyStore(database)
+        self.keys: ApiKeyStoreBase = open_key_store(database)  # beside the users (SQLite or PostgreSQL)
         self.counters = counters if counters is not None else PlatformCounters()  # admin stats, /metrics
 
     @classmethod
@@ -76,10 +75,9 @@ class PublishHandler(ApiHandler):
             self.set_header("WWW-Authenticate", 'Bearer realm="portfolio-ws"')
         super().write_error(status_code, **kwargs)
 
-    def _key(self) -> ApiKey:
+    async def _key(self) -> ApiKey:
         header = self.request.headers.get("Authorization", "")
-        store = self.publishing.keys
-        key = store.verify(header[7:].strip()) if header.startswith("Bearer ") and store is not None else None
+        key = await self.publishing.keys.verify_async(header[7:].strip()) if header.startswith("Bearer ") else None
         if key is None:
             raise HTTPError(401, "A valid API key is required (Authorization: Bearer <key>)", reason="Unauthorized")
         if "publish" not in key.scopes:
@@ -87,7 +85,7 @@ class PublishHandler(ApiHandler):
         return key
 
     async def post(self) -> None:
-        key = self._key()
+        key = await self._key()
         content_type = self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
         if content_type != "application/json":
             raise HTTPError(415, "The body must be JSON (Content-Type: application/json)",
