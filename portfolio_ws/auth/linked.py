@@ -114,18 +114,32 @@ class LinkedAccountStore:
     empty: listing and unlinking work without it; linking, reading secrets and rotating do not)."""
 
     def __init__(self, database: str, keys: str = "", clock: Callable[[], float] = time.time) -> None:
-        from .postgres import connect, is_postgres
+        from .postgres import is_postgres
 
         self._keys = keys
         self._clock = clock
+        self._database = database
         self._postgres = is_postgres(database)
+        self._conn: Any = None
+        self.reopen()
+
+    def reopen(self) -> None:
+        """(Re)connect, creating the table if needed: after PostgreSQL restarted, the next reading
+        works again. Raises ``UsageError`` naming the database when it can't be reached."""
+        from .postgres import connect
+
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # a broken connection may fail to close: it is replaced anyway
+                pass
         if self._postgres:
-            self._conn: Any = connect(database)
+            self._conn = connect(self._database)
             self._conn.execute(_SCHEMA_POSTGRES)
         else:
             from .database import open_database
 
-            self._conn = open_database(database)
+            self._conn = open_database(self._database)
             self._conn.execute(_SCHEMA_SQLITE)
 
     def _sql(self, sql: str) -> str:

@@ -50,11 +50,15 @@ class LinkedAccounts:
         """One reading of the table, applied to the feed. Failures are logged once and shown."""
         try:
             rows = await in_executor(self._store.list)
-        except Exception as exc:
+        except Exception as exc:  # the database away: the accounts running keep running
             error = f"linked accounts not read: {describe(exc)}"
             if error != feed.linked_error:
                 log.error("alpaca: %s", error)
             feed.linked_error = error
+            try:  # a new connection for the next poll (PostgreSQL restarted, a dropped socket)
+                await in_executor(self._store.reopen)
+            except Exception as again:
+                log.debug("alpaca: linked accounts database not reopened: %s", describe(again))
             return
         if feed.linked_error is not None:
             log.info("alpaca: linked accounts read again")

@@ -9,12 +9,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from portfolio_ws.auth.linked import LinkedAccountStore, new_key
 from portfolio_ws.core.events import AccountUpdate, TradeExecuted
 from portfolio_ws.feeds.alpaca.linked import LinkedAccounts
 from tests.behaviour.feeds.alpaca_env import USERS, alpaca_env
+from tests.postgres_server import PostgresServer, postgres_server  # noqa: F401  (a fixture)
 
 POLL = 0.05  # seconds between the watcher's reads: tests await what it does, never the interval
 TOKEN = "oauth-token-of-carol-do-not-log"
@@ -118,4 +120,24 @@ async def test_a_user_mapped_in_the_config_keeps_that_mapping(io_loop, tmp_path)
         await env.health_until(lambda h: watcher.polls > polls + 1, "two more polls")
         assert env.feed.health().details["accounts"]["alice"]["linked"] is False
         assert not env.server.trading_listens[USERS["bob"][0]]
+    cli.close()
+
+
+async def test_on_postgresql_a_dropped_connection_is_shown_and_the_next_link_still_starts(
+        io_loop, postgres_server: PostgresServer) -> None:
+    url, key = postgres_server.fresh_database(), new_key()
+    cli = LinkedAccountStore(url, key)
+    watcher = LinkedAccounts(LinkedAccountStore(url, key), POLL)
+    async with alpaca_env(users=["alice"], linked=watcher) as env:
+        cli.link("bob", "keys", *USERS["bob"], paper=True)
+        await _connected(env, "bob")
+        with psycopg.connect(postgres_server.admin_url, autocommit=True) as admin:  # as a PostgreSQL restart would
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                          (url.rsplit("/", 1)[1],))
+        await env.health_until(lambda h: h.details["linked"]["error"], "the lost connection shown")
+        assert env.server.trading_listens[USERS["bob"][0]] == 1  # bob's stream is not touched
+        cli.reopen()
+        cli.link("carol", "keys", *USERS["carol"], paper=True)
+        await _connected(env, "carol")  # the watcher reconnected by itself
+        assert env.feed.health().details["linked"]["error"] is None
     cli.close()

@@ -201,6 +201,24 @@ def test_alpaca_feed_with_no_account_keys_in_the_environment_refuses(tmp_path: P
     assert started == ["served"]
 
 
+def test_the_alpaca_feed_with_only_linked_accounts_starts(started: list[str]) -> None:
+    from portfolio_ws.auth.linked import new_key
+
+    result = CliRunner().invoke(cli.main, ["serve", "--feed", "alpaca"],
+                                env={"PORTFOLIO_WS_ACCOUNTS_KEY": new_key()})
+    assert result.exit_code == 0, result.output
+    assert started == ["served"]
+    with pytest.raises(ConfigError, match="or accounts.key for linked accounts"):
+        check_environment(load_settings(overrides={"feed.source": "alpaca"}), {})
+
+
+def test_a_bad_accounts_key_is_named_never_quoted(started: list[str]) -> None:
+    result = CliRunner().invoke(cli.main, ["serve", "--feed", "alpaca"],
+                                env={"PORTFOLIO_WS_ACCOUNTS_KEY": "my-secret-passphrase"})
+    assert_stopped(result, "accounts.key", started)
+    assert "my-secret-passphrase" not in result.output
+
+
 def test_check_environment_only_asks_the_alpaca_feed() -> None:
     check_environment(load_settings(overrides={"feed.source": "none"}), {})
     with pytest.raises(ConfigError) as info:
