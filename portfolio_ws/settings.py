@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .cluster.keys import KEY_PREFIX
+
 
 @dataclass(frozen=True)
 class ServerSettings:
@@ -223,7 +225,7 @@ class ClusterSettings:
     # This node's name in Redis and in logs; empty = a random one per start.
     node_id: str = ""
     # Prefix of every Redis key and channel, so several deployments can share one Redis.
-    key_prefix: str = "pws:"
+    key_prefix: str = KEY_PREFIX
     # Seconds a crashed node's leases (connection slots, the feed lock) outlive it.
     lease_ttl_seconds: float = 15.0
     # Days a user's offset and portfolio state stay in Redis after its last event or load (0: until

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from ..cluster.keys import KEY_PREFIX, key
 from ..cluster.redis import request_client
 from .throttle import (_USER_COUNT_CAP, Attempt, Blocked, LoginPolicy, LoginThrottle, MemoryLoginThrottle, Scope,
                        user_key)
@@ -44,15 +45,16 @@ def _digest(*parts: str) -> str:
 
 
 class RedisLoginThrottle:
-    def __init__(self, url: str, policy: LoginPolicy, prefix: str = "pws:") -> None:
+    def __init__(self, url: str, policy: LoginPolicy, prefix: str = KEY_PREFIX) -> None:
         self.policy = policy
         self.prefix = prefix
         self._redis = request_client(url)
         self._begin = self._redis.register_script(_BEGIN)
 
     def _keys(self, user: str, address: str) -> list[str]:
-        p = self.prefix + "login:"
-        return [p + "pair:" + _digest(user, address), p + "addr:" + _digest(address), p + "user:" + _digest(user)]
+        p = self.prefix
+        return [key(p, "login", "pair", _digest(user, address)), key(p, "login", "addr", _digest(address)),
+                key(p, "login", "user", _digest(user))]
 
     async def begin(self, username: str, address: str, now: float) -> Attempt | Blocked:
         user = user_key(username)

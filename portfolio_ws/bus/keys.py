@@ -3,6 +3,7 @@ are hash-tagged ``{<user>}``: one script touches them together, so they share a 
 
 from __future__ import annotations
 
+from ..cluster.keys import user_key
 from ..cluster.published import seen_key
 
 
@@ -12,25 +13,25 @@ class BusKeys:
     incarnation: str
 
     def seq_key(self, user_id: str) -> str:
-        return f"{self.prefix}seq:{{{user_id}}}"
+        return user_key(self.prefix, "seq", user_id)
 
     def recovery_key(self, user_id: str) -> str:
-        return f"{self.prefix}recovery:{{{user_id}}}"
+        return user_key(self.prefix, "recovery", user_id)
 
     def position_key(self, user_id: str) -> str:
-        return f"{self.prefix}position:{{{user_id}}}"
+        return user_key(self.prefix, "position", user_id)
 
     def state_key(self, user_id: str) -> str:
-        return f"{self.prefix}state:{{{user_id}}}"
+        return user_key(self.prefix, "state", user_id)
 
     def trades_key(self, user_id: str) -> str:
-        return f"{self.prefix}trades:{{{user_id}}}"
+        return user_key(self.prefix, "trades", user_id)
 
     def marker_key(self, user_id: str, number: int) -> str:
-        return f"{self.prefix}published:{{{user_id}}}:{self.node_id}:{self.incarnation}:{number}"
+        return user_key(self.prefix, "published", user_id, str(self.node_id), self.incarnation, str(number))
 
     def seen_key(self, user_id: str) -> str:
         return seen_key(self.prefix, user_id)
 
     def user_channel(self, user_id: str) -> str:
-        return f"{self.prefix}events:{{{user_id}}}"
+        return user_key(self.prefix, "events", user_id)

@@ -52,6 +52,7 @@ from redis.exceptions import RedisError
 from . import EventBus, Handler, NumberedHandler
 from ..core.codec import from_dict, to_dict
 from ..core.events import Event
+from ..cluster.keys import KEY_PREFIX, key
 from ..cluster.published import KEEP_MS
 from ..cluster.redis import client as redis_client, request_client
 from ..core.seen import SEEN_PER_USER
@@ -71,7 +72,7 @@ LIVENESS_SECONDS = 2.0       # an idle subscription is PINGed this often, so a d
 
 
 class RedisBus(BusKeys, EventBus):
-    def __init__(self, url: str, *, prefix: str = "pws:", node_id: str = "", max_events: int = 1000,
+    def __init__(self, url: str, *, prefix: str = KEY_PREFIX, node_id: str = "", max_events: int = 1000,
                  max_age_seconds: float = 300.0, clock: Callable[[], float] = time.time,
                  state_keep_seconds: float = ClusterSettings.state_keep_days * 86400) -> None:
         self.url = url
@@ -83,7 +84,7 @@ class RedisBus(BusKeys, EventBus):
         self.max_age = max_age_seconds
         self.state_keep = str(int(state_keep_seconds)) if state_keep_seconds > 0 else "0"  # "0": no expiry
         self.clock = clock
-        self.channel = f"{prefix}events"
+        self.channel = key(prefix, "events")
         self._redis: aioredis.Redis = redis_client(url, retry=False)
         self._script = self._redis.register_script(PUBLISH_LUA)
         # Loads come in bursts (a reconnect storm): a blocking pool queues them (cluster/redis.py).

@@ -16,6 +16,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from ..core.seen import SEEN_PER_USER
+from .keys import KEY_PREFIX, user_key
 from .redis import request_client
 
 KEEP_MS = 24 * 3600 * 1000
@@ -40,11 +41,11 @@ return 1
 
 def seen_key(prefix: str, user_id: str) -> str:
     """The user's set of published ids (its hash slot: ``{<user>}``)."""
-    return f"{prefix}published:{{{user_id}}}"
+    return user_key(prefix, "published", user_id)
 
 
 class RedisSeenIds:
-    def __init__(self, url: str, prefix: str = "pws:", per_user: int = SEEN_PER_USER) -> None:
+    def __init__(self, url: str, prefix: str = KEY_PREFIX, per_user: int = SEEN_PER_USER) -> None:
         self.prefix, self.per_user = prefix, per_user
         self._redis: aioredis.Redis = request_client(url)
         self._claim = self._redis.register_script(_CLAIM)

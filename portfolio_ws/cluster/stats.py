@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 import ujson
 from redis.exceptions import RedisError
 
+from .keys import key
 from .redis import request_client
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class ClusterStats:
     def __init__(self, url: str, node_id: str, prefix: str, report: Callable[[], dict[str, Any]],
                  clock: Callable[[], float]) -> None:
         self.node_id = node_id
-        self.key = f"{prefix}nodes"
+        self.key = key(prefix, "nodes")
         self.report = report
         self.clock = clock
         self._redis: aioredis.Redis = request_client(url)

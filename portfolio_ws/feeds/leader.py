@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 import ujson
 
 from ..bus import EventBus
+from ..cluster.keys import KEY_PREFIX, key
 from ..cluster.redis import client as redis_client
 from ..core.health import FeedHealth
 from . import Feed, FeedState
@@ -61,18 +62,21 @@ return 0
 
 
 class RedisFeedState(FeedState):
-    def __init__(self, url: str, prefix: str = "pws:", keep_seconds: float = STATE_KEEP_SECONDS) -> None:
-        self.prefix = f"{prefix}feed:"
+    def __init__(self, url: str, prefix: str = KEY_PREFIX, keep_seconds: float = STATE_KEEP_SECONDS) -> None:
+        self.prefix = prefix
         self.keep_ms = int(keep_seconds * 1000)
         # Bytes (records are the feed's own encoding); a socket timeout so a paused Redis can't hold the feed.
         self._redis: aioredis.Redis = redis_client(url, text=False, socket_timeout=10.0)
 
     async def get(self, name: str) -> bytes | None:
-        value = await self._redis.get(self.prefix + name)
+        value = await self._redis.get(self.key(name))
         return value if isinstance(value, bytes) else None
 
     async def put(self, name: str, value: bytes) -> None:
-        await self._redis.set(self.prefix + name, value, px=self.keep_ms)
+        await self._redis.set(self.key(name), value, px=self.keep_ms)
+
+    def key(self, name: str) -> str:
+        return key(self.prefix, "feed", name)
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -92,14 +96,14 @@ def _health_from(record: str) -> tuple[str, FeedHealth] | None:
 
 
 class LeaderFeed(Feed):
-    def __init__(self, feed: Feed, url: str, node_id: str, ttl_seconds: float, prefix: str = "pws:") -> None:
+    def __init__(self, feed: Feed, url: str, node_id: str, ttl_seconds: float, prefix: str = KEY_PREFIX) -> None:
         self.feed = feed
         self.source = feed.source
         self.node_id = node_id
         self.ttl = ttl_seconds
-        self.key = f"{prefix}feed-leader"
-        self.released_key = f"{prefix}feed-leader-released"
-        self.health_key = f"{prefix}feed-health"
+        self.key = key(prefix, "feed-leader")
+        self.released_key = key(prefix, "feed-leader-released")
+        self.health_key = key(prefix, "feed-health")
         self._redis: aioredis.Redis = redis_client(url)
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._release = self._redis.register_script(_RELEASE)

@@ -34,6 +34,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from ..auth.users import UserStoreBase
 from ..bus import EventBus
+from ..cluster.keys import key
 from ..cluster.redis import client as redis_client
 from ..core.ingest import Item, ItemError
 from ..settings import IngestSettings
@@ -74,8 +75,8 @@ class StreamIngest:
     def __init__(self, settings: IngestSettings, url: str, prefix: str, bus: EventBus, users: UserStoreBase,
                  external_users: bool, node_id: str) -> None:
         self.settings = settings
-        self.key = prefix + settings.stream
-        self.dead_key = self.key + ":dead"
+        self.key = key(prefix, settings.stream)
+        self.dead_key = key(prefix, settings.stream, "dead")
         self.group = settings.group
         self.consumer = f"{node_id}:{uuid.uuid4().hex[:8]}"
         self.bus = bus

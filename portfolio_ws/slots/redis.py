@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 from .. import constants as c
 from ..constants import Close
+from ..cluster.keys import KEY_PREFIX, key
 from ..cluster.redis import request_client
 from . import ConnectionSlots
 
@@ -80,7 +81,7 @@ CLIENT_NAME = "pws-slots:"
 
 class RedisSlots(ConnectionSlots):
     def __init__(self, url: str, node_id: str, per_user: int, total: int, ttl_seconds: float,
-                 prefix: str = "pws:") -> None:
+                 prefix: str = KEY_PREFIX) -> None:
         self.node_id = node_id
         self.per_user = per_user
         self.total = total
@@ -98,11 +99,11 @@ class RedisSlots(ConnectionSlots):
         self.errors = 0
 
     def _user_key(self, user_id: str) -> str:
-        return f"{self.prefix}slots:user:{user_id}"
+        return key(self.prefix, "slots", "user", user_id)
 
     @property
     def _all_key(self) -> str:
-        return f"{self.prefix}slots:all"
+        return key(self.prefix, "slots", "all")
 
     async def _take(self, user_id: str, member: str) -> int:
         return int(await self._acquire(keys=[self._user_key(user_id), self._all_key],
@@ -182,7 +183,7 @@ class RedisSlots(ConnectionSlots):
     async def start(self) -> None:
         try:
             removed = await self._forget_earlier_runs(keys=[self._all_key],
-                                                      args=[f"{self.prefix}slots:user:", self.node_id, self.incarnation])
+                                                      args=[self._user_key(""), self.node_id, self.incarnation])
             if removed:
                 log.info("connection slots: removed %d slot(s) an earlier run of node %s left", removed, self.node_id)
         except (RedisError, OSError) as exc:  # they run out with their leases

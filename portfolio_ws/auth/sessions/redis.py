@@ -26,6 +26,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ...cluster.keys import KEY_PREFIX, key
 from ...cluster.redis import request_client
 from . import Session, SessionStore, plausible_session_id, session_digest
 
@@ -36,14 +37,19 @@ LOG_EVERY_SECONDS = 10.0  # a cache that is down is logged about this often, not
 
 
 class RedisSessionCache(SessionStore):
-    def __init__(self, store: SessionStore, url: str, prefix: str = "pws:") -> None:
+    def __init__(self, store: SessionStore, url: str, prefix: str = KEY_PREFIX) -> None:
         self.store = store
         self.lifetime = store.lifetime
         self._redis: aioredis.Redis = request_client(url)
-        self._session_prefix = f"{prefix}session:"
-        self._user_prefix = f"{prefix}sessions-of:"
+        self.prefix = prefix
         self.errors = 0
         self._logged_at = float("-inf")
+
+    def _session_key(self, digest: str) -> str:
+        return key(self.prefix, "session", digest)
+
+    def _user_key(self, user_id: str) -> str:
+        return key(self.prefix, "sessions-of", user_id)
 
     def _failed(self, doing: str, exc: Exception) -> None:
         self.errors += 1
@@ -55,7 +61,7 @@ class RedisSessionCache(SessionStore):
     async def _read(self, digest: str) -> tuple[str, float, float] | None:
         try:
             fields: dict[str, Any] = await self._redis.hgetall(  # type: ignore[misc,assignment]
-                self._session_prefix + digest)
+                self._session_key(digest))
         except (RedisError, OSError) as exc:
             self._failed("read", exc)
             return None
@@ -66,7 +72,7 @@ class RedisSessionCache(SessionStore):
 
     async def _remember(self, digest: str, session: Session, now: float) -> None:
         left = self.lifetime.expires_at(session.created_at, session.last_seen_at) - now
-        key, users = self._session_prefix + digest, self._user_prefix + session.user_id
+        key, users = self._session_key(digest), self._user_key(session.user_id)
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hset(key, mapping={"user_id": session.user_id, "created_at": repr(session.created_at),
@@ -80,9 +86,9 @@ class RedisSessionCache(SessionStore):
 
     async def _forget(self, digests: list[str], user_id: str | None = None) -> None:
         try:
-            keys = [self._session_prefix + d for d in digests]
+            keys = [self._session_key(d) for d in digests]
             if user_id is not None:
-                keys.append(self._user_prefix + user_id)
+                keys.append(self._user_key(user_id))
             if keys:
                 await self._redis.delete(*keys)
         except (RedisError, OSError) as exc:  # the entry expires within CACHE_SECONDS by itself
@@ -129,7 +135,7 @@ class RedisSessionCache(SessionStore):
         ended = await self.store.delete_for_user(user_id)
         try:
             digests: set[str] = await self._redis.smembers(  # type: ignore[misc,assignment]
-                self._user_prefix + user_id)
+                self._user_key(user_id))
         except (RedisError, OSError) as exc:
             self._failed("read", exc)
             return ended
