@@ -158,7 +158,22 @@ def remove(name: str, config_path: str | None, database: str | None) -> None:
         users.close()
     ended = asyncio.run(_end_sessions(auth, user.user_id))
     plural = "" if ended == 1 else "s"
-    click.echo(f"Removed {user.username} ({user.user_id}); ended {ended} session{plural}.")
+    unlinked = "; unlinked their broker account" if _unlink(auth, user.user_id) else ""
+    click.echo(f"Removed {user.username} ({user.user_id}); ended {ended} session{plural}{unlinked}.")
+
+
+def _unlink(auth: AuthSettings, user_id: str) -> bool:
+    """A removed user's linked broker account goes too: a running feed stops streaming it."""
+    from ..auth.linked import LinkedAccountStore
+
+    try:
+        store = LinkedAccountStore(auth.database)
+    except UsageError as exc:
+        raise BadInput(f"auth.database: {exc}") from None
+    try:
+        return store.unlink(user_id)
+    finally:
+        store.close()
 
 
 async def _end_sessions(auth: AuthSettings, user_id: str) -> int:

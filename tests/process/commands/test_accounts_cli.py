@@ -104,3 +104,12 @@ def test_rotate_then_the_old_key_can_go(db: str, isolated: str, monkeypatch: pyt
     monkeypatch.setenv("PORTFOLIO_WS_ACCOUNTS_KEY", isolated)
     assert "cannot decrypt" in run("list", "--database", db).stdout
     assert run("rotate", "--database", db).exit_code == 2
+
+
+def test_removing_a_user_unlinks_their_account(db: str) -> None:
+    assert run("link", "alice", "--database", db, input=f"{KEY_ID}\n{SECRET}\n").exit_code == 0
+    assert run("link", "bob", "--oauth", "--database", db, input="oauth-token-123\n").exit_code == 0
+    removed = CliRunner().invoke(cli.main, ["users", "remove", "alice", "--database", db])
+    assert removed.exit_code == 0 and "unlinked their broker account" in removed.stdout
+    listed = run("list", "--database", db).stdout
+    assert "alice" not in listed and "bob" in listed
