@@ -244,7 +244,7 @@ class IngestSettings:
     # The consumer group every node reads in (each entry goes to one node).
     group: str = "portfolio-ws"
     # Entries read per XREADGROUP, and how long one waits for entries (ms).
-    read_count: int = 100
+    read_count: int = 500
     block_ms: int = 1000
     # An entry pending (read, not acknowledged) this long is taken over by another node (XAUTOCLAIM);
     # each node looks for such entries every claim_interval_seconds.

@@ -3,14 +3,39 @@ events' schema (``core.ingest.parse_item``), a user we know, and the feed guard'
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Protocol
 
-from ..auth.users import UserStoreBase
 from ..core.ingest import Item, ItemError, parse_item
 from ..feeds.guard import event_problem
 
 
-async def check_items(items: list[Any], users: UserStoreBase, external_users: bool) -> list[Item | ItemError]:
+class Users(Protocol):
+    async def get_async(self, user_id: str) -> object | None:
+        """The user, or None when there is no such user."""
+
+
+class KnownUsers:
+    """A user store's answers, a user found kept for ``keep_seconds`` (a stream of thousands of
+    events a second asks about the same users over and over; a user removed is refused again
+    at most that long after)."""
+
+    def __init__(self, users: Users, clock: Callable[[], float], keep_seconds: float = 60.0) -> None:
+        self.users, self.clock, self.keep = users, clock, keep_seconds
+        self._found: dict[str, float] = {}  # user -> when it was found
+
+    async def get_async(self, user_id: str) -> object | None:
+        now = self.clock()
+        if now - self._found.get(user_id, -self.keep) < self.keep:
+            return user_id
+        user = await self.users.get_async(user_id)
+        if user is not None:
+            if len(self._found) >= 100_000:
+                self._found.clear()
+            self._found[user_id] = now
+        return user
+
+
+async def check_items(items: list[Any], users: Users, external_users: bool) -> list[Item | ItemError]:
     """Each item as an ``Item`` to publish, or the ``ItemError`` naming what is wrong with it.
     ``external_users``: users come from the platform (external sessions), not our database: the
     publisher vouches for them. Raises what the user store raises (the caller retries)."""
@@ -28,7 +53,7 @@ async def check_items(items: list[Any], users: UserStoreBase, external_users: bo
     return checked
 
 
-async def known_users(user_ids: set[str], users: UserStoreBase, external_users: bool) -> set[str]:
+async def known_users(user_ids: set[str], users: Users, external_users: bool) -> set[str]:
     if external_users:
         return user_ids
     known = set()

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from typing import Any
+from typing import Any, Awaitable
 
 import redis.asyncio as aioredis
 import ujson
@@ -38,7 +39,7 @@ from ..cluster.keys import key
 from ..cluster.redis import client as redis_client
 from ..core.ingest import Item, ItemError
 from ..settings import IngestSettings
-from .items import check_items
+from .items import KnownUsers, check_items
 
 log = logging.getLogger("portfolio_ws.ingest")
 
@@ -46,6 +47,7 @@ FIELD = b"event"
 MAX_ENTRY_BYTES = 65536        # an item is a few hundred bytes; a huge one is refused, not parsed
 PUBLISH_WAIT_SECONDS = 10.0    # a batch's publishes not confirmed by then are tried again later
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 5.0
+IN_FLIGHT = 4                  # batches whose publishes are awaited while the next is read
 FORGET_CONSUMER_MS = 3600_000  # a consumer idle this long holding nothing is deleted from the group
 COUNTERS = ("read", "published", "duplicates", "deadLettered", "claimed", "retried")
 
@@ -80,7 +82,7 @@ class StreamIngest:
         self.group = settings.group
         self.consumer = f"{node_id}:{uuid.uuid4().hex[:8]}"
         self.bus = bus
-        self.users = users
+        self.users = KnownUsers(users, time.monotonic)
         self.external_users = external_users
         # Bytes, not text: an entry that is not UTF-8 must be dead-lettered, not fail the whole read.
         # A blocked read answers within block_ms; the timeout notices a Redis that stopped answering.
@@ -91,6 +93,7 @@ class StreamIngest:
         self._own_pending = False  # after a failure: read this consumer's pending entries first
         self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._in_flight: set[asyncio.Future[None]] = set()  # batches read, their publishes not settled
         self._last_failure = ""
 
     def stats(self) -> dict[str, Any]:
@@ -109,6 +112,8 @@ class StreamIngest:
         self._closing = True
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=self.settings.block_ms / 1000 + 2.0)
+            if self._in_flight:  # batches in hand: their publishes confirmed and acknowledged
+                await asyncio.wait(self._in_flight, timeout=PUBLISH_WAIT_SECONDS)
             for task in pending:
                 task.cancel()
             await asyncio.wait(self._tasks, timeout=2.0)
@@ -140,6 +145,9 @@ class StreamIngest:
                 if not grouped:
                     await self._ensure_group()
                     grouped = True
+                if self._own_pending and self._in_flight:  # re-read once every batch in hand is settled
+                    await asyncio.wait(self._in_flight)
+                    continue
                 own = self._own_pending
                 reply: Any = await self._redis.xreadgroup(self.group, self.consumer, {self.key: "0" if own else ">"},
                                                      count=self.settings.read_count,
@@ -153,12 +161,19 @@ class StreamIngest:
                     continue
                 if not own:
                     self.counters["read"] += len(entries)
-                if entries and not await self.handle(entries, await self._deliveries(entries) if own else {}):
-                    self._own_pending = True
+                if entries:
+                    finish = await self._begin(entries, await self._deliveries(entries) if own else {})
+                    task = asyncio.ensure_future(self._settled(finish))
+                    self._in_flight.add(task)
+                    task.add_done_callback(self._in_flight.discard)
+                    if own or len(self._in_flight) >= IN_FLIGHT:  # a re-read is settled before the next
+                        await asyncio.wait(self._in_flight,
+                                           return_when=asyncio.ALL_COMPLETED if own else asyncio.FIRST_COMPLETED)
+                if self._own_pending:  # a batch failed: after a pause, this consumer's pending ones again
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, BACKOFF_MAX)
-                    continue
-                backoff = BACKOFF_FIRST
+                else:
+                    backoff = BACKOFF_FIRST
             except ResponseError as exc:
                 grouped = False  # NOGROUP: the stream or group was deleted; made again
                 log.warning("redis streams ingest: %s; creating the group again", exc)
@@ -172,6 +187,10 @@ class StreamIngest:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
 
+    async def _settled(self, finish: Awaitable[bool]) -> None:
+        if not await finish:
+            self._own_pending = True  # read this consumer's pending entries again
+
     async def _deliveries(self, entries: list[Entry]) -> dict[str, int]:
         """How many times each entry (pending with this consumer) has been delivered."""
         ids = [entry_id for entry_id, _ in entries]
@@ -181,6 +200,12 @@ class StreamIngest:
 
     async def handle(self, entries: list[Entry], deliveries: dict[str, int]) -> bool:
         """Publish, dead-letter or acknowledge each entry. False when some must be tried again."""
+        return await (await self._begin(entries, deliveries))
+
+    async def _begin(self, entries: list[Entry], deliveries: dict[str, int]) -> Awaitable[bool]:
+        """Check the entries and queue their publishes on the bus (in stream order); what is left,
+        awaiting the publishes and acknowledging, is returned to be awaited (the next batch can be
+        read meanwhile)."""
         dead: list[tuple[str, dict[bytes, bytes], str, int]] = []
         done: list[str] = []  # acknowledged without a publish (deleted from the stream meanwhile)
         waiting: list[tuple[str, dict[bytes, bytes], Any]] = []
@@ -200,7 +225,7 @@ class StreamIngest:
         try:
             checked = await check_items([item for _, _, item in waiting], self.users, self.external_users)
         except Exception as exc:  # the user store failed (PostgreSQL away): every entry is tried again
-            return self._failed(f"users could not be read: {exc!r}", len(entries))
+            return _now(self._failed(f"users could not be read: {exc!r}", len(entries)))
         publishing: list[tuple[str, asyncio.Future[bool]]] = []
         for (entry_id, fields, _), result in zip(waiting, checked):
             if isinstance(result, ItemError):
@@ -208,6 +233,10 @@ class StreamIngest:
                              deliveries.get(entry_id, 1)))
             elif isinstance(result, Item):
                 publishing.append((entry_id, self.bus.publish_item(result.event, result.id)))
+        return self._finish(publishing, dead, done)
+
+    async def _finish(self, publishing: list[tuple[str, asyncio.Future[bool]]],
+                      dead: list[tuple[str, dict[bytes, bytes], str, int]], done: list[str]) -> bool:
         retry = await self._await_publishes(publishing, done)
         if dead or done:
             try:
@@ -298,6 +327,10 @@ class StreamIngest:
             name = text(consumer["name"])
             if name != self.consumer and int(consumer["pending"]) == 0 and int(consumer["idle"]) > FORGET_CONSUMER_MS:
                 await self._redis.xgroup_delconsumer(self.key, self.group, name)
+
+
+async def _now(value: bool) -> bool:
+    return value
 
 
 def _order(entry_id: str) -> tuple[int, int]:
