@@ -187,7 +187,9 @@ def main() -> None:
         key = store.add("bench", ["publish"])[1]
         store.close()
         port = free_port()
-        env = {"PORTFOLIO_WS_CLUSTER_REDIS_URL": redis_server.url, "PORTFOLIO_WS_INGEST_ENABLED": "true"}
+        # Each phase opens its own sockets: the ones closed before may still hold their slots a moment.
+        env = {"PORTFOLIO_WS_CLUSTER_REDIS_URL": redis_server.url, "PORTFOLIO_WS_INGEST_ENABLED": "true",
+               "PORTFOLIO_WS_LIMITS_TOTAL_CONNECTIONS": str(args.users * 4)}
         server = Server(serve_command(port, database, "publish"), port, Path(folder) / "server.log", env=env)
         server.start()
         try:

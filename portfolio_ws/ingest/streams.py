@@ -93,7 +93,8 @@ class StreamIngest:
         self._own_pending = False  # after a failure: read this consumer's pending entries first
         self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
-        self._in_flight: set[asyncio.Future[None]] = set()  # batches read, their publishes not settled
+        self._in_flight: set[asyncio.Future[None]] = set()
+        self._queued: dict[str, asyncio.Future[bool]] = {}  # entry -> its publish, not yet confirmed  # batches read, their publishes not settled
         self._last_failure = ""
 
     def stats(self) -> dict[str, Any]:
@@ -232,8 +233,22 @@ class StreamIngest:
                 dead.append((entry_id, fields, f"{result.field}: {result.message}" if result.field else result.message,
                              deliveries.get(entry_id, 1)))
             elif isinstance(result, Item):
-                publishing.append((entry_id, self.bus.publish_item(result.event, result.id)))
+                publishing.append((entry_id, self._publish(entry_id, result)))
         return self._finish(publishing, dead, done)
+
+    def _publish(self, entry_id: str, item: Item) -> asyncio.Future[bool]:
+        """The entry's publish on the bus; one still queued from an earlier delivery is awaited
+        again rather than queued twice (while Redis is away each re-read would add one)."""
+        future = self._queued.get(entry_id)
+        if future is None:
+            future = self._queued[entry_id] = self.bus.publish_item(item.event, item.id)
+            future.add_done_callback(lambda done: self._forget(entry_id, done))
+        return future
+
+    def _forget(self, entry_id: str, future: asyncio.Future[bool]) -> None:
+        self._queued.pop(entry_id, None)
+        if not future.cancelled():
+            future.exception()  # retrieved: a failure nobody awaits any more is not an error to log
 
     async def _finish(self, publishing: list[tuple[str, asyncio.Future[bool]]],
                       dead: list[tuple[str, dict[bytes, bytes], str, int]], done: list[str]) -> bool:
@@ -254,8 +269,7 @@ class StreamIngest:
         await asyncio.wait([future for _, future in publishing], timeout=PUBLISH_WAIT_SECONDS)
         failed = 0
         for entry_id, future in publishing:
-            if not future.done():
-                future.cancel()
+            if not future.done():  # still queued on the bus: a re-read awaits it again
                 failed += 1
             elif future.exception() is not None:
                 failed += 1

@@ -175,3 +175,40 @@ async def test_without_redis_the_ingest_is_refused_naming_the_setting() -> None:
     with pytest.raises(ConfigError) as refused:
         load_settings(overrides={"ingest.enabled": True})
     assert refused.value.key == "ingest.enabled" and "cluster.redis_url" in str(refused.value)
+
+
+async def test_a_publish_not_confirmed_is_retried_not_dead_lettered_and_runs_once(
+        io_loop: Any, tmp_path: Any, redis_server: RedisServer, raw: Any, monkeypatch: Any) -> None:
+    from portfolio_ws.auth.users import UserStore
+    from portfolio_ws.bus.redis import RedisBus
+    from portfolio_ws.ingest import streams
+    from portfolio_ws.settings import IngestSettings
+    from tests.harness import FAST_HASHER
+
+    monkeypatch.setattr(streams, "PUBLISH_WAIT_SECONDS", 0.2)  # how long a publish may take: short here
+    users = UserStore(str(tmp_path / "users.sqlite3"), hasher=FAST_HASHER)
+    alice = users.add("alice", "a-long-password").user_id
+    bus = RedisBus(redis_server.url, node_id="n1")  # not started: its publishes wait, as while Redis is away
+    ingest = streams.StreamIngest(IngestSettings(enabled=True), redis_server.url, "pws:", bus, users, False, "n1")
+    await ingest.start()
+    try:
+        await raw.xadd(STREAM, entry(trade_item(alice, "fill-1", "t-1")))
+        await until(lambda: _at_least(ingest.counters, "retried", 3), what="the entry tried again")
+        [row] = await raw.xpending_range(STREAM, GROUP, "-", "+", 10)
+        assert row["times_delivered"] >= 2 and await raw.xlen(DEAD) == 0  # pending, not dead-lettered
+        await bus.start()  # Redis "back": the queued publish runs
+        await until(lambda: _equals(pending(raw), 0), what="the entry acknowledged")
+        assert await raw.xlen(bus.recovery_key(alice)) == 1  # the user's history holds the trade once
+        assert bus.counters["published"] == 1 and ingest.counters["deadLettered"] == 0
+        # Re-reads awaited the publish still queued instead of queueing more (one more at most: a
+        # re-read just after it ran, a duplicate then).
+        assert ingest.counters["published"] + ingest.counters["duplicates"] == 1  # acknowledged once
+        assert bus.counters["deduplicated"] <= 1
+    finally:
+        await ingest.close()
+        await bus.close()
+        users.close()
+
+
+async def _at_least(counters: dict[str, int], name: str, value: int) -> bool:
+    return counters[name] >= value
