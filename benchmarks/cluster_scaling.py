@@ -220,6 +220,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--nodes", default=",".join(map(str, NODE_COUNTS)),
+                        help="node counts to run, comma-separated (the first is the baseline of the shares)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/cluster_scaling.json")
     parser.add_argument("--redis")
     parser.add_argument("--users-file", type=Path)
@@ -231,10 +233,11 @@ def main() -> None:
     if args.role == "clients":
         asyncio.run(clients([tuple(p) for p in json.loads(args.plan.read_text())], args.seconds, args.out))
         return
+    counts = tuple(int(n) for n in args.nodes.split(","))
     results: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="portfolio-ws-scaling-") as scratch:
         for run in range(args.runs):
-            for nodes in NODE_COUNTS:  # alternating, so noise falls on every count alike
+            for nodes in counts:  # alternating, so noise falls on every count alike
                 print(f"{nodes} node(s), run {run + 1}/{args.runs} ...", flush=True)
                 result = one_run(nodes, args.users, args.rate, args.warmup, args.seconds, run + args.seed,
                                  Path(scratch))
@@ -243,8 +246,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\n| medians of {args.runs} runs; {args.users:,} users, {args.rate:,.0f} events/s offered | "
-          + " | ".join(f"{n} node{'s' if n > 1 else ''}" for n in NODE_COUNTS) + " |")
-    print("|---|" + "---|" * len(NODE_COUNTS))
+          + " | ".join(f"{n} node{'s' if n > 1 else ''}" for n in counts) + " |")
+    print("|---|" + "---|" * len(counts))
     rows = [("events taken in / s, whole cluster", lambda r: r["clusterEventsPerSecond"]),
             ("events taken in / s, per node", lambda r: statistics.mean(r["eventsTakenInPerNode"]) / r["seconds"]),
             ("CPU per node, % of one core", lambda r: r["nodeCpuPercentMean"]),
@@ -255,11 +258,11 @@ def main() -> None:
             ("trade latency p99, ms", lambda r: r["tradeLatencyMs"]["p99"]),
             ("redis-server CPU, % of one core", lambda r: r["redisCpuPercent"])]
     for name, pick in rows:
-        print(f"| {name} | " + " | ".join(str(median([pick(r) for r in results[str(n)]])) for n in NODE_COUNTS) + " |")
-    one = median([r["nodeCpuMsPerThousandClusterEvents"] for r in results["1"]])
-    for n in NODE_COUNTS[1:]:
+        print(f"| {name} | " + " | ".join(str(median([pick(r) for r in results[str(n)]])) for n in counts) + " |")
+    one = median([r["nodeCpuMsPerThousandClusterEvents"] for r in results[str(counts[0])]])
+    for n in counts[1:]:
         share = median([r["nodeCpuMsPerThousandClusterEvents"] for r in results[str(n)]]) / one if one else 0
-        print(f"{n} nodes: CPU per node {share:.0%} of one node's, for the same events")
+        print(f"{n} nodes: CPU per node {share:.0%} of the {counts[0]}-node figure, for the same events")
 
 if __name__ == "__main__":
     main()

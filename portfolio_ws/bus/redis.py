@@ -47,7 +47,7 @@ from typing import Any, Callable
 
 import redis.asyncio as aioredis
 import ujson
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from . import EventBus, Handler, NumberedHandler
 from ..core.codec import from_dict, to_dict
@@ -62,6 +62,7 @@ from ..settings import ClusterSettings
 from .keys import BusKeys
 from .script import POSITION_KEEP_SECONDS, PUBLISH_LUA
 from .state import READ_LUA, snapshot_from, state_args
+from .subscription import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,8 @@ class RedisBus(BusKeys, EventBus):
         self._last: dict[str, int] = {}  # user -> last offset delivered here
         # Users whose events this node receives (``follow``): user -> confirmed by Redis.
         self._following: dict[str, asyncio.Future[None]] = {}
-        self._channel_user: dict[str, str] = {}
-        self._pubsub: Any = None  # the read loop's subscription, for follow/unfollow
+        self._channel_user: dict[bytes, str] = {}
+        self._pubsub: Subscription | None = None  # the read loop's, for follow/unfollow
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self._closing = False
@@ -225,33 +226,28 @@ class RedisBus(BusKeys, EventBus):
 
     # ---- following users ------------------------------------------------------------------------
     async def follow(self, user_id: str, timeout: float = 10.0) -> None:
-        """Receive the user's events from now on (SSUBSCRIBE to its channel); returns once Redis
-        confirmed, so nothing published afterwards is missed. While Redis is away, the
-        subscription is made on reconnecting (raises ``TimeoutError`` if that takes ``timeout``)."""
+        """Receive the user's events from now on (SSUBSCRIBE to its channel, sent with the other
+        follows of this moment); returns once Redis confirmed, so nothing published afterwards is
+        missed. While Redis is away, the subscription is made on reconnecting (raises
+        ``TimeoutError`` if that takes ``timeout``)."""
         confirmed = self._following.get(user_id)
         if confirmed is None:
             confirmed = self._following[user_id] = asyncio.get_running_loop().create_future()
-            channel = self.user_channel(user_id)
+            channel = self.user_channel(user_id).encode()
             self._channel_user[channel] = user_id
-            if self._pubsub is not None and self.subscriber_connected:
-                try:
-                    await self._pubsub.ssubscribe(channel)
-                except (RedisError, OSError):
-                    pass  # the read loop reconnects and subscribes every followed user
+            if self._pubsub is not None:  # set once the subscription is live (even while catching up)
+                self._pubsub.subscribe((channel,))  # else the read loop subscribes every followed user
         await asyncio.wait_for(asyncio.shield(confirmed), timeout)
 
     async def unfollow(self, user_id: str) -> None:
         """Stop receiving the user's events (its last socket here closed a while ago)."""
         if self._following.pop(user_id, None) is None:
             return
-        channel = self.user_channel(user_id)
+        channel = self.user_channel(user_id).encode()
         self._channel_user.pop(channel, None)
         self._last.pop(user_id, None)  # a later follow loads the state afresh: no gap to repair
-        if self._pubsub is not None and self.subscriber_connected:
-            try:
-                await self._pubsub.sunsubscribe(channel)
-            except (RedisError, OSError):
-                pass  # gone with the connection; not re-made on reconnecting
+        if self._pubsub is not None:
+            self._pubsub.unsubscribe(channel)  # gone with the connection otherwise: not re-made
 
     # ---- publishing ---------------------------------------------------------------------------
     async def _publish_loop(self) -> None:
@@ -302,17 +298,16 @@ class RedisBus(BusKeys, EventBus):
         backoff = BACKOFF_FIRST
         first = True
         while not self._closing:
-            pubsub = self._redis.pubsub()
+            pubsub = Subscription(self._redis)
             try:
-                await pubsub.subscribe(self.channel)
-                while True:  # the confirmation: the connection is live
-                    msg = await pubsub.get_message(timeout=LIVENESS_SECONDS)
-                    if msg is not None and msg["type"] == "subscribe":
-                        break
+                await pubsub.open()
+                pubsub.send("SUBSCRIBE", self.channel)
+                live = False
+                while not live:  # the confirmation: the connection is live
+                    replies = await pubsub.read(LIVENESS_SECONDS)
+                    live = any(type(reply) is list and reply[0] == b"subscribe" for reply in replies)
                 self._pubsub = pubsub
-                channels = list(self._channel_user)
-                for start in range(0, len(channels), 500):  # every followed user, again
-                    await pubsub.ssubscribe(*channels[start:start + 500])
+                pubsub.subscribe(list(self._channel_user))  # every followed user, again
                 if not first:
                     self.counters["reconnects"] += 1
                     await self._catch_up()
@@ -320,14 +315,17 @@ class RedisBus(BusKeys, EventBus):
                 first = False
                 self.subscriber_connected, backoff = True, BACKOFF_FIRST
                 self._subscribed.set()
-                while not self._closing:  # also checked here: redis-py can swallow a cancel
-                    msg = await pubsub.get_message(timeout=LIVENESS_SECONDS)
-                    if msg is None:
-                        await pubsub.ping()  # raises when Redis is gone
-                    elif msg["type"] == "smessage":
-                        await self._receive(msg["data"])
-                    elif msg["type"] == "ssubscribe":
-                        self._confirmed(msg["channel"])
+                while not self._closing:  # also checked here: a cancel must not be the only way out
+                    replies = await pubsub.read(LIVENESS_SECONDS)
+                    if not replies:
+                        pubsub.send("PING")  # raises when the connection is gone
+                    for reply in replies:
+                        if type(reply) is list and reply[0] == b"smessage":
+                            await self._receive(reply[2])
+                        elif isinstance(reply, ResponseError):
+                            raise reply
+                        elif type(reply) is list and reply[0] == b"ssubscribe" and pubsub.confirmed(reply[1]):
+                            self._confirmed(reply[1])
             except (RedisError, OSError) as exc:
                 if self.subscriber_connected:
                     log.warning("redis bus: subscription lost (%s); reconnecting with backoff", exc)
@@ -337,18 +335,18 @@ class RedisBus(BusKeys, EventBus):
             finally:
                 self._pubsub = None
                 try:
-                    await pubsub.aclose()
+                    await pubsub.close()
                 except (RedisError, OSError):
                     pass
 
-    def _confirmed(self, channel: str) -> None:
+    def _confirmed(self, channel: bytes) -> None:
         waiter = self._following.get(self._channel_user.get(channel, ""))
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def _receive(self, data: str) -> None:
+    async def _receive(self, data: bytes) -> None:
         try:
-            seq_text, payload = data.split(" ", 1)
+            seq_text, payload = data.split(b" ", 1)
             seq = int(seq_text)
             event = from_dict(ujson.loads(payload))
         except (ValueError, InvalidEvent):
