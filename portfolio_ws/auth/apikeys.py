@@ -19,14 +19,12 @@ import hashlib
 import hmac
 import re
 import secrets
-import sqlite3
 import time
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import UsageError
-from .database import open_database
+from .database import SQLiteTables, Tables
 
 # publish: POST /api/v1/publish. read: nothing yet - the scope of read-only server calls to come
 # (kept so a key can be limited to them now; a read key is refused publishing, 403).
@@ -57,34 +55,15 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class ApiKeyStoreBase(ABC):
+class ApiKeyStoreBase(Tables):
     """What every key store does; subclasses supply the SQL plumbing (``%s`` placeholders,
     ``NAME_MATCH`` for the case-insensitive name). Blocking methods are for the command line and
     tests; the server checks keys with ``verify_async``, which doesn't block the loop on a network."""
 
     NAME_MATCH = "name = %s"
-    DUPLICATE: tuple[type[BaseException], ...] = ()  # the driver's unique-violation errors
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-
-    @abstractmethod
-    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        """Run a statement; returns the rows it touched."""
-
-    @abstractmethod
-    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
-        """Rows of a query."""
-
-    async def _afetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
-        return self._fetchall(sql, params)  # a local file: doesn't block for long
-
-    @abstractmethod
-    def close(self) -> None:
-        """Release the connection(s)."""
-
-    async def aclose(self) -> None:
-        self.close()
 
     def add(self, name: str, scopes: builtins.list[str]) -> tuple[ApiKey, str]:
         """A new key named ``name``: (its record, the key to hand over once)."""
@@ -138,22 +117,10 @@ def _checked(rows: builtins.list[tuple[Any, ...]], secret: str) -> ApiKey | None
     return _record(rows[0])
 
 
-class ApiKeyStore(ApiKeyStoreBase):
+class ApiKeyStore(SQLiteTables, ApiKeyStoreBase):
     """The keys in one SQLite database (the users' file)."""
 
-    DUPLICATE = (sqlite3.IntegrityError,)
-
     def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(clock)
-        self._conn = open_database(path)
-        self._conn.execute(_SCHEMA)
-
-    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        return self._conn.execute(sql.replace("%s", "?"), params).rowcount
-
-    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
-        return self._conn.execute(sql.replace("%s", "?"), params).fetchall()
-
-    def close(self) -> None:
-        self._conn.close()
+        ApiKeyStoreBase.__init__(self, clock)
+        self._open(path, _SCHEMA)
 

@@ -5,8 +5,11 @@ Each store opens its own connection to the same file; each creates its own table
 
 from __future__ import annotations
 
+import builtins
 import os
 import sqlite3
+from abc import ABC, abstractmethod
+from typing import Any
 
 from ..errors import UsageError
 
@@ -30,6 +33,55 @@ def open_database(path: str) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise UsageError(f"cannot open database {path!r}: {exc}") from None
     return conn
+
+
+class Tables(ABC):
+    """The SQL plumbing a store of rows (users, API keys) sits on, in SQLite or PostgreSQL: SQL with
+    ``%s`` placeholders, ``DUPLICATE`` the driver's unique-violation errors. The ``_a*`` forms are
+    the ones the server awaits; for a local file they just run (it doesn't block for long)."""
+
+    DUPLICATE: tuple[type[BaseException], ...] = ()
+
+    @abstractmethod
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """Run a statement; returns the rows it touched."""
+
+    @abstractmethod
+    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
+        """Rows of a query."""
+
+    async def _afetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
+        return self._fetchall(sql, params)
+
+    async def _aexecute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        return self._execute(sql, params)
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection(s)."""
+
+    async def aclose(self) -> None:
+        self.close()
+
+
+class SQLiteTables(Tables):
+    """``Tables`` in one SQLite file (one connection, used from the IOLoop's thread)."""
+
+    DUPLICATE = (sqlite3.IntegrityError,)
+    _conn: sqlite3.Connection
+
+    def _open(self, path: str, schema: str) -> None:
+        self._conn = open_database(path)
+        self._conn.execute(schema)
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        return self._conn.execute(sql.replace("%s", "?"), params).rowcount
+
+    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
+        return self._conn.execute(sql.replace("%s", "?"), params).fetchall()
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 def _create_private(path: str) -> None:

@@ -14,16 +14,14 @@ import asyncio
 import builtins
 import re
 import secrets
-import sqlite3
 import time
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from argon2 import PasswordHasher
 
 from ..errors import UsageError
-from .database import open_database
+from .database import SQLiteTables, Tables
 from .hashqueue import HashQueue
 from .passwords import Passwords, Verification
 
@@ -69,7 +67,7 @@ def validate_password(password: str) -> None:
         raise UsageError(f"password too long: use at most {PASSWORD_MAX} characters")
 
 
-class UserStoreBase(ABC):
+class UserStoreBase(Tables):
     """What every user store does (SQLite here, PostgreSQL in ``users_postgres``; the contract
     tests in tests/unit/portfolio_ws/auth/test_users.py run both). Subclasses supply the SQL plumbing; statements are
     written with ``%s`` placeholders and ``NAME_MATCH`` for the case-insensitive username match.
@@ -78,34 +76,10 @@ class UserStoreBase(ABC):
     the ``*_async`` ones, which for a networked database don't block the IOLoop."""
 
     NAME_MATCH = "username = %s"
-    DUPLICATE: tuple[type[BaseException], ...] = ()  # the driver's unique-violation errors
 
     def __init__(self, *, hasher: PasswordHasher | None = None, clock: Callable[[], float] = time.time) -> None:
         self._passwords = Passwords(hasher)
         self._clock = clock
-
-    # ---- plumbing ------------------------------------------------------------------------------
-    @abstractmethod
-    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        """Run a statement; returns the rows it touched."""
-
-    @abstractmethod
-    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
-        """Rows of a query."""
-
-    async def _afetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
-        """Rows of a query without blocking the loop (the default: a local file, it doesn't)."""
-        return self._fetchall(sql, params)
-
-    async def _aexecute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        return self._execute(sql, params)
-
-    @abstractmethod
-    def close(self) -> None:
-        """Release the connection(s)."""
-
-    async def aclose(self) -> None:
-        self.close()
 
     # ---- the contract ----------------------------------------------------------------------------
     def add(self, username: str, password: str, admin: bool = False) -> User:
@@ -195,14 +169,12 @@ class UserStoreBase(ABC):
                 (verification.new_hash, user.user_id, old_hash))
 
 
-class UserStore(UserStoreBase):
+class UserStore(SQLiteTables, UserStoreBase):
     """The users table of the SQLite file at ``database`` (``":memory:"`` for tests).
 
     One connection per store; use it from one thread (the IOLoop's). ``hasher`` defaults to
     argon2id with the library's default parameters; ``clock`` stamps ``created_at``.
     """
-
-    DUPLICATE = (sqlite3.IntegrityError,)
 
     def __init__(
         self,
@@ -211,18 +183,8 @@ class UserStore(UserStoreBase):
         hasher: PasswordHasher | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(hasher=hasher, clock=clock)
-        self._conn = open_database(database)
-        self._conn.execute(_SCHEMA)
-
-    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        return self._conn.execute(sql.replace("%s", "?"), params).rowcount
-
-    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
-        return self._conn.execute(sql.replace("%s", "?"), params).fetchall()
-
-    def close(self) -> None:
-        self._conn.close()
+        UserStoreBase.__init__(self, hasher=hasher, clock=clock)
+        self._open(database, _SCHEMA)
 
 
 def open_user_store(database: str, *, hasher: PasswordHasher | None = None,

@@ -129,7 +129,23 @@ def describe(exc: BaseException, secrets: Iterable[str] = ()) -> str:
     return text
 
 
-class LoopTradingStream(TradingStream):
+class _ShowsClosing:
+    """Closing a stream whose socket was open shows it disconnected (``StreamStatus``, admin
+    stats). Mixed in before the SDK's stream class, whose ``close`` it wraps."""
+
+    _ws: Any
+    _status: StreamStatus
+
+    async def close(self) -> None:
+        was_open = self._ws is not None
+        try:
+            await super().close()  # type: ignore[misc]
+        finally:
+            if was_open:
+                self._status.mark_disconnected()
+
+
+class LoopTradingStream(_ShowsClosing, TradingStream):
     """One account's ``trade_updates`` stream, run on the current loop, reporting to ``status``."""
 
     def __init__(self, creds: Credentials, *, paper: bool, url: str | None, status: StreamStatus,
@@ -163,14 +179,6 @@ class LoopTradingStream(TradingStream):
             raise
         self._status.mark_connected()
 
-    async def close(self) -> None:
-        was_open = self._ws is not None
-        try:
-            await super().close()
-        finally:
-            if was_open:
-                self._status.mark_disconnected()
-
 
 async def halt(streams: Sequence[Any], tasks: Sequence["asyncio.Task[Any]"], timeout: float) -> None:
     """Stop ``streams`` and their ``tasks`` within ``timeout`` whatever the SDK does.
@@ -196,7 +204,7 @@ async def halt(streams: Sequence[Any], tasks: Sequence["asyncio.Task[Any]"], tim
             log.warning("alpaca: %d task(s) still running after stop", len(pending))
 
 
-class LoopStockDataStream(StockDataStream):
+class LoopStockDataStream(_ShowsClosing, StockDataStream):
     """The one shared stock data stream (Alpaca allows one connection), trades only.
 
     Credentials come from ``pick_credentials`` at every (re)connection: when one account's keys
@@ -233,14 +241,6 @@ class LoopStockDataStream(StockDataStream):
         if isinstance(msg, dict) and msg.get("T") == "error":
             self._status.error = f"{msg.get('msg')} ({msg.get('code')})"
         await super()._dispatch(msg)
-
-    async def close(self) -> None:
-        was_open = self._ws is not None
-        try:
-            await super().close()
-        finally:
-            if was_open:
-                self._status.mark_disconnected()
 
     @property
     def user_id(self) -> str | None:
