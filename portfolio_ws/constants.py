@@ -49,18 +49,43 @@ UNKNOWN_MESSAGE_TYPE: Final = "UNKNOWN_MESSAGE_TYPE"
 SUBSCRIPTION_FAILED: Final = "SUBSCRIPTION_FAILED"
 RATE_LIMITED: Final = "RATE_LIMITED"
 
-# --- order statuses of the API document ------------------------------------------------------
-OrderStatus = Literal[
-    "pending_new", "new", "accepted", "partially_filled", "filled", "canceled", "rejected", "expired"
-]
-ORDER_STATUSES: Final[tuple[OrderStatus, ...]] = (
-    "pending_new", "new", "accepted", "partially_filled", "filled", "canceled", "rejected", "expired",
-)
-OPEN_ORDER_STATUSES: Final = frozenset({"pending_new", "new", "accepted", "partially_filled"})
-CLOSED_ORDER_STATUSES: Final = frozenset({"filled", "canceled", "rejected", "expired"})
+# --- orders and positions: statuses and sides of the API document ---------------------------
+class OrderStatus(StrEnum):
+    """An order's status on the wire. A ``StrEnum``: each member is its wire string (``==``, hash,
+    ``str()`` and JSON are the string's), so values from JSON compare equal to the members.
+    static/app.js repeats the open ones (a test compares them)."""
+
+    PENDING_NEW = "pending_new"
+    NEW = "new"
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
 
 
-# --- close codes, causes and the close policy ---------------------------------------------------
+class OrderSide(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class PositionSide(StrEnum):
+    """A position's side; its quantity on the wire is unsigned."""
+
+    LONG = "long"
+    SHORT = "short"
+
+
+# Plain strings, in the API document's order (error messages and docs list them as they are).
+ORDER_STATUSES: Final[tuple[str, ...]] = tuple(status.value for status in OrderStatus)
+OPEN_ORDER_STATUSES: Final = frozenset({OrderStatus.PENDING_NEW, OrderStatus.NEW, OrderStatus.ACCEPTED,
+                                        OrderStatus.PARTIALLY_FILLED})
+CLOSED_ORDER_STATUSES: Final = frozenset(OrderStatus) - OPEN_ORDER_STATUSES
+ORDER_SIDES: Final[tuple[str, ...]] = tuple(side.value for side in OrderSide)
+POSITION_SIDES: Final[tuple[str, ...]] = tuple(side.value for side in PositionSide)
+
+
 class CloseCode(IntEnum):
     """The WebSocket close codes of the protocol (1006 is never sent: it means no close frame arrived)."""
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Iterable
 
+from portfolio_ws.constants import PositionSide
 from portfolio_ws.core.events import AccountUpdate, PositionUpdate
 
 CENT = Decimal("0.01")
@@ -40,7 +41,7 @@ class Position:
         self.opened_at = opened_at
         self.strategy_id = strategy_id
         self._entry = self._average()
-        self._side = "short" if qty < 0 else "long"
+        self._side = PositionSide.SHORT if qty < 0 else PositionSide.LONG
 
     def _average(self) -> Decimal:
         if not self.qty:
@@ -82,7 +83,7 @@ class Position:
             self.cost += qty * price
         if self.qty:
             self._entry = self._average()
-            self._side = "short" if self.qty < 0 else "long"
+            self._side = PositionSide.SHORT if self.qty < 0 else PositionSide.LONG
         return realized
 
     def event(self, user_id: str, price: Decimal) -> PositionUpdate:
@@ -96,9 +97,9 @@ class Position:
         percent = (unrealized * _HUNDRED / basis).quantize(CENT, rounding=ROUND_HALF_UP) if basis else ZERO
         if qty > 0:
             return PositionUpdate(user_id, self.symbol, qty, price, self._entry, unrealized, percent,
-                                  qty * price, "long", self.strategy_id, self.opened_at)
+                                  qty * price, PositionSide.LONG, self.strategy_id, self.opened_at)
         return PositionUpdate(user_id, self.symbol, -qty, price, self._entry, unrealized, percent,
-                              -qty * price, "short", self.strategy_id, self.opened_at)
+                              -qty * price, PositionSide.SHORT, self.strategy_id, self.opened_at)
 
 
 class Book:

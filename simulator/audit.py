@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Iterable
 
+from portfolio_ws.constants import OrderSide, PositionSide
 from portfolio_ws.core.events import AccountUpdate, Event, OrderUpdate, PositionUpdate, TradeExecuted
 
 from portfolio_ws import market_calendar as cal
@@ -86,7 +87,7 @@ class Auditor:
         for event in events:
             account = self.accounts.setdefault(event.user_id, _Account())
             if isinstance(event, PositionUpdate):
-                sign = -1 if event.side == "short" else 1
+                sign = -1 if event.side == PositionSide.SHORT else 1
                 account.positions[event.symbol] = _Position(sign * event.quantity, sign * event.quantity * event.entry_price)
                 self._check_position(account, event)
             elif isinstance(event, OrderUpdate):
@@ -131,7 +132,7 @@ class Auditor:
         account.prices[e.symbol] = price
         if e.quantity != abs(position.qty):
             self._fail(f"quantity is not the sum of fills ({position.qty})", e)
-        if position.qty and e.side != ("short" if position.qty < 0 else "long"):
+        if position.qty and e.side != (PositionSide.SHORT if position.qty < 0 else PositionSide.LONG):
             self._fail("side does not match the signed quantity", e)
         if e.market_value != abs(position.qty) * price:
             self._fail("market value != quantity x price", e)
@@ -192,14 +193,14 @@ class Auditor:
         if e.side != order.side or e.quantity <= 0:
             self._fail("trade side differs from its order, or a non-positive quantity", e)
         if order.limit_price is not None and (
-                e.price > order.limit_price if e.side == "buy" else e.price < order.limit_price):
+                e.price > order.limit_price if e.side == OrderSide.BUY else e.price < order.limit_price):
             self._fail("limit order filled through its limit", e)
         order.traded_qty += e.quantity
         order.traded_cost += e.quantity * e.price
         if order.traded_qty != order.filled_qty:
             self._fail(f"order filled quantity {order.filled_qty} != sum of its trades {order.traded_qty}", e)
         self._check_average(order, e)
-        signed = e.quantity if e.side == "buy" else -e.quantity
+        signed = e.quantity if e.side == OrderSide.BUY else -e.quantity
         position = account.positions.setdefault(e.symbol, _Position(ZERO, ZERO))
         realized = _apply(position, signed, e.price)
         if e.pnl != realized:

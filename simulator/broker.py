@@ -7,7 +7,9 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
-from .orders import PENDING_NEW, Order
+from portfolio_ws.constants import OrderSide, OrderStatus
+
+from .orders import Order
 from .prices import PriceModel, cents_to_decimal
 from .users import User
 
@@ -16,7 +18,7 @@ def opening_qty(user: User, order: Order) -> Decimal:
     """The part of ``order``'s unfilled quantity that would add exposure."""
     position = user.book.positions.get(order.sym)
     held = position.qty if position is not None else Decimal(0)
-    if not held or (held > 0) == (order.side == "buy"):
+    if not held or (held > 0) == (order.side == OrderSide.BUY):
         return order.remaining
     return max(Decimal(0), order.remaining - abs(held))
 
@@ -32,12 +34,12 @@ def affordable(user: User, order: Order, margin: float, prices: PriceModel) -> b
     if not opening:
         return True
     position = user.book.positions.get(order.sym)
-    if order.side == "sell" and margin < 2 and (position is None or position.qty <= opening):
+    if order.side == OrderSide.SELL and margin < 2 and (position is None or position.qty <= opening):
         return False
     equity, gross = user.book.valuation(prices.decimals)
     available = user.book.buying_power(equity, gross)
     for other in user.open_orders.values():
-        if other is not order and other.status != PENDING_NEW:  # only orders already accepted
+        if other is not order and other.status != OrderStatus.PENDING_NEW:  # only orders already accepted
             available -= opening_qty(user, other) * reference_price(other, prices)
     return opening * reference_price(order, prices) <= available
 
@@ -46,5 +48,5 @@ def slipped(side: str, price: Decimal, rng: random.Random) -> Decimal:
     """A market fill near ``price``: half a spread plus impact, always against the taker."""
     slip = 0.0001 + abs(rng.gauss(0.0, 0.0002))
     cents = int(price * 100)
-    moved = cents * (1 + slip) if side == "buy" else cents * (1 - slip)
+    moved = cents * (1 + slip) if side == OrderSide.BUY else cents * (1 - slip)
     return cents_to_decimal(max(1, round(moved)))

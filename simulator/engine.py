@@ -19,6 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Iterable
 
+from portfolio_ws.constants import OrderSide, OrderStatus
 from portfolio_ws.core.events import Event, TradeExecuted
 from portfolio_ws.errors import ConfigError, UsageError
 from portfolio_ws.settings import SimulatorSettings
@@ -27,7 +28,7 @@ from portfolio_ws.settings_rules import check_value
 from portfolio_ws import market_calendar as cal
 from .accounting import Position
 from .broker import affordable, slipped
-from .orders import ACCEPTED, CANCELED, EXPIRED, NEW, PARTIALLY_FILLED, PENDING_NEW, REJECTED, Order, utc
+from .orders import Order, utc
 from .prices import PriceModel, cents_to_decimal, intensity
 from .strategies import Intent, decide
 from .universe import universe
@@ -176,10 +177,10 @@ class Simulation:
             price = self.prices.cents(sym)
             limit = cents_to_decimal(max(1, round(price * (1 - user.rng.uniform(0.005, 0.03)))))
             qty = Decimal(max(1, int(user.book.last_close_equity * Decimal("0.02") / limit)))
-            order = self._new_order(user, Intent(sym, "buy", "limit", qty, limit_price=limit),
+            order = self._new_order(user, Intent(sym, OrderSide.BUY, "limit", qty, limit_price=limit),
                                     self.now - user.rng.uniform(60.0, 1800.0))
-            order.move_to(NEW, order.submitted_at)
-            order.move_to(ACCEPTED, order.submitted_at)
+            order.move_to(OrderStatus.NEW, order.submitted_at)
+            order.move_to(OrderStatus.ACCEPTED, order.submitted_at)
             self._working[sym].append(order)
         if self.market_open:
             self._start_user_day(user, self.now, FIRST_DECISION_AT_START)
@@ -227,8 +228,8 @@ class Simulation:
         self.market_open = False
         for user in self.users:
             for order in list(user.open_orders.values()):
-                if order.status in (NEW, ACCEPTED, PARTIALLY_FILLED) and order.submitted_at < closing.close:
-                    order.move_to(EXPIRED, t)
+                if order.is_open and order.status != OrderStatus.PENDING_NEW and order.submitted_at < closing.close:
+                    order.move_to(OrderStatus.EXPIRED, t)
                     del user.open_orders[order.order_id]
                     out.append((t, order.event(user.user_id)))
         for sym, orders in enumerate(self._working):
@@ -281,17 +282,17 @@ class Simulation:
 
     def _on_order_step(self, t: float, order: Order) -> None:
         user = self.users[order.user]
-        if order.status == PENDING_NEW:
+        if order.status == OrderStatus.PENDING_NEW:
             if not affordable(user, order, self.settings.margin, self.prices):
-                order.move_to(REJECTED, t)
+                order.move_to(OrderStatus.REJECTED, t)
                 del user.open_orders[order.order_id]
                 self._out.append((t, order.event(user.user_id)))
                 return
-            order.move_to(NEW, t)
+            order.move_to(OrderStatus.NEW, t)
             self._out.append((t, order.event(user.user_id)))
             self._schedule(t + user.rng.uniform(0.02, 0.1), _ORDER_STEP, order)
-        elif order.status == NEW:
-            order.move_to(ACCEPTED, t)
+        elif order.status == OrderStatus.NEW:
+            order.move_to(OrderStatus.ACCEPTED, t)
             self._out.append((t, order.event(user.user_id)))
             self._working[order.sym].append(order)
             if order.type == "market" and self.market_open:
@@ -346,7 +347,7 @@ class Simulation:
         order = Order(order_id, broker_id, user.idx, self.prices.specs[intent.sym].symbol, intent.sym,
                       intent.side, intent.type, intent.qty, t, intent.limit_price, intent.stop_price,
                       user.strategy_id)
-        order.move_to(PENDING_NEW, t)
+        order.move_to(OrderStatus.PENDING_NEW, t)
         user.open_orders[order_id] = order
         return order
 
@@ -360,7 +361,7 @@ class Simulation:
 
     def _cancel(self, t: float, order: Order) -> None:
         user = self.users[order.user]
-        order.move_to(CANCELED, t)
+        order.move_to(OrderStatus.CANCELED, t)
         del user.open_orders[order.order_id]
         self._out.append((t, order.event(user.user_id)))
 
@@ -376,7 +377,7 @@ class Simulation:
         order.record_fill(qty, price, t)
         if not order.is_open:
             del user.open_orders[order.order_id]
-        signed = qty if order.side == "buy" else -qty
+        signed = qty if order.side == OrderSide.BUY else -qty
         position, realized = user.book.fill(order.sym, order.symbol, signed, price, at, order.strategy_id)
         holders = self._holders[order.sym]
         if position.qty:

@@ -12,33 +12,26 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final, Mapping
 
+from portfolio_ws.constants import OPEN_ORDER_STATUSES, ORDER_SIDES, OrderSide, OrderStatus
 from portfolio_ws.core.events import OrderUpdate
 from portfolio_ws.errors import UsageError
 
-PENDING_NEW: Final = "pending_new"
-NEW: Final = "new"
-ACCEPTED: Final = "accepted"
-PARTIALLY_FILLED: Final = "partially_filled"
-FILLED: Final = "filled"
-CANCELED: Final = "canceled"
-REJECTED: Final = "rejected"
-EXPIRED: Final = "expired"
+S = OrderStatus
 
 # The order lifecycle of the API document. The key None is "not yet submitted".
 # pending_new -> rejected is the broker's buying-power check; new/accepted orders can be canceled
 # by their owner or expire at the close; partially_filled repeats while fills keep coming.
-TRANSITIONS: Final[Mapping[str | None, frozenset[str]]] = {
-    None: frozenset({PENDING_NEW}),
-    PENDING_NEW: frozenset({NEW, REJECTED, CANCELED}),
-    NEW: frozenset({ACCEPTED, REJECTED, CANCELED, EXPIRED}),
-    ACCEPTED: frozenset({PARTIALLY_FILLED, FILLED, CANCELED, EXPIRED}),
-    PARTIALLY_FILLED: frozenset({PARTIALLY_FILLED, FILLED, CANCELED, EXPIRED}),
-    FILLED: frozenset(),
-    CANCELED: frozenset(),
-    REJECTED: frozenset(),
-    EXPIRED: frozenset(),
+TRANSITIONS: Final[Mapping[str | None, frozenset[OrderStatus]]] = {
+    None: frozenset({S.PENDING_NEW}),
+    S.PENDING_NEW: frozenset({S.NEW, S.REJECTED, S.CANCELED}),
+    S.NEW: frozenset({S.ACCEPTED, S.REJECTED, S.CANCELED, S.EXPIRED}),
+    S.ACCEPTED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED}),
+    S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED}),
+    S.FILLED: frozenset(),
+    S.CANCELED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.EXPIRED: frozenset(),
 }
-OPEN_STATUSES: Final = frozenset({PENDING_NEW, NEW, ACCEPTED, PARTIALLY_FILLED})
 
 _AVG_STEP = Decimal("0.0001")
 
@@ -62,7 +55,7 @@ class Order:
                  side: str, type_: str, qty: Decimal, submitted_at: float,
                  limit_price: Decimal | None = None, stop_price: Decimal | None = None,
                  strategy_id: str | None = None) -> None:
-        if side not in ("buy", "sell"):
+        if side not in ORDER_SIDES:
             raise UsageError(f"order side must be buy or sell, got {side!r}")
         if type_ not in ("market", "limit", "stop"):
             raise UsageError(f"order type must be market, limit or stop, got {type_!r}")
@@ -75,13 +68,13 @@ class Order:
         self.user = user
         self.symbol = symbol
         self.sym = sym
-        self.side = side
+        self.side = OrderSide(side)
         self.type = type_
         self.qty = qty
         self.limit_price = limit_price
         self.stop_price = stop_price
         self.strategy_id = strategy_id
-        self.status: str | None = None
+        self.status: OrderStatus | None = None
         self.filled_qty = Decimal(0)
         self.filled_cost = Decimal(0)
         self.fills = 0
@@ -92,12 +85,12 @@ class Order:
 
     @property
     def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
+        return self.status in OPEN_ORDER_STATUSES
 
     @property
     def working(self) -> bool:
         """Accepted by the venue and not done: it may fill."""
-        return self.status in (ACCEPTED, PARTIALLY_FILLED)
+        return self.status in (S.ACCEPTED, S.PARTIALLY_FILLED)
 
     @property
     def remaining(self) -> Decimal:
@@ -105,9 +98,9 @@ class Order:
 
     @property
     def sign(self) -> int:
-        return 1 if self.side == "buy" else -1
+        return 1 if self.side == OrderSide.BUY else -1
 
-    def move_to(self, status: str, at: float) -> None:
+    def move_to(self, status: OrderStatus, at: float) -> None:
         """Change status along a legal edge; raises ``IllegalTransition`` otherwise."""
         if status not in TRANSITIONS[self.status]:
             raise IllegalTransition(f"order {self.order_id}: {self.status} -> {status} is not allowed")
@@ -123,7 +116,7 @@ class Order:
         self.filled_cost += qty * price
         self.fills += 1
         self.filled_at = at
-        self.move_to(FILLED if self.filled_qty == self.qty else PARTIALLY_FILLED, at)
+        self.move_to(S.FILLED if self.filled_qty == self.qty else S.PARTIALLY_FILLED, at)
 
     def crosses(self, price: Decimal) -> bool:
         """Whether a print at ``price`` lets this (working, triggered) order trade."""

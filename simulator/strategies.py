@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Sequence
 
+from portfolio_ws.constants import OrderSide
+
 from .accounting import Book
 from .prices import cents_to_decimal
 
@@ -81,23 +83,23 @@ def decide(profile: Profile, book: Book, prices: Sequence[Decimal], day_open: Se
     if held and rng.random() < profile.reduce_probability:
         position = rng.choice(held)
         sym = position.sym
-        side = "sell" if position.qty > 0 else "buy"
+        side = OrderSide.SELL if position.qty > 0 else OrderSide.BUY
         qty = Decimal(max(1, math.ceil(abs(int(position.qty)) * rng.choice((0.25, 0.5, 1.0)))))
     else:
         if held and rng.random() < 0.5:
             position = rng.choice(held)
             sym = position.sym
-            side = "buy" if position.qty > 0 else "sell"
+            side = OrderSide.BUY if position.qty > 0 else OrderSide.SELL
         else:
             sym = rng.randrange(n)
             up = prices[sym] >= day_open[sym]
             if profile.trend == 0:
-                side = "buy" if rng.random() < 0.75 else "sell"
+                side = OrderSide.BUY if rng.random() < 0.75 else OrderSide.SELL
             else:
-                side = "buy" if up == (profile.trend > 0) else "sell"
+                side = OrderSide.BUY if up == (profile.trend > 0) else OrderSide.SELL
             current = book.positions.get(sym)
-            if side == "sell" and not shorts_allowed and (current is None or current.qty <= 0):
-                side = "buy"
+            if side == OrderSide.SELL and not shorts_allowed and (current is None or current.qty <= 0):
+                side = OrderSide.BUY
         equity = book.last_close_equity
         low, high = profile.size
         fraction = low if opening else rng.uniform(low, high)
@@ -108,11 +110,11 @@ def decide(profile: Profile, book: Book, prices: Sequence[Decimal], day_open: Se
     kind = "market" if opening else rng.choices(("market", "limit", "stop"), profile.type_weights)[0]
     if kind == "limit":
         offset = rng.uniform(*profile.limit_offset)
-        limit = _price_away(price, offset, up=side == "sell")
+        limit = _price_away(price, offset, up=side == OrderSide.SELL)
         return Intent(sym, side, kind, qty, limit_price=limit, cancel_after=_cancel(profile, rng))
     if kind == "stop":
         offset = rng.uniform(*profile.stop_offset)
-        stop = _price_away(price, offset, up=side == "buy")
+        stop = _price_away(price, offset, up=side == OrderSide.BUY)
         return Intent(sym, side, kind, qty, stop_price=stop, cancel_after=_cancel(profile, rng))
     return Intent(sym, side, kind, qty)
 

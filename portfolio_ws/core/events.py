@@ -97,7 +97,7 @@ class PositionUpdate:
 
     def __post_init__(self) -> None:
         _check(self)
-        if self.side not in ("long", "short"):
+        if self.side not in c.POSITION_SIDES:
             raise InvalidEvent(f"PositionUpdate.side must be long or short, got {self.side!r}")
         if self.quantity < 0:
             raise InvalidEvent("PositionUpdate.quantity is unsigned; use side='short'")
@@ -134,7 +134,7 @@ class OrderUpdate:
         _check(self)
         if self.status not in c.ORDER_STATUSES:
             raise InvalidEvent(f"OrderUpdate.status {self.status!r} is not one of {c.ORDER_STATUSES}")
-        if self.side not in ("buy", "sell"):
+        if self.side not in c.ORDER_SIDES:
             raise InvalidEvent(f"OrderUpdate.side must be buy or sell, got {self.side!r}")
 
     @property
@@ -195,7 +195,7 @@ class TradeExecuted:
 
     def __post_init__(self) -> None:
         _check(self)
-        if self.side not in ("buy", "sell"):
+        if self.side not in c.ORDER_SIDES:
             raise InvalidEvent(f"TradeExecuted.side must be buy or sell, got {self.side!r}")
 
     @property

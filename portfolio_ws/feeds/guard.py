@@ -18,12 +18,16 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from ..bus import EventBus, Handler, NumberedHandler
+from ..constants import OrderSide, OrderStatus, PositionSide
 from ..core.events import SCHEMA
 from ..core.health import FeedHealth
 from ..errors import ConfigError
 from . import Feed
 
 log = logging.getLogger("portfolio_ws.feed")
+
+# Text fields hold exact ``str``s (a subclass could print as anything) or these str-Enums.
+_WIRE_ENUMS = frozenset({OrderStatus, OrderSide, PositionSide})
 
 
 def event_problem(event: Any) -> str | None:
@@ -44,7 +48,7 @@ def event_problem(event: Any) -> str | None:
         elif kind is datetime:
             ok = isinstance(value, datetime) and value.tzinfo is not None
         else:
-            ok = type(value) is str and value != ""
+            ok = (type(value) is str or type(value) in _WIRE_ENUMS) and value != ""
         if not ok:
             return f"{type(event).__name__}.{name} has a bad value ({type(value).__name__})"
     return None

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Mapping
 
+from ...constants import ORDER_SIDES, OrderSide, OrderStatus, PositionSide
 from ...core.events import OrderUpdate
 from ...errors import PortfolioWsError
 
@@ -25,43 +26,44 @@ class MalformedAlpaca(PortfolioWsError):
 # --- status tables ----------------------------------------------------------------------------
 # "working": still open; partially_filled when something filled, else new.
 _WORKING: Final = "working"
+S = OrderStatus
 
 # An event in this table decides the status on its own.
-EVENT_STATUS: Final[Mapping[str, str]] = {
-    "pending_new": "pending_new",
-    "new": "new",
-    "accepted": "accepted",
-    "partial_fill": "partially_filled",
-    "fill": "filled",
-    "canceled": "canceled",
-    "expired": "expired",
-    "rejected": "rejected",
+EVENT_STATUS: Final[Mapping[str, OrderStatus]] = {
+    "pending_new": S.PENDING_NEW,
+    "new": S.NEW,
+    "accepted": S.ACCEPTED,
+    "partial_fill": S.PARTIALLY_FILLED,
+    "fill": S.FILLED,
+    "canceled": S.CANCELED,
+    "expired": S.EXPIRED,
+    "rejected": S.REJECTED,
     # The replaced order is closed for good; its replacement streams under its own id.
-    "replaced": "canceled",
+    "replaced": S.CANCELED,
 }
 
 # Every other event (done_for_day, pending_cancel, pending_replace, order_cancel_rejected,
 # order_replace_rejected, restated, calculated, suspended, trade_bust, trade_correct, ...)
 # and every REST order take the status of the order they carry, through this table.
-ORDER_STATUS: Final[Mapping[str, str]] = {
-    "pending_new": "pending_new",
-    "new": "new",
-    "accepted": "accepted",
-    "partially_filled": "partially_filled",
-    "filled": "filled",
-    "canceled": "canceled",
-    "expired": "expired",
-    "rejected": "rejected",
-    "replaced": "canceled",
+ORDER_STATUS: Final[Mapping[str, OrderStatus | str]] = {
+    "pending_new": S.PENDING_NEW,
+    "new": S.NEW,
+    "accepted": S.ACCEPTED,
+    "partially_filled": S.PARTIALLY_FILLED,
+    "filled": S.FILLED,
+    "canceled": S.CANCELED,
+    "expired": S.EXPIRED,
+    "rejected": S.REJECTED,
+    "replaced": S.CANCELED,
     "done_for_day": _WORKING,
     "pending_cancel": _WORKING,
     "pending_replace": _WORKING,
     "stopped": _WORKING,
-    "pending_review": "pending_new",
-    "accepted_for_bidding": "accepted",
-    "held": "accepted",
-    "suspended": "accepted",
-    "calculated": "filled",
+    "pending_review": S.PENDING_NEW,
+    "accepted_for_bidding": S.ACCEPTED,
+    "held": S.ACCEPTED,
+    "suspended": S.ACCEPTED,
+    "calculated": S.FILLED,
 }
 
 FILL_EVENTS: Final = frozenset({"fill", "partial_fill"})
@@ -74,12 +76,12 @@ MULTIPLIERS: Final[Mapping[str, Decimal]] = {"us_option": Decimal(100)}
 ONE: Final = Decimal(1)
 
 
-def order_status(event: str | None, alpaca_status: str | None, filled_qty: Decimal) -> str | None:
+def order_status(event: str | None, alpaca_status: str | None, filled_qty: Decimal) -> OrderStatus | None:
     """The API document's status for an Alpaca event (or None for a REST order) and order status."""
     status = EVENT_STATUS.get(event or "") or ORDER_STATUS.get(alpaca_status or "")
     if status == _WORKING:
-        return "partially_filled" if filled_qty > 0 else "new"
-    return status
+        return S.PARTIALLY_FILLED if filled_qty > 0 else S.NEW
+    return None if status is None else S(status)
 
 
 # --- scalars ----------------------------------------------------------------------------------
@@ -149,7 +151,7 @@ def order_update(user_id: str, order: Mapping[str, Any], event: str | None) -> O
     if status is None:
         return None
     side = order.get("side")
-    if side not in ("buy", "sell"):
+    if side not in ORDER_SIDES:
         raise MalformedAlpaca(f"order.side: expected buy or sell, got {side!r}")
     # Notional orders carry no qty until they fill.
     qty = optional_decimal(order.get("qty"), "order.qty")
@@ -162,7 +164,7 @@ def order_update(user_id: str, order: Mapping[str, Any], event: str | None) -> O
         order_id=order_key(order),
         broker_order_id=text(order.get("id"), "order.id"),
         symbol=text(order.get("symbol"), "order.symbol"),
-        side=side,
+        side=OrderSide(side),
         type=str(order.get("type") or order.get("order_type") or "market"),
         status=status,
         qty=qty if qty is not None else filled_qty,
@@ -195,7 +197,7 @@ class RestPosition:
 def rest_position(raw: Any) -> RestPosition:
     raw = mapping(raw, "position")
     qty = abs(decimal(raw.get("qty"), "position.qty"))
-    if raw.get("side") == "short":
+    if raw.get("side") == PositionSide.SHORT:
         qty = -qty
     return RestPosition(
         symbol=text(raw.get("symbol"), "position.symbol"),

@@ -20,6 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Mapping
 
+from ...constants import ORDER_SIDES, OrderSide, PositionSide
 from ...core.events import AccountUpdate, Event, OrderUpdate, PositionUpdate, TradeExecuted
 from . import mapping as m
 
@@ -126,8 +127,9 @@ class AccountState:
         executed_at = m.timestamp(data.get("timestamp"), "trade_update.timestamp")
         symbol = m.text(order.get("symbol"), "order.symbol")
         side = order.get("side")
-        if side not in ("buy", "sell"):
+        if side not in ORDER_SIDES:
             raise m.MalformedAlpaca(f"order.side: expected buy or sell, got {side!r}")
+        side = OrderSide(side)
         order_id = m.order_key(order)
         filled_total = m.optional_decimal(order.get("filled_qty"), "order.filled_qty") or ZERO
         trade_id = str(data.get("execution_id") or f"{order.get('id')}:{filled_total}")
@@ -147,7 +149,7 @@ class AccountState:
             raise m.MalformedAlpaca(f"trade_update.price: a fill price must be positive, got {price}")
         position_qty = m.optional_decimal(data.get("position_qty"), "trade_update.position_qty")
 
-        signed = qty if side == "buy" else -qty
+        signed = qty if side == OrderSide.BUY else -qty
         holding = self._holdings.get(symbol)
         held = holding.qty if holding else ZERO
         before_qty = position_qty - signed if position_qty is not None else held
@@ -356,7 +358,7 @@ class AccountState:
             unrealized_pnl=unrealized,
             unrealized_pnl_percent=unrealized / cost * HUNDRED if cost else ZERO,
             market_value=abs(holding.market_value),  # unsigned like quantity; side says short
-            side="short" if holding.qty < 0 else "long",
+            side=PositionSide.SHORT if holding.qty < 0 else PositionSide.LONG,
             opened_at=holding.opened_at,
         )
         if event == sent:
