@@ -23,6 +23,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from portfolio_ws.constants import POSITION_SIDES, OrderStatus, PositionSide
 from portfolio_ws.core.codec import from_dict, to_dict
 from portfolio_ws.market_calendar import Session
 from portfolio_ws.settings import SimulatorSettings
@@ -138,9 +139,9 @@ def _read_position(value: Any) -> Position:
     sym, symbol, qty, cost, opened_at, strategy_id, entry, side = _list(value)
     position = Position(_int(sym), _text(symbol), _decimal(qty), _decimal(cost), _optional(_moment, opened_at),
                         _optional(_text, strategy_id))
-    if side not in ("long", "short"):
+    if side not in POSITION_SIDES:
         raise ValueError(f"position side {side!r}")
-    position._entry, position._side = _decimal(entry), side
+    position._entry, position._side = _decimal(entry), PositionSide(side)
     return position
 
 
@@ -161,7 +162,8 @@ def _read_order(value: Any) -> Order:
         raise ValueError(f"order status {d['status']!r}")
     if not isinstance(d["triggered"], bool):
         raise ValueError("order.triggered")
-    order.status, order.triggered, order.fills = d["status"], d["triggered"], _int(d["fills"])
+    status = None if d["status"] is None else OrderStatus(d["status"])
+    order.status, order.triggered, order.fills = status, d["triggered"], _int(d["fills"])
     order.filled_qty, order.filled_cost = _decimal(d["filled_qty"]), _decimal(d["filled_cost"])
     order.filled_at, order.updated_at = _optional(_float, d["filled_at"]), _float(d["updated_at"])
     return order

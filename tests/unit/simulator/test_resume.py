@@ -326,11 +326,14 @@ async def test_a_user_added_later_joins_the_market_and_a_successor_re_runs_the_j
 
 
 def test_a_checkpoint_with_open_orders_and_positions_reads_back_with_their_statuses_and_sides() -> None:
-    # Order statuses and sides are constants' str-Enums (issue 12): the allow-list must take them.
+    # Order statuses and sides are constants' str-Enums (issue 12): they read back as those enums.
     sim = Simulation(["user-0", "user-1"], SimulatorSettings(seed=3), ny("2025-03-03 09:30"))
     sim.advance_to(ny("2025-03-03 11:00"))
     before = [e for user in ("user-0", "user-1") for e in sim.state_events(user)]
     kinds = {type(getattr(e, "status", None)) for e in before} | {type(getattr(e, "side", None)) for e in before}
     assert kinds & {OrderStatus, OrderSide, PositionSide}
     again = Checkpoint.decode(Checkpoint("m", 1, {}, sim).encode()).sim
-    assert [e for user in ("user-0", "user-1") for e in again.state_events(user)] == before
+    after = [e for user in ("user-0", "user-1") for e in again.state_events(user)]
+    assert after == before
+    assert [type(getattr(e, "side", None)) for e in after] == [type(getattr(e, "side", None)) for e in before]
+    assert [type(getattr(e, "status", None)) for e in after] == [type(getattr(e, "status", None)) for e in before]
