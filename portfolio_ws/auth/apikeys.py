@@ -26,9 +26,10 @@ from typing import Any, Callable
 from ..errors import UsageError
 from .database import SQLiteTables, Tables
 
-# publish: POST /api/v1/publish. read: nothing yet - the scope of read-only server calls to come
-# (kept so a key can be limited to them now; a read key is refused publishing, 403).
-SCOPES = ("publish", "read")
+# publish: POST /api/v1/publish. admin: the users over the API (POST /api/v1/users, DELETE
+# /api/v1/users/{userId}). read: nothing yet - the scope of read-only server calls to come (kept so
+# a key can be limited to them now; a read key is refused the others, 403).
+SCOPES = ("publish", "admin", "read")
 NAME_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 _KEY_RE = re.compile(r"pws_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 

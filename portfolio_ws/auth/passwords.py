@@ -15,6 +15,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from ..errors import UsageError
 
+# The stored hash of a user without a password (``UserStoreBase.add_async(..., None)``): no argon2
+# hash, so no password ever verifies; checked as an unknown user's, with the same work.
+NO_PASSWORD = "!"
+
 
 def default_hasher() -> PasswordHasher:
     """The hasher used when none is given: argon2id with the library's default parameters."""
@@ -53,7 +57,7 @@ class Passwords:
         dummy = self._dummy()
         if not isinstance(password, str):
             stored_hash, password = None, ""
-        if stored_hash is None:
+        if stored_hash is None or stored_hash == NO_PASSWORD:  # no such user, or one who can't log in
             self._check(dummy, password)
             return Verification(ok=False)
         if not self._check(stored_hash, password):

@@ -23,7 +23,7 @@ from argon2 import PasswordHasher
 from ..errors import UsageError
 from .database import SQLiteTables, Tables
 from .hashqueue import HashQueue
-from .passwords import Passwords, Verification
+from .passwords import NO_PASSWORD, Passwords, Verification
 
 USERNAME_MAX = 64
 PASSWORD_MIN = 8
@@ -104,6 +104,39 @@ class UserStoreBase(Tables):
                 raise UsageError(f"user {username!r} already exists") from None
             raise  # a user_id collision: 48 random bits, not worth a retry loop
         return user
+
+    async def add_async(self, username: str, password: str | None, queue: HashQueue | None = None) -> User:
+        """``add`` for the server (``POST /api/v1/users``): the argon2 work off the loop's thread
+        (on ``queue`` when given), the insert without blocking it. ``password`` None: a user only the
+        platform's own sessions or API stand for, who can't log in here (``NO_PASSWORD``)."""
+        validate_username(username)
+        if password is None:
+            password_hash = NO_PASSWORD
+        else:
+            validate_password(password)
+            if queue is not None:
+                password_hash = await queue.run(self._passwords.hash, password)
+            else:
+                password_hash = await asyncio.get_running_loop().run_in_executor(None, self._passwords.hash, password)
+        user = User(user_id="user-" + secrets.token_hex(6), username=username, is_admin=False,
+                    created_at=self._clock())
+        try:
+            await self._aexecute(
+                "INSERT INTO users (user_id, username, password_hash, is_admin, created_at)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (user.user_id, user.username, password_hash, 0, user.created_at),
+            )
+        except self.DUPLICATE:
+            raise UsageError(f"user {username!r} already exists") from None
+        return user
+
+    async def by_username_async(self, username: str) -> User | None:
+        rows = await self._afetchall(f"SELECT {_COLUMNS} FROM users WHERE {self.NAME_MATCH}", (username,))
+        return _user(rows[0]) if rows else None
+
+    async def remove_async(self, user_id: str) -> bool:
+        """Delete the user ``user_id``; ``False`` if there was none (sessions: the caller's)."""
+        return await self._aexecute("DELETE FROM users WHERE user_id = %s", (user_id,)) > 0
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The user if ``password`` is theirs, else ``None`` (unknown user or wrong password alike).

@@ -32,7 +32,7 @@ def command() -> None:
 @command.command(name="add")
 @click.argument("name")
 @click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(SCOPES),
-              help="What the key may do (publish: POST /api/v1/publish). Repeatable.")
+              help="What the key may do (publish: POST /api/v1/publish; admin: POST/DELETE /api/v1/users). Repeatable.")
 @_database_options
 def add(name: str, scopes: tuple[str, ...], config_path: str | None, database: str | None) -> None:
     """Add key NAME and print it, once: keep it in the calling server's secrets."""

@@ -265,6 +265,13 @@ class StreamCore(UserLoading):
             self.close(conn.id, c.SESSION_EXPIRED, now)
         return len(conns)
 
+    def end_user(self, user_id: str, now: float) -> int:
+        """A removed user: close their sockets as their sessions ended (1008 Session expired)."""
+        conns = [conn for conn in self.hub.connections.values() if conn.user_id == user_id]
+        for conn in conns:
+            self.close(conn.id, c.SESSION_EXPIRED, now)
+        return len(conns)
+
     def shutdown(self, now: float) -> None:
         """Flush everything pending, then close every connection with 1001 (later ones too)."""
         self.stopping = True

@@ -18,6 +18,7 @@ from .http import (AdminStatsHandler, EquityHandler, HealthHandler, LoginHandler
 from . import http, ws
 from .metrics import MetricsHandler, metrics_registry
 from .parts import HttpParts
+from .platform import USERS_PATH, UserSockets, UserHandler, UsersHandler
 from .publish import MAX_BODY_BYTES as PUBLISH_BODY_BYTES, PATH as PUBLISH_PATH, PublishHandler
 from .service import Service
 from .ws import PortfolioSocket
@@ -33,7 +34,7 @@ SYMLINK_DIRS = [str(STATIC), str(CLIENT_JS)]
 # Routes that take a request body (a login's JSON). Every other route reads none: a stray small one
 # still gets the route's own answer (405, 404...), anything larger is refused 413 before it is read
 # (server/accept.py).
-BODY_ROUTES = frozenset({"/api/auth/login", "/api/auth/logout"})
+BODY_ROUTES = frozenset({"/api/auth/login", "/api/auth/logout", USERS_PATH})
 NO_BODY_LIMIT = 1024
 
 
@@ -90,6 +91,8 @@ def make_app(service: Service, parts: HttpParts) -> tornado.web.Application:
     sessions = {**stream, "external": bool(settings.auth.external_session_url)}
     login = {**sessions, "throttle": parts.throttle, "hash_queue": parts.hash_queue,
              "proxies": parts.proxies, "allowed_origins": settings.server.allowed_origins}
+    platform = {**who, "keys": parts.publishing.keys, "counters": parts.publishing.counters}
+    platform_stream: UserSockets = service
     admin = {**who, "admin_token": settings.auth.admin_token, "report": service.report}
     socket = {"stream": socket_stream, "sessions": service.sessions, "slots": service.slots, "clock": service.clock,
               "settings": settings}
@@ -108,6 +111,8 @@ def make_app(service: Service, parts: HttpParts) -> tornado.web.Application:
             (r"/api/admin/websocket-stats", AdminStatsHandler, admin),
             (r"/metrics", MetricsHandler, {**admin, "registry": metrics_registry(service.report)}),
             (PUBLISH_PATH, PublishHandler, {**who, "publishing": parts.publishing}),
+            (USERS_PATH, UsersHandler, {**platform, "hash_queue": parts.hash_queue}),
+            (USERS_PATH + r"/(user-[0-9a-f]{12})", UserHandler, {**platform, "stream": platform_stream}),
             (r"/api/docs/(asyncapi\.yaml|openapi\.yaml)", ApiDocHandler, {"path": str(APIDOCS)}),
             (r"/api/.*", NotFoundHandler, who),
             # The dashboard at / (its files under /static/, from static_path below).

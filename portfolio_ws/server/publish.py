@@ -21,7 +21,7 @@ import ujson
 from redis.exceptions import RedisError
 from tornado.web import HTTPError
 
-from ..auth.apikeys import ApiKey, ApiKeyStoreBase
+from ..auth.apikeys import ApiKeyStoreBase
 from ..auth.stores import open_key_store
 from ..auth.sessions import SessionStore
 from ..auth.users import UserStoreBase
@@ -32,7 +32,8 @@ from ..core.seen import SeenIds
 from ..ingest.items import check_items
 from ..settings import Settings
 from .admin import PlatformCounters
-from .http import ApiHandler, encodable
+from .http import encodable
+from .platform import PlatformHandler
 
 log = logging.getLogger("portfolio_ws.publish")
 
@@ -64,32 +65,15 @@ class Publishing:
         return cls(bus, settings.auth.database, offset_of, bool(settings.auth.external_session_url), shared, counters)
 
 
-class PublishHandler(ApiHandler):
+class PublishHandler(PlatformHandler):
     def initialize(self, sessions: SessionStore, users: UserStoreBase, clock: Callable[[], float],  # type: ignore[override]
                    publishing: Publishing) -> None:
-        super().initialize(sessions, users, clock)
+        super().initialize(sessions, users, clock, publishing.keys, publishing.counters)
         self.publishing = publishing
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        if status_code == 401:  # set here: Tornado clears headers set before an HTTPError
-            self.set_header("WWW-Authenticate", 'Bearer realm="portfolio-ws"')
-        super().write_error(status_code, **kwargs)
-
-    async def _key(self) -> ApiKey:
-        header = self.request.headers.get("Authorization", "")
-        key = await self.publishing.keys.verify_async(header[7:].strip()) if header.startswith("Bearer ") else None
-        if key is None:
-            raise HTTPError(401, "A valid API key is required (Authorization: Bearer <key>)", reason="Unauthorized")
-        if "publish" not in key.scopes:
-            raise HTTPError(403, "This API key has no publish scope", reason="Forbidden")
-        return key
-
     async def post(self) -> None:
-        key = await self._key()
-        content_type = self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-        if content_type != "application/json":
-            raise HTTPError(415, "The body must be JSON (Content-Type: application/json)",
-                            reason="Unsupported Media Type")
+        key = await self.require_key("publish")
+        self.require_json()
         try:
             items = ujson.loads(self.request.body or b"")
         except (ValueError, OverflowError, RecursionError):
@@ -105,12 +89,6 @@ class PublishHandler(ApiHandler):
                  counts["duplicate"], counts["rejected"])
         self.write_json(200, {"accepted": counts["accepted"], "duplicates": counts["duplicate"],
                               "rejected": counts["rejected"], "results": results})
-
-    def on_finish(self) -> None:
-        counters = self.publishing.counters
-        counters.requests += 1
-        if 400 <= self.get_status() < 500:
-            counters.clientErrors += 1
 
     async def _publish(self, items: list[Any]) -> list[dict[str, Any]]:
         publishing = self.publishing

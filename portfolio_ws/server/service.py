@@ -284,6 +284,12 @@ class Service:
         self.core.end_session(session_id, self.clock())
         self.pump()
 
+    def end_user(self, user_id: str) -> int:
+        """A removed user's sockets here closed (1008 Session expired); how many."""
+        closed = self.core.end_user(user_id, self.clock())
+        self.pump()
+        return closed
+
     def set_enabled(self, enabled: bool) -> None:
         self.core.set_enabled(enabled)
 

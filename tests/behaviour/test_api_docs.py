@@ -8,7 +8,9 @@ the channel lists must be seen at least once: the documents can neither be vacuo
 
 from __future__ import annotations
 
+
 import dataclasses
+import re
 from typing import Any
 
 import jsonschema
@@ -71,9 +73,16 @@ class Docs:
     def client_message(self, message: dict[str, Any]) -> bool:
         return any(not self._errors(ref, message) for ref in self.client_messages.values())
 
+    def _path(self, path: str) -> dict[str, Any]:
+        """The document's entry of ``path``, matching templates (``/api/v1/users/{userId}``) too."""
+        for template, entry in self.openapi["paths"].items():
+            if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)), path):
+                return dict(entry)
+        return {}
+
     def http(self, path: str, method: str, response: Any) -> None:
         """``response`` (a tornado HTTPResponse) validates against its documented response."""
-        operation = self.openapi["paths"].get(path, {}).get(method.lower())
+        operation = self._path(path).get(method.lower())
         json = response.headers.get("Content-Type", "").startswith("application/json")
         body = ujson.loads(response.body) if json and response.body else None
         if operation is None:  # 404 for unknown paths, 405 for unknown methods
@@ -88,6 +97,9 @@ class Docs:
             value = response.headers.get(name)
             assert value is not None, f"{method} {path} {response.code}: no {name} header"
             assert_no_errors(jsonschema.Draft202012Validator(header["schema"]).iter_errors(value), path, value)
+        if "content" not in documented:  # 204
+            assert not response.body, f"{method} {path} {response.code} has a body"
+            return
         [(media, content)] = documented["content"].items()
         assert response.headers["Content-Type"].split(";")[0] == media
         if media == "application/json":
@@ -147,7 +159,8 @@ def test_the_documents_declare_their_versions_and_every_schema_is_valid_json_sch
     for name, schema in openapi["components"]["schemas"].items():
         jsonschema.Draft202012Validator.check_schema(schema)
     assert set(openapi["paths"]) >= {"/api/auth/login", "/api/auth/logout", "/api/auth/me", "/api/portfolio",
-                                     "/api/health", "/api/admin/websocket-stats", "/api/v1/publish"}
+                                     "/api/health", "/api/admin/websocket-stats", "/api/v1/publish",
+                                     "/api/v1/users", "/api/v1/users/{userId}"}
 
 
 def test_the_close_codes_are_those_of_constants():
@@ -344,6 +357,23 @@ async def test_every_http_response_matches_the_openapi_document(make_server):
     assert (await call("/api/v1/publish", "POST", body="[]",
                        headers={**bearer, "Content-Type": "text/plain"})).code == 415
     assert (await call("/api/v1/publish", "POST", body="[" + " " * (1024 * 1024) + "]", headers=bearer)).code == 413
+
+    admin_key = {"Authorization": "Bearer " + ApiKeyStore(server.settings.auth.database).add("ops", ["admin"])[1]}
+    created = await call("/api/v1/users", "POST", body={"username": "carol", "password": PASSWORD}, headers=admin_key)
+    assert created.code == 201
+    assert (await call("/api/v1/users", "POST", body={"username": "dave"}, headers=admin_key)).code == 201
+    assert (await call("/api/v1/users", "POST", body={"username": "Carol"}, headers=admin_key)).code == 409
+    assert (await call("/api/v1/users", "POST", body={"username": "x y"}, headers=admin_key)).code == 400
+    assert (await call("/api/v1/users", "POST", body="[", headers=admin_key)).code == 400
+    assert (await call("/api/v1/users", "POST", body={"username": "erin"})).code == 401
+    assert (await call("/api/v1/users", "POST", body={"username": "erin"}, headers=bearer)).code == 403
+    assert (await call("/api/v1/users", "POST", body="{}", headers={**admin_key, "Content-Type": "text/plain"})).code == 415
+    assert (await call("/api/v1/users", "POST", body="x" * 5000, headers=admin_key)).code == 413
+    carol = "/api/v1/users/" + ujson.loads(created.body)["userId"]
+    assert (await call(carol, "DELETE")).code == 401
+    assert (await call(carol, "DELETE", headers=bearer)).code == 403
+    assert (await call(carol, "DELETE", headers=admin_key)).code == 204
+    assert (await call(carol, "DELETE", headers=admin_key)).code == 404
 
     assert (await call("/api/nothing-here")).code == 404
     assert (await call("/api/auth/login")).code == 405

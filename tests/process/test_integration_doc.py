@@ -25,7 +25,9 @@ pytestmark = pytest.mark.slow  # real processes (the CLI, node, curl, python)
 TEXT = (ROOT / "docs" / "integration.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"^```(sh|js|python)\n(.*?)^```$", TEXT, flags=re.S | re.M)
 # The examples that publish (the key commands of section 1 are exercised by tests/process/commands/test_keys_cli.py).
-RUNNABLE = [(lang, code) for lang, code in BLOCKS if "PORTFOLIO_WS_URL" in code]
+RUNNABLE = [(lang, code) for lang, code in BLOCKS if "PORTFOLIO_WS_URL" in code and "/api/v1/users" not in code]
+# Section 7's: creating and removing users with an admin key.
+USER_EXAMPLES = [code for lang, code in BLOCKS if "/api/v1/users" in code]
 
 
 def command(lang: str, code: str, folder: Path) -> list[str]:
@@ -100,3 +102,32 @@ async def test_every_redis_streams_example_adds_a_trade_the_users_socket_receive
         assert (await client.expect("trade_executed"))["data"]["tradeId"] == f"after-{expected}"
     await raw.aclose()
     await client.assert_nothing_pending()
+
+
+async def run_example(code: str, env: dict[str, str], folder: Path) -> bytes:
+    process = await asyncio.create_subprocess_exec(*command("sh", code, folder), env=env,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, (code, out, err)
+    return out
+
+
+async def test_the_user_examples_create_a_user_once_and_remove_one_closing_its_sockets(make_server, tmp_path):
+    [create, remove] = USER_EXAMPLES
+    server = await make_server()
+    store = ApiKeyStore(server.settings.auth.database)
+    key = store.add("platform-admin", ["admin"])[1]
+    store.close()
+    env = {**os.environ, "PORTFOLIO_WS_URL": server.url, "PORTFOLIO_WS_ADMIN_KEY": key}
+    first = ujson.loads(await run_example(create, env, tmp_path))
+    retried = ujson.loads(await run_example(create, env, tmp_path))  # a retry: 409, the same id
+    assert first["username"] == "carol" and retried["error"]["code"] == "USER_EXISTS"
+    assert retried["userId"] == first["userId"] == server.users.by_username("carol").user_id
+    user, cookie = await server.user_session("alice")
+    client = await server.connect(cookie)
+    await client.subscribe("trades")
+    await client.expect("snapshot")
+    assert await run_example(remove, {**env, "USER_ID": user.user_id}, tmp_path) == b""
+    assert (await client.expect("error"))["data"]["code"] == "SESSION_EXPIRED"
+    assert (await client.closed())[0] == 1008
+    assert server.users.get(user.user_id) is None

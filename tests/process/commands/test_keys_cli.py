@@ -60,3 +60,12 @@ def test_a_second_key_of_the_same_name_is_refused(tmp_path: Path) -> None:
     assert run("add", "platform", "--scope", "publish", "--database", db).exit_code == 0
     again = run("add", "Platform", "--scope", "publish", "--database", db)
     assert again.exit_code == 2 and "exists" in again.output
+
+
+def test_an_admin_scope_key_is_added_and_listed(tmp_path: Path) -> None:
+    db = str(tmp_path / "users.sqlite3")
+    added = run("add", "ops", "--scope", "admin", "--database", db)
+    assert added.exit_code == 0, added.output
+    store = ApiKeyStore(db)
+    assert store.verify(added.stdout.strip()).scopes == {"admin"}
+    assert "admin" in run("list", "--database", db).stdout

@@ -203,3 +203,19 @@ def test_memory_database(cheap_hasher):
     user = store.add("alice", "correct horse")
     assert store.list() == [user]
     assert isinstance(user, User)
+
+
+async def test_a_user_added_without_a_password_never_logs_in_and_is_removed_by_id(store):
+    user = await store.add_async("platform-only", None)
+    assert store.get(user.user_id) == user and not user.is_admin
+    for password in ("!", "", "correct horse"):
+        assert store.authenticate("platform-only", password) is None
+        assert await store.authenticate_async("platform-only", password) is None
+    with pytest.raises(UsageError, match="already exists"):
+        await store.add_async("PLATFORM-ONLY", "correct horse")
+    with_password = await store.add_async("carol", "correct horse")
+    assert await store.authenticate_async("carol", "correct horse") == with_password
+    assert await store.by_username_async("Carol") == with_password
+    assert await store.remove_async(user.user_id)
+    assert not await store.remove_async(user.user_id)
+    assert store.get(user.user_id) is None
