@@ -34,9 +34,9 @@ class ServerSettings:
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
     # Server processes on this port (SO_REUSEPORT); more than 1 needs cluster.redis_url.
     workers: int = 1
-    # Full garbage collections stop the IOLoop (~0.9 s at 19,000 sockets): run one this often (or
-    # sooner after a quarter of the open sockets, at least 1,000, have closed) instead of whenever
-    # CPython decides (every 20-40 s under load). 0 = CPython's own policy.
+    # Full garbage collections stop the IOLoop (for how long: docs/performance.md, "Garbage
+    # collection"): run one this often (or sooner after a quarter of the open sockets, at least
+    # 1,000, have closed) instead of whenever CPython decides (often, under load). 0 = CPython's own policy.
     gc_full_collect_seconds: float = 600.0
     # --- Connections before they are authenticated WebSockets (server/accept.py, docs/reliability.md)
     # Closed when no byte of a request has come this long (a new connection, or one kept alive).

@@ -1,5 +1,5 @@
 """The bounded queue for password hashing: at most ``workers`` argon2 checks run at once (each
-holds ~64 MiB and a core for ~0.1 s), at most ``max_waiting`` more wait; past that the caller is
+holds argon2id's 64 MiB and a core while it runs), at most ``max_waiting`` more wait; past that the caller is
 told to come back later (503 + ``Retry-After``) instead of piling up threads, memory and latency.
 """
 

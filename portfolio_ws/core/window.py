@@ -22,7 +22,7 @@ from .events import Event
 # and the event object is let go. A plain tuple, not an object: a server holds millions of these
 # (windows, recovery buffers), and a tuple of strings and numbers is one the garbage collector stops
 # visiting after its first look, where objects are visited at every full collection, each one
-# stopping the IOLoop (benchmarks/gc_pause.py: ~1 s at 3,800 users with full buffers).
+# stopping the IOLoop (benchmarks/gc_pause.py; docs/performance.md, change 2, has the figures).
 Stamped = tuple[int, float, str, str, str, str]
 SEQ: Final = 0
 AT: Final = 1

@@ -1,11 +1,12 @@
 """When the server pays for full garbage collections: on a schedule, not whenever CPython decides.
 
 A full (generation 2) collection visits every container object in the process, holding the GIL:
-the IOLoop stops for as long as it takes. With 19,000 sockets that is ~1.4 million objects (most of
-them Tornado's, per socket) and ~0.9 s, and CPython started one every 20-40 s under load, because
-each socket's read future, coroutine frames and selector key, replaced at every frame the peer
-sends (a pong every heartbeat), live long enough to be promoted and count toward its trigger
-(docs/performance.md, "Garbage collection").
+the IOLoop stops for as long as it takes, longer the more sockets are open (most of the objects
+are Tornado's, per socket). Left to itself CPython starts one often under load, because each
+socket's read future, coroutine frames and selector key, replaced at every frame the peer sends (a
+pong every heartbeat), live long enough to be promoted and count toward its trigger
+(docs/performance.md, "Garbage collection", has the object counts, pauses and intervals measured
+by benchmarks/gc_pause.py and the load test).
 
 ``FullCollections`` turns CPython's automatic full collections off (its young generations keep
 running as usual: they are cheap) and runs one from the IOLoop every ``server.gc_full_collect_seconds``,

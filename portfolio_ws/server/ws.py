@@ -81,8 +81,9 @@ class PortfolioSocket(Hardened, TornadoSocket):
             self.set_status(403)
             self.finish("Cross origin websockets not allowed")
             return
-        # The session is looked up before the upgrade answers, so that compression (~75 KB of zlib
-        # state a socket) is negotiated for signed-in users only. Frames can't arrive before open().
+        # The session is looked up before the upgrade answers, so that compression (a zlib compressor
+        # and decompressor a socket: docs/performance.md, "Memory per idle connection") is negotiated
+        # for signed-in users only. Frames can't arrive before open().
         try:
             self._identity = await self._authenticate()
         except Exception:  # a store that failed (Redis, the platform): 1011 after the upgrade
@@ -93,7 +94,8 @@ class PortfolioSocket(Hardened, TornadoSocket):
         return origin_allowed(origin, self.request.headers.get("Host", ""), self.config.server.allowed_origins)
 
     def get_compression_options(self) -> dict[str, Any] | None:
-        # permessage-deflate (streaming.compression): ~90% fewer bytes, paid in memory per socket;
+        # permessage-deflate (streaming.compression): far fewer bytes, paid in memory per socket
+        # (docs/performance.md has both);
         # never for an upgrade without a valid session (it is closed 1008 at once anyway).
         if not self.config.streaming.compression or self._identity[0] is None:
             return None
