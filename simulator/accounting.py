@@ -2,8 +2,9 @@
 
 Rule 1: a position's signed quantity is the sum of its fills; ``cost`` is the signed cost basis of
 the open quantity (average-cost method). Prices are cents and quantities whole shares, so cost,
-cash and market values are exact to the cent; the only rounding is the cost released by a partial
-close (to the cent, half-even), and the realized P&L books exactly what was released.
+cash and market values are exact to the cent. The arithmetic of a position (entry price, market
+value, unrealized P&L and its percent, what a partial close releases and realizes) is
+``portfolio_ws.core.positions``', the one the Alpaca feed uses too.
 Rule 2: unrealized P&L = quantity x price - cost, right for shorts too (quantity and cost < 0).
 Hence realized + unrealized over a day always equals the change in equity.
 Rule 3: equity = cash + long market value - short market value. Buying power is a Reg-T style
@@ -15,16 +16,15 @@ Rule 4: day P&L is against the equity fixed at the last close (the daily rollove
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Iterable
 
 from portfolio_ws.constants import PositionSide
+from portfolio_ws.core import positions as accounting
 from portfolio_ws.core.events import AccountUpdate, PositionUpdate
 
-CENT = Decimal("0.01")
-_ENTRY_STEP = Decimal("0.0001")
-_HUNDRED = Decimal(100)
-ZERO = Decimal(0)
+CENT = accounting.CENT
+ZERO = accounting.ZERO
 
 
 class Position:
@@ -40,21 +40,16 @@ class Position:
         self.cost = cost
         self.opened_at = opened_at
         self.strategy_id = strategy_id
-        self._entry = self._average()
-        self._side = PositionSide.SHORT if qty < 0 else PositionSide.LONG
-
-    def _average(self) -> Decimal:
-        if not self.qty:
-            return ZERO
-        return (self.cost / self.qty).quantize(_ENTRY_STEP, rounding=ROUND_HALF_UP)
+        self._entry = accounting.entry_price(qty, cost)
+        self._side = accounting.side_of(qty)
 
     @property
     def entry_price(self) -> Decimal:
-        """Average entry price (cost / quantity, to 1/100 of a cent), positive for longs and shorts."""
+        """Average entry price (cost / quantity), positive for longs and shorts."""
         return self._entry
 
     @property
-    def side(self) -> str:
+    def side(self) -> PositionSide:
         """long/short; a flat position keeps the side it had, for its closing event."""
         return self._side
 
@@ -64,14 +59,8 @@ class Position:
         other side with the remainder (its P&L is the closing part's)."""
         realized: Decimal | None = None
         if self.qty and (qty > 0) != (self.qty > 0):
-            held = abs(self.qty)
-            closing = min(abs(qty), held)
-            if closing == held:
-                released = self.cost
-            else:
-                released = (self.cost * closing / held).quantize(CENT, rounding=ROUND_HALF_EVEN)
-            direction = 1 if self.qty > 0 else -1
-            realized = direction * closing * price - released
+            closing = min(abs(qty), abs(self.qty))
+            realized, released = accounting.close_part(self.qty, self.cost, closing, price)
             self.cost -= released
             self.qty += closing if qty > 0 else -closing
             qty += -closing if qty > 0 else closing
@@ -82,24 +71,18 @@ class Position:
             self.qty += qty
             self.cost += qty * price
         if self.qty:
-            self._entry = self._average()
-            self._side = PositionSide.SHORT if self.qty < 0 else PositionSide.LONG
+            self._entry = accounting.entry_price(self.qty, self.cost)
+            self._side = accounting.side_of(self.qty)
         return realized
 
     def event(self, user_id: str, price: Decimal) -> PositionUpdate:
         """The position as the API shows it, valued at ``price``."""
-        qty = self.qty
-        if not qty:
+        if not self.qty:
             return PositionUpdate(user_id, self.symbol, ZERO, price, self._entry, ZERO, ZERO, ZERO,
                                   self._side, self.strategy_id, self.opened_at)
-        unrealized = qty * price - self.cost
-        basis = abs(self.cost)
-        percent = (unrealized * _HUNDRED / basis).quantize(CENT, rounding=ROUND_HALF_UP) if basis else ZERO
-        if qty > 0:
-            return PositionUpdate(user_id, self.symbol, qty, price, self._entry, unrealized, percent,
-                                  qty * price, PositionSide.LONG, self.strategy_id, self.opened_at)
-        return PositionUpdate(user_id, self.symbol, -qty, price, self._entry, unrealized, percent,
-                              -qty * price, PositionSide.SHORT, self.strategy_id, self.opened_at)
+        f = accounting.figures(self.qty, self.cost, price)
+        return PositionUpdate(user_id, self.symbol, f.quantity, price, f.entry_price, f.unrealized_pnl,
+                              f.unrealized_pnl_percent, f.market_value, f.side, self.strategy_id, self.opened_at)
 
 
 class Book:
@@ -150,7 +133,7 @@ class Book:
         equity, gross = self.valuation(prices)
         day_pnl = equity - self.last_close_equity
         base = self.last_close_equity
-        percent = (day_pnl * _HUNDRED / base).quantize(CENT, rounding=ROUND_HALF_UP) if base > 0 else ZERO
+        percent = accounting.percent(day_pnl, base)
         return AccountUpdate(user_id=user_id, equity=equity, buying_power=self.buying_power(equity, gross),
                              cash=self.cash, portfolio_value=equity, day_pnl=day_pnl,
                              day_pnl_percent=percent, timestamp=at)

@@ -140,7 +140,7 @@ class Auditor:
         if e.unrealized_pnl != unrealized:
             self._fail(f"unrealized P&L != quantity x price - cost ({unrealized})", e)
         if position.qty:
-            entry = (position.cost / position.qty).quantize(BASIS, rounding=ROUND_HALF_UP)
+            entry = position.cost / position.qty  # not rounded: the wire rounds it, once
             if e.entry_price != entry:
                 self._fail(f"entry price != cost / quantity ({entry})", e)
             percent = (unrealized * 100 / abs(position.cost)).quantize(CENT, rounding=ROUND_HALF_UP)

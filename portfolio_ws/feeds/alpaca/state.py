@@ -6,8 +6,9 @@ key (symbol, order id, the account), so re-syncs and replayed frames are silent 
 moved.
 Rule 3: a fill is applied once. Execution ids are remembered (bounded) and a repeat is dropped whole.
 Rule 4: Alpaca is the truth for quantities (``position_qty``, REST positions) and cash (REST);
-between syncs the average entry price and cash are carried forward here, so a reducing fill
-carries its realized P&L and equity follows every price tick.
+between syncs the cost basis and cash are carried forward here, so a reducing fill carries its
+realized P&L and equity follows every price tick. The arithmetic (cost, entry price, P&L and
+percents) is ``core.positions``', the one the simulator uses too.
 Rule 5: every input is validated before anything changes: a malformed frame changes nothing.
 """
 
@@ -20,14 +21,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Mapping
 
-from ...constants import ORDER_SIDES, OrderSide, PositionSide
+from ...constants import ORDER_SIDES, OrderSide
+from ...core import positions as accounting
 from ...core.events import AccountUpdate, Event, OrderUpdate, PositionUpdate, TradeExecuted
 from . import mapping as m
 
 log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
-HUNDRED = Decimal(100)
 MAX_ORDERS = 1000
 
 
@@ -38,7 +39,7 @@ def _sign(value: Decimal) -> int:
 @dataclass(slots=True)
 class Holding:
     qty: Decimal  # signed: negative is short
-    avg_entry: Decimal
+    cost: Decimal  # signed cost basis of qty (multiplier included): qty x average entry x multiplier
     price: Decimal
     asset_class: str = "us_equity"
     opened_at: datetime | None = None
@@ -159,32 +160,32 @@ class AccountState:
         if before_qty != held and not already_held:
             log.info("%s %s: held %s but Alpaca says %s before the fill; trusting Alpaca",
                      self.user_id, symbol, held, before_qty)
-        known_avg = (
-            holding.avg_entry if holding and held and _sign(held) == _sign(before_qty) else None
-        )
         multiplier = holding.multiplier if holding else m.ONE
+        # The cost of before_qty, when what is held is on its side (scaled if Alpaca's count differs).
+        known_cost = None
+        if holding and held and _sign(held) == _sign(before_qty):
+            known_cost = holding.cost if before_qty == held else holding.cost * before_qty / held
 
         pnl: Decimal | None = None
-        if before_qty and _sign(signed) != _sign(before_qty) and known_avg is not None:
+        cost = known_cost
+        if before_qty and _sign(signed) != _sign(before_qty) and known_cost is not None:
             closing = min(qty, abs(before_qty))
-            pnl = closing * (price - known_avg) * _sign(before_qty) * multiplier
+            pnl, released = accounting.close_part(before_qty, known_cost, closing, price, multiplier)
+            cost = known_cost - released
 
         opened = not before_qty or _sign(after_qty) != _sign(before_qty)
         if not after_qty:
-            avg = known_avg if known_avg is not None else price
-        elif opened:
-            avg = price
-        elif abs(after_qty) > abs(before_qty) and known_avg is not None:
-            added = abs(after_qty) - abs(before_qty)
-            avg = (abs(before_qty) * known_avg + added * price) / abs(after_qty)
-        else:
-            avg = known_avg if known_avg is not None else price
+            cost = ZERO
+        elif opened or cost is None:
+            cost = after_qty * price * multiplier
+        elif abs(after_qty) > abs(before_qty):
+            cost += (after_qty - before_qty) * price * multiplier
 
         # Everything validated: now change state.
         self._remember_execution(trade_id)
         self.version += 1
         if not already_held:
-            self._apply_position(symbol, holding, after_qty, avg, price, executed_at if opened else None)
+            self._apply_position(symbol, holding, after_qty, cost, price, executed_at if opened else None)
             if self._cash is not None:
                 self._cash -= signed * price * multiplier
         events: list[Event] = [
@@ -205,11 +206,11 @@ class AccountState:
             events.append(position)
         return events
 
-    def _apply_position(self, symbol: str, holding: Holding | None, qty: Decimal, avg: Decimal,
+    def _apply_position(self, symbol: str, holding: Holding | None, qty: Decimal, cost: Decimal,
                         price: Decimal, opened_at: datetime | None) -> None:
         self._holdings[symbol] = Holding(
             qty=qty,
-            avg_entry=avg,
+            cost=cost,
             price=price,
             asset_class=holding.asset_class if holding else "us_equity",
             opened_at=opened_at or (holding.opened_at if holding else None),
@@ -235,7 +236,7 @@ class AccountState:
             return None
         equity = self._cash + sum((h.market_value for h in self._holdings.values()), ZERO)
         day_pnl = equity - self._last_equity
-        day_pct = day_pnl / self._last_equity * HUNDRED if self._last_equity else ZERO
+        day_pct = accounting.percent(day_pnl, self._last_equity)
         event = AccountUpdate(
             user_id=self.user_id,
             equity=equity,
@@ -288,11 +289,12 @@ class AccountState:
                 if price is None:
                     price = old.price if old else rest.avg_entry_price
                 same_side = old is not None and old.qty and _sign(old.qty) == _sign(rest.qty)
+                asset_class = rest.asset_class or "us_equity"
                 self._holdings[symbol] = Holding(
                     qty=rest.qty,
-                    avg_entry=rest.avg_entry_price,
+                    cost=rest.qty * rest.avg_entry_price * m.MULTIPLIERS.get(asset_class, m.ONE),
                     price=price,
-                    asset_class=rest.asset_class or "us_equity",
+                    asset_class=asset_class,
                     opened_at=old.opened_at if same_side and old else None,
                     streamed_price=keep,
                 )
@@ -346,19 +348,17 @@ class AccountState:
                 unrealized_pnl_percent=ZERO,
                 market_value=ZERO,
             )
-        multiplier = holding.multiplier
-        unrealized = (holding.price - holding.avg_entry) * holding.qty * multiplier
-        cost = abs(holding.qty) * holding.avg_entry * multiplier
+        f = accounting.figures(holding.qty, holding.cost, holding.price, holding.multiplier)
         event = PositionUpdate(
             user_id=self.user_id,
             symbol=symbol,
-            quantity=abs(holding.qty),
+            quantity=f.quantity,
             current_price=holding.price,
-            entry_price=holding.avg_entry,
-            unrealized_pnl=unrealized,
-            unrealized_pnl_percent=unrealized / cost * HUNDRED if cost else ZERO,
-            market_value=abs(holding.market_value),  # unsigned like quantity; side says short
-            side=PositionSide.SHORT if holding.qty < 0 else PositionSide.LONG,
+            entry_price=f.entry_price,
+            unrealized_pnl=f.unrealized_pnl,
+            unrealized_pnl_percent=f.unrealized_pnl_percent,
+            market_value=f.market_value,  # unsigned like quantity; side says short
+            side=f.side,
             opened_at=holding.opened_at,
         )
         if event == sent:
