@@ -93,8 +93,8 @@ class StreamIngest:
         self._own_pending = False  # after a failure: read this consumer's pending entries first
         self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
-        self._in_flight: set[asyncio.Future[None]] = set()
-        self._queued: dict[str, asyncio.Future[bool]] = {}  # entry -> its publish, not yet confirmed  # batches read, their publishes not settled
+        self._in_flight: set[asyncio.Future[None]] = set()  # batches read, their publishes not settled
+        self._queued: dict[str, asyncio.Future[bool]] = {}  # entry -> its publish, not yet confirmed
         self._last_failure = ""
 
     def stats(self) -> dict[str, Any]:
