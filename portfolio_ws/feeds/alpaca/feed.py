@@ -109,6 +109,7 @@ class AlpacaFeed(Feed):
             log.error("alpaca: user %s not started: %s", account.user_id, account.trading.error)
             return
         s = self._settings
+        account.active = True  # again after a stop: a feed leader that lost its lock and got it back
         account.client = trading_client(
             account.creds, paper=account.config.paper, url=s.rest_url, timeout=s.rest_timeout_seconds
         )

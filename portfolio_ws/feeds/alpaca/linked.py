@@ -39,12 +39,10 @@ class LinkedAccounts:
         self.polls = 0
 
     async def __call__(self, feed: AlpacaFeed) -> None:
-        try:
-            while True:
-                await self.poll(feed)
-                await asyncio.sleep(self._poll)
-        finally:
-            await in_executor(self._store.close)
+        """Poll until cancelled (the feed's stop); the store stays open for the next start."""
+        while True:
+            await self.poll(feed)
+            await asyncio.sleep(self._poll)
 
     async def poll(self, feed: AlpacaFeed) -> None:
         """One reading of the table, applied to the feed. Failures are logged once and shown."""
@@ -63,7 +61,10 @@ class LinkedAccounts:
         if feed.linked_error is not None:
             log.info("alpaca: linked accounts read again")
         feed.linked_error = None
-        await self._apply(feed, {row.user_id: row for row in rows})
+        try:
+            await self._apply(feed, {row.user_id: row for row in rows})
+        except Exception:  # never the end of the watcher: the next poll tries again
+            log.exception("alpaca: linked accounts not applied")
         self.polls += 1
 
     async def _apply(self, feed: AlpacaFeed, wanted: dict[str, LinkedAccount]) -> None:

@@ -141,3 +141,20 @@ async def test_on_postgresql_a_dropped_connection_is_shown_and_the_next_link_sti
         await _connected(env, "carol")  # the watcher reconnected by itself
         assert env.feed.health().details["linked"]["error"] is None
     cli.close()
+
+
+async def test_a_feed_restarted_like_a_leader_that_got_its_lock_back_streams_and_syncs_again(io_loop, tmp_path):
+    watcher, cli = _watcher(tmp_path, new_key())
+    async with alpaca_env(users=["alice"], linked=watcher) as env:
+        cli.link("bob", "keys", *USERS["bob"], paper=True)
+        await _connected(env, "bob")
+        await env.feed.stop()
+        syncs = {user: env.server.rest_calls[(USERS[user][0], "/v2/account")] for user in ("alice", "bob")}
+        await env.feed.start(env.bus)
+        for user in ("alice", "bob"):  # mapped and linked: each listens and syncs over REST again
+            await env.server.trading_listening(USERS[user][0], 2)
+            await env.server.rest_called(USERS[user][0], "/v2/account", syncs[user] + 1)
+        mark = env.events.mark()
+        env.server.trade(USERS["bob"][0], "NVDA", "buy", "1", "530")
+        await env.events.first(mark, _trade_of("bob"), "bob's trade after the restart")
+    cli.close()
