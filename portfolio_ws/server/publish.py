@@ -14,6 +14,7 @@ publisher's ``PublishResult`` has the same three lists).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Callable
 
@@ -26,7 +27,6 @@ from ..auth.stores import open_key_store
 from ..auth.sessions import SessionStore
 from ..auth.users import UserStoreBase
 from ..bus import EventBus
-from ..cluster.published import RedisSeenIds
 from ..core.ingest import Item, ItemError
 from ..core.seen import SeenIds
 from ..ingest.items import check_items
@@ -40,6 +40,7 @@ log = logging.getLogger("portfolio_ws.publish")
 PATH = "/api/v1/publish"
 MAX_ITEMS = 500
 MAX_BODY_BYTES = 1024 * 1024  # 500 full order items are ~250 KB
+CLUSTER_WAIT_SECONDS = 10.0  # a cluster's batch must be in Redis within this, else 503
 
 
 class Publishing:
@@ -47,10 +48,10 @@ class Publishing:
     ids, and where an event's offset is read when this process numbers events (one node)."""
 
     def __init__(self, bus: EventBus, database: str, offset_of: Callable[[str], int] | None,
-                 external_users: bool, shared: RedisSeenIds | None = None,
+                 external_users: bool, cluster: bool = False,
                  counters: PlatformCounters | None = None) -> None:
         self.bus = bus
-        self.shared = shared  # cluster mode: the seen ids in Redis (else ``seen``, this process's)
+        self.cluster = cluster  # the seen ids in Redis, taken by the bus's publish (else ``seen``, this process's)
         self.offset_of = offset_of  # None in a cluster: Redis numbers events on the way
         self.external_users = external_users  # users come from the platform, not our database
         self.seen = SeenIds()
@@ -60,9 +61,8 @@ class Publishing:
     @classmethod
     def from_settings(cls, settings: Settings, bus: EventBus, offset_of: Callable[[str], int] | None,
                       counters: PlatformCounters | None = None) -> "Publishing":
-        cluster = settings.cluster
-        shared = RedisSeenIds(cluster.redis_url, cluster.key_prefix) if cluster.redis_url else None
-        return cls(bus, settings.auth.database, offset_of, bool(settings.auth.external_session_url), shared, counters)
+        return cls(bus, settings.auth.database, offset_of, bool(settings.auth.external_session_url),
+                   bool(settings.cluster.redis_url), counters)
 
 
 class PublishHandler(PlatformHandler):
@@ -101,27 +101,39 @@ class PublishHandler(PlatformHandler):
                 results[index] = {"index": index, "status": "rejected", "field": item.field, "message": item.message}
             else:
                 valid.append((index, item))
-        shared = publishing.shared
-        if shared is not None:  # a cluster: ids claimed in Redis, whichever node a retry reaches
-            try:
-                fresh = await shared.claim([(item.user_id, item.id) for _, item in valid])
-            except (RedisError, OSError):
-                log.warning("publish refused: the published ids (Redis) can't be reached")
-                raise HTTPError(503, "Publishing is unavailable; retry with the same ids",
-                                reason="Service Unavailable") from None
+        if publishing.cluster:  # ids taken in Redis with the publish itself, whichever node a retry reaches
+            published = await self._publish_in_cluster([item for _, item in valid])
         for n, (index, item) in enumerate(valid):
-            if shared is not None:
-                done, offset = not fresh[n], None
+            if publishing.cluster:
+                done, offset = not published[n], None
             else:
                 done, offset = publishing.seen.seen(item.user_id, item.id)
             if done:
                 publishing.counters.duplicates += 1
                 results[index] = {"index": index, "status": "duplicate", "id": item.id, "offset": offset}
                 continue
-            publishing.bus.publish(item.event)
-            offset = publishing.offset_of(item.user_id) if publishing.offset_of is not None else None
-            if shared is None:
+            if not publishing.cluster:
+                publishing.bus.publish(item.event)
+                offset = publishing.offset_of(item.user_id) if publishing.offset_of is not None else None
                 publishing.seen.add(item.user_id, item.id, offset)
             publishing.counters.accepted += 1
             results[index] = {"index": index, "status": "accepted", "id": item.id, "offset": offset}
         return [r for r in results if r is not None]
+
+    async def _publish_in_cluster(self, items: list[Item]) -> list[bool]:
+        """Publish through the bus's script, each id taken in the same step as its event's publish
+        (``EventBus.publish_item``), and answer once Redis has run them all: an ``accepted`` item is
+        in Redis (numbered, in the user's state and history, sent to every node), and a node dying
+        between the id's claim and the publish can't leave an id taken but its event lost. True per
+        item published, False for a duplicate. Redis away (or slower than ``CLUSTER_WAIT_SECONDS``):
+        503, and a retry with the same ids delivers each item once."""
+        futures = [self.publishing.bus.publish_item(item.event, item.id) for item in items]
+        try:
+            return list(await asyncio.wait_for(asyncio.gather(*futures), CLUSTER_WAIT_SECONDS))
+        except (asyncio.TimeoutError, ConnectionError, RedisError, OSError):
+            for future in futures:  # retrieved: the ones that failed or were given up on
+                if future.done() and not future.cancelled():
+                    future.exception()
+            log.warning("publish refused: Redis did not take the batch within %.0f s", CLUSTER_WAIT_SECONDS)
+            raise HTTPError(503, "Publishing is unavailable; retry with the same ids",
+                            reason="Service Unavailable") from None

@@ -10,7 +10,7 @@ from portfolio_ws.auth.sessions import SessionLifetime
 from portfolio_ws.auth.throttle import LoginPolicy
 from portfolio_ws.auth.throttle_redis import RedisLoginThrottle
 from portfolio_ws.bus.redis import RedisBus
-from portfolio_ws.cluster.published import RedisSeenIds
+from portfolio_ws.cluster.published import seen_key
 from portfolio_ws.cluster.stats import ClusterStats
 from portfolio_ws.feeds import NoFeed
 from portfolio_ws.feeds.leader import LeaderFeed, RedisFeedState
@@ -34,7 +34,7 @@ def keys(prefix: str, tmp_path) -> dict[str, object]:
         "bus": [bus.channel, bus.seq_key("alice"), bus.recovery_key("alice"), bus.position_key("alice"),
                 bus.state_key("alice"), bus.trades_key("alice"), bus.marker_key("alice", 7),
                 bus.seen_key("alice"), bus.user_channel("alice")],
-        "published": RedisSeenIds(URL, prefix).key("alice"),
+        "published": seen_key(prefix, "alice"),
         "slots": [slots._user_key("alice"), slots._all_key],
         "login": throttle._keys("alice", "10.0.0.1"),
         "sessions": [sessions._session_key("d1"), sessions._user_key("alice")],
