@@ -60,6 +60,7 @@ from ..core.users import UserSnapshot
 from ..errors import InvalidEvent
 from ..settings import ClusterSettings
 from .keys import BusKeys
+from .watched import Watched
 from .script import POSITION_KEEP_SECONDS, PUBLISH_LUA
 from .state import READ_LUA, snapshot_from, state_args
 from .subscription import Subscription
@@ -72,7 +73,7 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.05, 5.0
 LIVENESS_SECONDS = 2.0       # an idle subscription is PINGed this often, so a dead Redis is noticed
 
 
-class RedisBus(BusKeys, EventBus):
+class RedisBus(BusKeys, Watched, EventBus):
     def __init__(self, url: str, *, prefix: str = KEY_PREFIX, node_id: str = "", max_events: int = 1000,
                  max_age_seconds: float = 300.0, clock: Callable[[], float] = time.time,
                  state_keep_seconds: float = ClusterSettings.state_keep_days * 86400) -> None:
@@ -104,13 +105,12 @@ class RedisBus(BusKeys, EventBus):
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self._closing = False
-        self.publisher_connected = True
-        self.subscriber_connected = False
         # Every event not passed on is counted under its reason: "dropped" (queue overflow while
         # Redis was down), "deduplicated" (a publish whose marker existed: a retry that had run),
         # "duplicates" (an offset at or below the last delivered here), "invalid" (not an event).
-        self.counters = dict.fromkeys(("published", "delivered", "repaired", "dropped", "deduplicated",
-                                       "duplicates", "reconnects", "invalid"), 0)
+        # Each change of these or of the connection flags re-checks what ``when`` awaits (watched.py).
+        self._watch(("published", "delivered", "repaired", "dropped", "deduplicated", "duplicates", "reconnects",
+                     "invalid"))
 
     # ---- interface ----------------------------------------------------------------------------
     def publish(self, event: Event, position: str | None = None) -> None:

@@ -22,6 +22,7 @@ from .. import constants as c
 from ..auth.sessions import SessionStore
 from ..auth.users import UserStoreBase
 from ..bus import EventBus
+from ..bus.watched import Conditions
 from ..cluster.stats import ClusterStats
 from ..constants import Close
 from ..core.events import Event
@@ -60,7 +61,7 @@ class Service:
         self._slot_of: dict[int, str] = {}
         self._background: set[asyncio.Task[None]] = set()
         # Conditions awaited through ``when``, re-checked after each input the service handles.
-        self._awaited: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self._conditions = Conditions()
         self._loads: dict[str, asyncio.Future[None]] = {}  # user -> its state's load in flight
         self.follow_linger = FOLLOW_LINGER_SECONDS
         self._unfollower: PeriodicCallback | None = None
@@ -221,28 +222,10 @@ class Service:
         """A future resolved once ``condition()`` holds: at once, or after the input that makes it
         hold (a socket attached or detached, a frame, an event, a tick, background work done).
         Await it instead of polling (tests); cancel it to stop waiting."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if condition():
-            future.set_result(None)
-        else:
-            self._awaited.append((condition, future))
-        return future
+        return self._conditions.when(condition)
 
     def _settle(self) -> None:
-        if self._awaited:
-            waiting, self._awaited = self._awaited, []
-            for condition, future in waiting:
-                if future.done():  # cancelled: the waiter gave up
-                    continue
-                try:
-                    held = condition()
-                except Exception as exc:  # the waiter's bug is the waiter's: never the server's
-                    future.set_exception(exc)
-                    continue
-                if held:
-                    future.set_result(None)
-                else:
-                    self._awaited.append((condition, future))
+        self._conditions.changed()
 
     def receive_frame(self, conn_id: int, frame: str | bytes) -> None:
         self.core.receive_frame(conn_id, frame, self.clock())

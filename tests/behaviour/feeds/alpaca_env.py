@@ -91,8 +91,10 @@ class AlpacaEnv:
 
 
 async def health_until(feed: Feed, predicate: Callable[[Any], bool], what: str, timeout: float = 10.0) -> Any:
-    """Until ``predicate(feed.health())``. Health has no callbacks, so it is looked at again every
-    20 ms: a condition, not a fixed wait."""
+    """Until ``predicate(feed.health())``, looked at again every 20 ms: a condition, not a fixed
+    wait. Polled because health is computed when asked, from the SDK's streams (run by alpaca-py's
+    own loops), REST answers, the linked-accounts watcher and the market clock: no one change
+    among them could resolve a future, and a hook in each would put test plumbing in the feed."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:

@@ -10,7 +10,7 @@ import ujson
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.process.cluster.conftest import NodeFactory
-from tests.unit.portfolio_ws.bus.test_redis import until
+from tests.unit.portfolio_ws.bus.test_redis import bus_until
 from tests.builders import position
 from tests.redis_server import RedisServer
 
@@ -52,7 +52,7 @@ async def test_a_redis_outage_is_degraded_then_recovers_by_itself(io_loop: Any, 
     cookie = await a.login(a.add_user("alice").username)
     client = await a.connect(cookie)
     redis_server.stop()
-    await until(lambda: not a.service.bus.connected)  # type: ignore[attr-defined]
+    await bus_until(a.service.bus, lambda: not a.service.bus.connected)  # type: ignore[arg-type, attr-defined]
     down = await stats(a)
     assert down["status"] == "degraded" and down["bus"]["connected"] is False
     assert down["cluster"]["reachable"] is False and down["cluster"]["total"]["activeConnections"] == 1
@@ -60,7 +60,7 @@ async def test_a_redis_outage_is_degraded_then_recovers_by_itself(io_loop: Any, 
     assert (await client.recv() or {}).get("type") == "pong"
 
     redis_server.start()
-    await until(lambda: a.service.bus.connected)  # type: ignore[attr-defined]
+    await bus_until(a.service.bus, lambda: a.service.bus.connected)  # type: ignore[arg-type, attr-defined]
     up = await stats(a)
     assert up["status"] == "healthy" and up["bus"]["connected"] is True and up["cluster"]["reachable"] is True
 

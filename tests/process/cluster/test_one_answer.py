@@ -12,7 +12,7 @@ import ujson
 from portfolio_ws.core.events import Event
 from tests.builders import account, later, order, position, trade
 from tests.process.cluster.conftest import NodeFactory
-from tests.unit.portfolio_ws.bus.test_redis import until
+from tests.unit.portfolio_ws.bus.test_redis import bus_until
 from tests.harness import Client
 from tests.harness import TestServer as Node
 
@@ -107,7 +107,7 @@ async def test_a_node_that_never_saw_the_user_resumes_a_client_from_the_history_
     first.close()
     a.publish(trade(bob, "t2", at=later(1)))
     a.publish(trade(bob, "t3", at=later(2)))
-    await until(lambda: a.service.bus.counters["published"] == 3)  # type: ignore[attr-defined]
+    await bus_until(a.service.bus, lambda: a.service.bus.counters["published"] == 3)  # type: ignore[arg-type, attr-defined]
     b = await make_node()                       # started after all three
     resumed = await b.connect(cookie)
     await resumed.subscribe("trades", resume_from=last)

@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.builders import position, trade
 from tests.process.cluster.conftest import NodeFactory
-from tests.unit.portfolio_ws.bus.test_redis import until
+from tests.unit.portfolio_ws.bus.test_redis import bus_until
 
 
 async def test_each_node_takes_in_only_its_own_users_events(io_loop: Any, make_node: NodeFactory) -> None:
@@ -45,13 +45,13 @@ async def test_a_node_lets_an_idle_user_go_and_loads_it_again_when_it_comes_back
     a.publish(position(alice, price="1.00"))
     await client.expect("position_update")
     client.close()
-    await until(lambda: alice not in a.service.core.hub.by_user)
+    await a.until(lambda: not a.connection_ids(alice))  # the close handled (Service.when)
     a.service.follow_linger = 0.0           # the linger has passed
     await a.service._unfollow_idle()       # the periodic sweep, now
     assert a.bus.health()["following"] == 0 and alice not in a.service.core.users  # type: ignore[attr-defined]
 
     a.publish(position(alice, price="2.00"))  # while nobody here follows alice
-    await until(lambda: a.bus.counters["published"] == 2)  # type: ignore[attr-defined]
+    await bus_until(a.bus, lambda: a.bus.counters["published"] == 2)  # type: ignore[arg-type, attr-defined]
     assert a.service.core.stats.events_emitted == 1
     again = await a.connect(cookie)
     await again.subscribe("positions")

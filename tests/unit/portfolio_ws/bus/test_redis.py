@@ -20,11 +20,18 @@ TIMEOUT = 15.0
 
 
 async def until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    """Poll a condition of a background task (reconnects have no future to await)."""
+    """Poll a condition of something with no awaitable change (a simulator feed's progress, a
+    checkpoint store). The Redis bus's own flags and counters: ``bus_until``, no polling."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.01)
+
+
+async def bus_until(bus: RedisBus, condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+    """Until ``condition`` holds, re-checked at each change of the bus's connection flags and
+    counters (``RedisBus.when``): a reconnect or a publish's reply has no future of its own."""
+    await asyncio.wait_for(bus.when(condition), timeout)
 
 
 async def test_a_missed_message_is_repaired_from_the_recovery_stream(io_loop: Any, redis_server: RedisServer) -> None:
@@ -77,11 +84,13 @@ async def test_redis_restart_degrades_then_recovers_by_itself(io_loop: Any, tmp_
         server.stop()
         for i in range(5):  # published while Redis is down: queued, not lost
             a.publish(position("u1", price=f"{i + 2}.00"))
-        await until(lambda: not a.connected and not b.connected)
+        await bus_until(a, lambda: not a.connected)
+        await bus_until(b, lambda: not b.connected)
         assert a.health()["connected"] is False and a.health()["pending"] >= 1
         server.start()
         items = await on_b.until(6)
-        await until(lambda: a.connected and b.connected)
+        await bus_until(a, lambda: a.connected)
+        await bus_until(b, lambda: b.connected)
         assert [str(e.current_price) for e, _ in items] == [f"{i}.00" for i in range(1, 7)]  # type: ignore[union-attr]
         offsets = [s for _, s in items]
         assert offsets == sorted(set(offsets)) and offsets[1] > before  # type: ignore[operator]
@@ -115,7 +124,7 @@ async def test_a_node_restarted_under_the_same_id_publishes_at_once(io_loop: Any
                 again.publish(position("u1", price=f"{i + 4}.00"))
             items = await seen.until(6)
             assert [str(e.current_price) for e, _ in items] == [f"{i}.00" for i in range(1, 7)]  # type: ignore[union-attr]
-            await until(lambda: again.counters["published"] == 3)  # counted once the pipeline's reply is read
+            await bus_until(again, lambda: again.counters["published"] == 3)  # counted once the pipeline's reply is read
             assert again.counters["deduplicated"] == 0
         finally:
             await again.close()
@@ -137,7 +146,7 @@ async def test_a_publish_whose_marker_exists_is_not_repeated_and_is_counted(io_l
         bus.publish(position("u1", price="2.00"))
         [(event, _)] = await seen.until(1)
         assert str(event.current_price) == "2.00"  # type: ignore[union-attr]
-        await until(lambda: bus.counters["published"] == 1)
+        await bus_until(bus, lambda: bus.counters["published"] == 1)
         assert bus.health()["deduplicated"] == 1 and bus.health()["dropped"] == 0
     finally:
         await raw.aclose()
@@ -168,7 +177,7 @@ async def test_an_event_at_or_below_its_users_source_position_is_published_once(
         items = await received.until(5)
         assert [str(e.current_price) for e, _ in items] == [  # type: ignore[union-attr]
             "1.00", "2.00", "3.00", "4.00", "5.00"]
-        await until(lambda: new.counters["deduplicated"] == 2)
+        await bus_until(new, lambda: new.counters["deduplicated"] == 2)
         assert await new.positions(["u1"]) == {"u1": "m2:1"}
     finally:
         await old.close()
