@@ -14,7 +14,7 @@ decoded from that table; a test fails when the two drift apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Callable, Union
@@ -187,7 +187,6 @@ ClientEvent = Union[PositionEvent, OrderEvent, AccountEvent, TradeEvent, Snapsho
 
 # ---- decoding --------------------------------------------------------------------------------
 _parse_time = datetime.fromisoformat  # 3.11 reads the wire's "...123Z"
-_PARSE: dict[type, Callable[[Any], Any]] = {Decimal: Decimal, datetime: _parse_time, str: lambda value: value}
 
 CORE_EVENT: dict[type, type] = {PositionEvent: PositionUpdate, OrderEvent: OrderUpdate, AccountEvent: AccountUpdate,
                                 TradeEvent: TradeExecuted}
@@ -195,21 +194,25 @@ CORE_EVENT: dict[type, type] = {PositionEvent: PositionUpdate, OrderEvent: Order
 
 
 def _decoder(cls: type) -> Callable[[int, dict[str, Any]], Any]:
-    """``(seq, data) -> cls``, reading the wire names and kinds of the core's schema table:
-    a required field missing raises ``KeyError``, an optional one missing or null is ``None``."""
-    steps = tuple((f.name, f.wire, _PARSE[f.kind], f.optional) for f in schema(CORE_EVENT[cls]) if f.sent)
+    """``(seq, data) -> cls``, reading the wire names and kinds of the core's schema table: a
+    required field missing raises ``KeyError``, an optional one missing or null is ``None``.
 
-    def decode_event(seq: int, d: dict[str, Any]) -> Any:
-        values: dict[str, Any] = {"seq": seq}
-        for name, wire, parse, optional in steps:
-            if optional:
-                raw = d.get(wire)
-                values[name] = None if raw is None else parse(raw)
-            else:
-                values[name] = parse(d[wire])
-        return cls(**values)
-
-    decode_event.__name__ = cls.__name__
+    Written out as source once per class and compiled (as ``dataclasses`` does): a loop over the
+    table was a third slower than the hand-written decoders it replaces, on the client's hot path."""
+    sent = {f.name: f for f in schema(CORE_EVENT[cls]) if f.sent}
+    parse = {Decimal: "Decimal", datetime: "parse_time", str: ""}
+    args = []
+    for name in (f.name for f in fields(cls)[1:]):  # after seq
+        f = sent[name]
+        if f.optional and f.kind is str:
+            args.append(f"d.get({f.wire!r})")
+        elif f.optional:
+            args.append(f"(None if (v := d.get({f.wire!r})) is None else {parse[f.kind]}(v))")
+        else:
+            args.append(f"{parse[f.kind]}(d[{f.wire!r}])")
+    scope: dict[str, Any] = {"cls": cls, "Decimal": Decimal, "parse_time": _parse_time}
+    exec(f"def {cls.__name__}(seq, d):\n    return cls(seq, {', '.join(args)})\n", scope)  # noqa: S102
+    decode_event: Callable[[int, dict[str, Any]], Any] = scope[cls.__name__]
     return decode_event
 
 
