@@ -33,6 +33,7 @@ from tornado.httpserver import HTTPServer, _HTTPRequestContext
 from tornado.ioloop import IOLoop, PeriodicCallback
 from tornado.netutil import bind_sockets
 
+from ..bus.watched import Conditions
 from ..settings import ServerSettings
 from .headers import SECURITY_HEADERS
 from .gate import PendingGate
@@ -105,6 +106,7 @@ class EdgeServer(HTTPServer):
         self.gate: PendingGate[HTTP1ServerConnection] = PendingGate(edge.pending_connections_per_address,
                                                                     edge.pending_connections)
         self.proxies = TrustedProxies.from_cidrs(edge.trusted_proxies)
+        self._conditions = Conditions()  # what ``when`` awaits, re-checked as connections come and go
         self.idle_closed = self.too_large = self.accept_pauses = 0
         self._paused_since: float | None = None
         self._pause_logged_at = 0.0
@@ -200,7 +202,16 @@ class EdgeServer(HTTPServer):
             self._paused_since, self._pauses_unlogged = None, 0
 
     # --- pending connections ---------------------------------------------------------------------
+    def when(self, condition: Callable[[], bool]) -> "asyncio.Future[None]":
+        """Resolved once ``condition()`` holds, re-checked as each connection is taken in or ends
+        (tests await the gate's count instead of polling it)."""
+        return self._conditions.when(condition)
+
     def handle_stream(self, stream: iostream.IOStream, address: tuple[Any, ...]) -> None:
+        self._take(stream, address)
+        self._conditions.changed()
+
+    def _take(self, stream: iostream.IOStream, address: tuple[Any, ...]) -> None:
         context = _HTTPRequestContext(stream, address, self.protocol, self.trusted_downstream)
         conn = HTTP1ServerConnection(stream, self.conn_params, context)
         host = str(address[0]) if address else ""
@@ -241,6 +252,7 @@ class EdgeServer(HTTPServer):
             self._holding = False
             for resume in self._resumers:
                 resume()
+        self._conditions.changed()
 
     def _summary(self) -> None:
         now = time.monotonic()

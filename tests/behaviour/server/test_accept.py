@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any, Callable
 
 import pytest
 import ujson
@@ -139,7 +140,7 @@ async def test_at_the_address_cap_the_oldest_idle_connection_gives_way(make_serv
     server = await make_server(server__pending_connections_per_address=10, server__pending_connections=20)
     server.add_user("alice")
     idle = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(10)]
-    await asyncio.wait_for(_until(lambda: len(server.http.gate) == 10), 5)
+    await asyncio.wait_for(_until(server, lambda: len(server.http.gate) == 10), 5)
     await asyncio.sleep(STALLED_AFTER)  # their silence must last this long before they count as stalled
     # One more from the same address: the oldest idle one is closed for it, and it is served.
     answer = await login_from(server.port, "127.0.0.1", ujson.dumps({"username": "alice", "password": PASSWORD}).encode())
@@ -152,9 +153,9 @@ async def test_at_the_address_cap_the_oldest_idle_connection_gives_way(make_serv
         writer.close()
 
 
-async def _until(condition: object) -> None:
-    while not condition():  # type: ignore[operator]
-        await asyncio.sleep(0.01)
+def _until(server: Any, condition: Callable[[], bool]) -> "asyncio.Future[None]":
+    """The accept layer's ``when``: re-checked as each connection is taken in or ends."""
+    return server.http.when(condition)
 
 
 # ---- the gate, without sockets ----------------------------------------------------------------
@@ -201,7 +202,7 @@ async def test_connections_from_a_trusted_proxy_are_not_held_to_the_address_cap(
     server = await make_server(server__pending_connections_per_address=2, server__pending_connections=50,
                                server__trusted_proxies=["127.0.0.1/32"])
     held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(10)]
-    await asyncio.wait_for(_until(lambda: len(server.http.gate) == 10), 5)
+    await asyncio.wait_for(_until(server, lambda: len(server.http.gate) == 10), 5)
     assert server.http.gate.evicted == 0
     for _, writer in held:
         writer.close()
@@ -212,7 +213,7 @@ async def test_at_the_total_cap_with_nothing_stalled_new_connections_wait_in_the
     server = await make_server(server__pending_connections_per_address=5, server__pending_connections=5,
                                server__trusted_proxies=["127.0.0.1/32"])
     idle = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(5)]
-    await asyncio.wait_for(_until(lambda: len(server.http.gate) == 5), 5)
+    await asyncio.wait_for(_until(server, lambda: len(server.http.gate) == 5), 5)
     request = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     sixth = await asyncio.open_connection("127.0.0.1", server.port)
     sixth[1].write(request)

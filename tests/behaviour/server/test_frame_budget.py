@@ -29,7 +29,7 @@ async def pong_times(client, until: asyncio.Future) -> list[float]:
         await client.send({"type": "ping"})
         await client.expect("pong")
         times.append((time.perf_counter() - started) * 1000)
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # pacing: a ping every 20 ms while the flood runs, not a wait for anything
     return times
 
 
