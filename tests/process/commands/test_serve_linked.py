@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import ujson
 
 from portfolio_ws.auth.linked import new_key
 from tests import ROOT
@@ -22,6 +23,7 @@ from tests.harness import Client
 from tests.procs import ServeProcess, add_users, clean_env
 
 pytestmark = pytest.mark.slow  # real processes (serve and the CLI)
+TOKEN = "admin-token-of-the-linked-accounts-test"
 
 
 async def cli(env: dict[str, str], *args: str, stdin: str = "") -> str:
@@ -55,7 +57,7 @@ async def test_a_linked_account_streams_to_its_users_socket_while_serve_runs(io_
         "PORTFOLIO_WS_ACCOUNTS_KEY": key, "PORTFOLIO_WS_ACCOUNTS_POLL_SECONDS": "0.2",
         "PORTFOLIO_WS_ALPACA_TRADING_STREAM_URL": alpaca.trading_url,
         "PORTFOLIO_WS_ALPACA_DATA_STREAM_URL": alpaca.data_url, "PORTFOLIO_WS_ALPACA_REST_URL": alpaca.rest_url,
-        "PORTFOLIO_WS_LOGGING_LEVEL": "DEBUG", "BOB_KEY": USERS["bob"][0], "BOB_SECRET": USERS["bob"][1]})
+        "PORTFOLIO_WS_LOGGING_LEVEL": "DEBUG", "PORTFOLIO_WS_AUTH_ADMIN_TOKEN": TOKEN, "BOB_KEY": USERS["bob"][0], "BOB_SECRET": USERS["bob"][1]})
     ids = add_users(serve.database, ["alice", "bob"])
     (tmp_path / "config.yaml").write_text(  # bob: the environment-variable mapping, beside the linked alice
         f"alpaca:\n  accounts:\n    - {{user: {ids['bob']}, key_env: BOB_KEY, secret_env: BOB_SECRET}}\n")
@@ -73,6 +75,10 @@ async def test_a_linked_account_streams_to_its_users_socket_while_serve_runs(io_
         assert "Linked alice" in out and alice_secret not in out
         await alpaca.trading_listening(alice_key)  # no restart: the running feed picked it up
         await alpaca.rest_called(alice_key, "/v2/account", 1)
+        stats = await serve.fetch("/api/admin/websocket-stats", headers={"Authorization": f"Bearer {TOKEN}"})
+        accounts = ujson.loads(stats.body)["feed"]["details"]["accounts"]
+        assert accounts[ids["alice"]]["linked"] is True and accounts[ids["bob"]]["linked"] is False
+        assert alice_secret.encode() not in stats.body and alice_key.encode() not in stats.body
         alpaca.trade(alice_key, "TSLA", "buy", "3", "250.5")
         trade = await trade_on(alice, "TSLA")
         assert (Decimal(trade["quantity"]), Decimal(trade["price"]), trade["side"]) == (3, Decimal("250.5"), "buy")
