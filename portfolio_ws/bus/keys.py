@@ -3,6 +3,7 @@ are hash-tagged ``{<user>}``: one script touches them together, so they share a 
 
 from __future__ import annotations
 
+from ..cluster.equity import equity_key
 from ..cluster.keys import user_key
 from ..cluster.published import seen_key
 
@@ -32,6 +33,9 @@ class BusKeys:
 
     def seen_key(self, user_id: str) -> str:
         return seen_key(self.prefix, user_id)
+
+    def equity_key(self, user_id: str) -> str:
+        return equity_key(self.prefix, user_id)
 
     def user_channel(self, user_id: str) -> str:
         return user_key(self.prefix, "events", user_id)

@@ -264,7 +264,8 @@ class RedisBus(BusKeys, Watched, EventBus):
                         await self._script(
                             keys=[self.seq_key(user_id), self.recovery_key(user_id),
                                   self.marker_key(user_id, number), self.position_key(user_id),
-                                  self.state_key(user_id), self.trades_key(user_id), self.seen_key(user_id)],
+                                  self.state_key(user_id), self.trades_key(user_id), self.seen_key(user_id),
+                                  self.equity_key(user_id)],
                             args=[payload, int(at * 1000), self.max_events, max(1, int(self.max_age)),
                                   self.user_channel(user_id), repr(at), position, *state, item_id, SEEN_PER_USER,
                                   KEEP_MS, self.state_keep],

@@ -2,18 +2,20 @@
 or below the user's last source position, run a retried publish once (its marker), number the event
 (INCR of the user's offset, created at the publisher's clock), take its published-item id when it
 has one (``cluster.published.CLAIM_LUA``: an id the user already had is not published again), record it in the user's recovery
-stream, apply it to the user's state (``state.APPLY_LUA``), keep the offset and state for
+stream, apply it to the user's state (``state.APPLY_LUA``) and an account update's equity to the
+user's day (``cluster.equity.EQUITY_LUA``), keep the offset and state for
 ``cluster.state_keep_days`` from now, and SPUBLISH it on the user's channel.
 Keys and arguments are laid out by ``RedisBus`` (bus/redis.py), which owns the key names."""
 
 from __future__ import annotations
 
+from ..cluster.equity import EQUITY_LUA
 from ..cluster.published import CLAIM_LUA
 from .state import APPLY_LUA
 
 POSITION_KEEP_SECONDS = 604800  # a week: how long a user's last source position is kept
 
-# KEYS: seq, recovery, marker, position, state, trades, published ids. ARGV: payload, seq base, max
+# KEYS: seq, recovery, marker, position, state, trades, published ids, equity. ARGV: payload, seq base, max
 # events, max age, channel, publish time, position, then state_args (kind, field, day, flag), then the
 # item id ('' = none), the ids window and how long they are kept (ms), then the seconds the user's
 # offset and state are kept after this event (0: until deleted), refreshed here with the update. Returns the offset; 0 when the
@@ -41,7 +43,12 @@ redis.call('SPUBLISH', ARGV[5], seq .. ' ' .. ARGV[1])
 local sk, tk, payload = KEYS[5], KEYS[6], ARGV[1]
 local kind, field, day, flag = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 """ + APPLY_LUA + """
-for _, key in ipairs({KEYS[1], sk, tk}) do
+if kind == 'a' then
+  local ek, eday = KEYS[8], tonumber(day)
+  local et, ev = string.match(field, '^(%S+) (%S+)$')
+""" + EQUITY_LUA + """
+end
+for _, key in ipairs({KEYS[1], sk, tk, KEYS[8]}) do
   if ARGV[15] == '0' then redis.call('PERSIST', key) else redis.call('EXPIRE', key, ARGV[15]) end
 end
 return seq

@@ -25,6 +25,7 @@ from typing import Any
 import ujson
 
 from ..core.codec import from_dict
+from ..core.equity import units
 from ..core.events import AccountUpdate, Event, OrderUpdate, PositionUpdate, TradeExecuted
 from ..core.portfolio import SNAPSHOT_TRADES, PortfolioState, trading_day
 from ..core.users import UserSnapshot
@@ -92,8 +93,8 @@ def state_args(event: Event) -> tuple[str, str, str, str]:
         return "p", f"p:{event.symbol}", "0", "1" if event.quantity == 0 else "0"
     if isinstance(event, OrderUpdate):
         return "o", f"o:{event.order_id}", _day(event.last_time), "1" if event.is_open else "0"
-    if isinstance(event, AccountUpdate):
-        return "a", "a", _day(event.timestamp), "0"
+    if isinstance(event, AccountUpdate):  # the field: the equity point (cluster/equity.py)
+        return "a", f"{event.timestamp.timestamp()!r} {units(event.equity)}", _day(event.timestamp), "0"
     assert isinstance(event, TradeExecuted)
     return "t", "", _day(event.executed_at), "0"
 

@@ -31,7 +31,19 @@ class _Series:
     values: array = field(default_factory=lambda: array("q"))     # equity / _UNIT
 
 
+def units(equity: Decimal) -> int:
+    """Equity in 1/10,000 of a dollar, as points keep it."""
+    return int(equity.quantize(_UNIT, ROUND_HALF_UP).scaleb(4))
+
+
+def from_units(value: int) -> Decimal:
+    return Decimal(value).scaleb(-4)
+
+
 class EquityHistory:
+    """In one process: taken from the bus (every event passes here). In a cluster each node sees only
+    its users' events, so the history lives in Redis instead (``cluster/equity.py``, same contract)."""
+
     def __init__(self) -> None:
         self._users: dict[str, _Series] = {}
 
@@ -44,7 +56,7 @@ class EquityHistory:
         """Take in one account update's equity at its own time ``at`` (aware)."""
         day = at.astimezone(NEW_YORK).date()
         t = at.timestamp()
-        value = int(equity.quantize(_UNIT, ROUND_HALF_UP).scaleb(4))
+        value = units(equity)
         series = self._users.get(user_id)
         if series is None or day > series.day:
             series = self._users[user_id] = _Series(day)
@@ -68,8 +80,12 @@ class EquityHistory:
         series = self._users.get(user_id)
         if series is None:
             return []
-        return [(datetime.fromtimestamp(t, timezone.utc), Decimal(v).scaleb(-4))
+        return [(datetime.fromtimestamp(t, timezone.utc), from_units(v))
                 for t, v in zip(series.times, series.values)]
+
+    async def read(self, user_id: str) -> tuple[date | None, list[tuple[datetime, Decimal]]]:
+        """The user's latest day and its points (what ``GET /api/portfolio/equity`` serves)."""
+        return self.day(user_id), self.points(user_id)
 
     def forget(self, user_id: str) -> None:
         self._users.pop(user_id, None)

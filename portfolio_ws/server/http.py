@@ -19,6 +19,7 @@ from ..auth.sessions import SessionStore
 from ..auth.throttle import Blocked, LoginThrottle
 from ..auth.users import User, UserStoreBase
 from ..core import wire
+from ..cluster.equity import RedisEquityHistory
 from ..core.equity import EquityHistory
 from .admin import AdminReport
 from .headers import Hardened
@@ -235,21 +236,20 @@ class EquityHandler(ApiHandler):
     session's open and close (the dashboard's chart spans them)."""
 
     def initialize(self, sessions: SessionStore, users: UserStoreBase, clock: Callable[[], float],  # type: ignore[override]
-                   equity: EquityHistory) -> None:
+                   equity: EquityHistory | RedisEquityHistory) -> None:
         super().initialize(sessions, users, clock)
         self.equity = equity
 
     async def get(self) -> None:
         user = await self.require_user()
-        equity = self.equity
-        day = equity.day(user.user_id)
+        day, points = await self.equity.read(user.user_id)
         session = market_calendar.session_on(day) if day is not None else None
         self.write_json(200, {
             "userId": user.user_id,
             "sessionOpen": wire.epoch_timestamp(session.open) if session else None,
             "sessionClose": wire.epoch_timestamp(session.close) if session else None,
             "points": [{"t": wire.timestamp(at), "equity": wire.money(value)}
-                       for at, value in equity.points(user.user_id)],
+                       for at, value in points],
         })
 
 

@@ -6,7 +6,7 @@ stops. The service pumps the core and owns the tick; none of these are its busin
   of password checks and the proxies trusted to name the client (docs/reliability.md, "Login
   limits"): used by the login handler alone;
 - each user's equity through the day, a point a minute (``GET /api/portfolio/equity``), taken
-  straight from the bus;
+  straight from the bus in one process, read from Redis in a cluster (``cluster/equity.py``);
 - what the publish route keeps between requests (``publish.Publishing``).
 """
 
@@ -19,6 +19,7 @@ from ..auth.hashqueue import HashQueue
 from ..auth.throttle import LoginPolicy, LoginThrottle
 from ..auth.throttle_redis import login_throttle
 from ..bus import EventBus
+from ..cluster.equity import RedisEquityHistory
 from ..core.equity import EquityHistory
 from ..settings import Settings
 from .admin import PlatformCounters
@@ -31,7 +32,7 @@ class HttpParts:
     throttle: LoginThrottle
     hash_queue: HashQueue
     proxies: TrustedProxies
-    equity: EquityHistory
+    equity: EquityHistory | RedisEquityHistory
     publishing: Publishing
     unsubscribe: Callable[[], None]
 
@@ -42,18 +43,25 @@ class HttpParts:
         node: ``Service.offset``); None in a cluster, where Redis numbers them on the way.
         ``counters``: the publish route's counts, shown by the admin report."""
         auth, cluster = settings.auth, settings.cluster
-        equity = EquityHistory()
+        equity: EquityHistory | RedisEquityHistory
+        if cluster.redis_url:  # each node sees only its users' events: the publish script records it
+            equity, unsubscribe = RedisEquityHistory(cluster.redis_url, cluster.key_prefix), (lambda: None)
+        else:
+            equity = EquityHistory()
+            unsubscribe = bus.subscribe(equity.take)
         return cls(
             throttle=login_throttle(LoginPolicy.from_settings(auth), cluster.redis_url, cluster.key_prefix),
             hash_queue=HashQueue(auth.hash_workers, auth.hash_queue_size),
             proxies=TrustedProxies.from_cidrs(settings.server.trusted_proxies),
             equity=equity,
             publishing=Publishing.from_settings(settings, bus, offset_of, counters),
-            unsubscribe=bus.subscribe(equity.take),
+            unsubscribe=unsubscribe,
         )
 
     async def close(self) -> None:
         self.unsubscribe()
+        if isinstance(self.equity, RedisEquityHistory):
+            await self.equity.close()
         await self.throttle.close()
         self.hash_queue.close()
         await self.publishing.keys.aclose()  # the API keys' pool (PostgreSQL)

@@ -1,5 +1,6 @@
 """One answer on every node (issue 14): two real nodes on one real Redis give a user the same
-snapshot and the same ``GET /api/portfolio`` at the same ``seq`` - on a node started after the
+snapshot, the same ``GET /api/portfolio`` at the same ``seq`` and the same equity history
+(``GET /api/portfolio/equity``) - on a node started after the
 user's events, and on a node restarted under its id - because the state lives in Redis with its
 offset and a node loads it before it first serves the user."""
 
@@ -45,6 +46,12 @@ async def rest_of(node: Node, cookie: str) -> tuple[int, Any]:
     return body["seq"], body["data"]
 
 
+async def equity_of(node: Node, cookie: str) -> Any:
+    response = await node.fetch("/api/portfolio/equity", cookie=cookie)
+    assert response.code == 200, response.body
+    return ujson.loads(response.body)
+
+
 async def until_taken_in(client: Client, seq: int) -> None:
     """Read a client's messages until one at ``seq`` (the node has taken in the event)."""
     while True:
@@ -74,6 +81,9 @@ async def test_same_snapshot_and_portfolio_on_a_late_node_and_after_a_restart(io
     assert (seq_b, snap_b) == (seq_a, snap_a)
     assert [p["symbol"] for p in snap_b["positions"]] == ["AAPL"] and len(snap_b["trades"]) == 3
     assert await rest_of(a, cookie) == await rest_of(b, cookie) == (seq_a, snap_a)
+    equity_a = await equity_of(a, cookie)   # the equity history too, though b never had the user's events
+    assert [p["equity"] for p in equity_a["points"]] == ["101250.75"]  # one minute: its latest
+    assert await equity_of(b, cookie) == equity_a
 
     # Node a restarted under the same id: a new process that has seen nothing.
     a.http.stop()
@@ -83,6 +93,7 @@ async def test_same_snapshot_and_portfolio_on_a_late_node_and_after_a_restart(io
     seq_r, snap_r, on_r = await snapshot_of(again, cookie)
     assert (seq_r, snap_r) == (seq_a, snap_a)
     assert await rest_of(again, cookie) == (seq_a, snap_a)
+    assert await equity_of(again, cookie) == equity_a
 
     b.publish(trade(alice, "t4", at=later(20)))        # and both keep the same answer as events go on
     again.publish(order(alice, "o2", "canceled", at=later(21)))

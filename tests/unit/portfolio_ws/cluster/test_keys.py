@@ -10,6 +10,7 @@ from portfolio_ws.auth.sessions import SessionLifetime
 from portfolio_ws.auth.throttle import LoginPolicy
 from portfolio_ws.auth.throttle_redis import RedisLoginThrottle
 from portfolio_ws.bus.redis import RedisBus
+from portfolio_ws.cluster.equity import equity_key
 from portfolio_ws.cluster.published import seen_key
 from portfolio_ws.cluster.stats import ClusterStats
 from portfolio_ws.feeds import NoFeed
@@ -35,6 +36,7 @@ def keys(prefix: str, tmp_path) -> dict[str, object]:
                 bus.state_key("alice"), bus.trades_key("alice"), bus.marker_key("alice", 7),
                 bus.seen_key("alice"), bus.user_channel("alice")],
         "published": seen_key(prefix, "alice"),
+        "equity": [bus.equity_key("alice"), equity_key(prefix, "alice")],
         "slots": [slots._user_key("alice"), slots._all_key],
         "login": throttle._keys("alice", "10.0.0.1"),
         "sessions": [sessions._session_key("d1"), sessions._user_key("alice")],
@@ -57,6 +59,7 @@ def test_the_default_prefix_and_every_key_name_are_unchanged(tmp_path):
                 "pws:state:{alice}", "pws:trades:{alice}", "pws:published:{alice}:n1:inc:7",
                 "pws:published:{alice}", "pws:events:{alice}"],
         "published": "pws:published:{alice}",
+        "equity": ["pws:equity:{alice}", "pws:equity:{alice}"],
         "slots": ["pws:slots:user:alice", "pws:slots:all"],
         "sessions": ["pws:session:d1", "pws:sessions-of:alice"],
         "feed": ["pws:feed-leader", "pws:feed-leader-released", "pws:feed-health", "pws:feed:checkpoint-0"],
