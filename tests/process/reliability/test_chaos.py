@@ -27,6 +27,9 @@ TAKEOVER = TTL + 2.0  # the issue's bound: events resume on the survivors within
 TOKEN = "chaos-admin-token-1234"
 USERS = ["ann", "ben", "cat"]
 STEADY = 6.0  # seconds of normal streaming before the fault, and after it
+# "Under load": LOAD_USERS users with 2 sockets each, spread over both nodes, every socket read and
+# checked (docs/reliability.md, "Chaos under load", says why this many on the 2-core CI machine).
+LOAD_USERS = [*USERS, *(f"load-{n:02d}" for n in range(int(os.environ.get("CHAOS_LOAD_USERS", "15")) - 3))]
 
 
 def env(redis: RedisServer, node: str, **extra: str) -> dict[str, str]:
@@ -58,26 +61,28 @@ class Cluster:
         self.nodes: list[ServeProcess] = []
         self.streams: list[Stream] = []
         self.ids: dict[str, str] = {}
+        self.users = USERS
 
-    async def start(self, count: int = 2, *extra: str, **env_extra: str) -> None:
+    async def start(self, count: int = 2, *extra: str, users: list[str] = USERS, **env_extra: str) -> None:
+        self.users = users
         for i in range(count):
             node = ServeProcess(self.tmp_path, "--feed", "simulator", *extra,
                                 env=env(self.redis, f"node-{i + 1}", **env_extra))
             if not self.ids:
-                self.ids = add_users(node.database, USERS)
+                self.ids = add_users(node.database, users)
             self.nodes.append(node)
             await node.start()
 
     async def open_streams(self, per_user: int = 2) -> None:
         urls = [n.ws_url for n in self.nodes]
-        for i, name in enumerate(USERS):
-            cookie, _ = await self.nodes[0].login(name)
+        cookies = [(await self.nodes[0].login(name))[0] for name in self.users]  # before any socket streams
+        for i, (name, cookie) in enumerate(zip(self.users, cookies)):
             for j in range(per_user):
                 home = (i + j) % len(urls)
                 stream = Stream(f"{name}#{j}@{home}", cookie, urls[home:] + urls[:home])
                 stream.start()
                 self.streams.append(stream)
-        await until(self._all_streaming, 30, "every stream receiving events")
+        await until(self._all_streaming, 30 + len(self.streams), "every stream receiving events")
 
     async def _all_streaming(self) -> bool:
         return all(len(s.data()) >= 3 for s in self.streams)
@@ -159,9 +164,14 @@ async def test_a_node_restarted_under_its_id(cluster: Cluster) -> None:
     print(f"node restart: longest pause {report.max_gap:.1f} s, {report.trades} trades")
 
 
+@pytest.mark.timeout(seconds=240)  # each step is bounded on its own; CHAOS_LOAD_USERS=50 runs 100 sockets
 async def test_redis_restarted_empty_under_load(cluster: Cluster) -> None:
-    await cluster.start(2, PORTFOLIO_WS_LIMITS_CONNECTIONS_PER_USER="3")
+    started = time.monotonic()
+    await cluster.start(2, users=LOAD_USERS, PORTFOLIO_WS_LIMITS_CONNECTIONS_PER_USER="3",
+                        PORTFOLIO_WS_AUTH_LOGIN_FAILURES_PER_ADDRESS="1000")  # all logins come from here
     await cluster.open_streams()
+    print(f"{len(cluster.streams)} sockets streaming {time.monotonic() - started:.1f} s after the start")
+    assert len(cluster.streams) == 2 * len(LOAD_USERS)
     await asyncio.sleep(STEADY)
     restarted_at = time.monotonic()
     cluster.redis.restart()  # no persistence: sessions cache, offsets, slots, the lock, all gone
@@ -173,7 +183,8 @@ async def test_redis_restarted_empty_under_load(cluster: Cluster) -> None:
     third.conn.close()
     await asyncio.sleep(STEADY)
     report = await cluster.verify((restarted_at, time.monotonic()), 10.0, history=False)
-    print(f"Redis restart: longest pause {report.max_gap:.1f} s, {report.gap_covers} gap snapshots")
+    print(f"Redis restart under load ({len(cluster.streams)} sockets): longest pause {report.max_gap:.1f} s, "
+          f"{report.trades} trades, {report.gap_covers} gap snapshots, {time.monotonic() - started:.0f} s in all")
 
 
 async def _try_connect(node: ServeProcess, cookie: str) -> tuple[int | None, str | None]:
