@@ -85,7 +85,7 @@ async def clients(plan: list[tuple[int, str]], seconds: float, out: Path) -> Non
 
     async def one(port: int, session: str) -> None:
         nonlocal ready
-        async with websockets.connect(f"ws://127.0.0.1:{port}/ws/portfolio", max_size=None,
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws/portfolio", max_size=None, open_timeout=60,
                                       additional_headers={"Cookie": f"session={session}"}) as ws:
             await ws.send(json.dumps({"type": "subscribe", "channels": ["positions", "orders", "account", "trades"]}))
             async for raw in ws:
