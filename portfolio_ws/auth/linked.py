@@ -109,6 +109,18 @@ class Secret:
         return "Secret(***)"
 
 
+def unlink_user(database: str, user_id: str) -> bool:
+    """Remove ``user_id``'s linked account, if any (a removed user's broker account goes with them:
+    ``users remove`` and ``DELETE /api/v1/users/{userId}``); a running feed stops streaming it at
+    its next poll. Blocking: call it from an executor on the loop. ``UsageError`` when the database
+    can't be reached."""
+    store = LinkedAccountStore(database)
+    try:
+        return store.unlink(user_id)
+    finally:
+        store.close()
+
+
 class LinkedAccountStore:
     """The ``linked_accounts`` table of ``auth.database``. ``keys`` is ``accounts.key`` (may be
     empty: listing and unlinking work without it; linking, reading secrets and rotating do not)."""

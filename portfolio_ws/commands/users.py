@@ -164,16 +164,12 @@ def remove(name: str, config_path: str | None, database: str | None) -> None:
 
 def _unlink(auth: AuthSettings, user_id: str) -> bool:
     """A removed user's linked broker account goes too: a running feed stops streaming it."""
-    from ..auth.linked import LinkedAccountStore
+    from ..auth.linked import unlink_user
 
     try:
-        store = LinkedAccountStore(auth.database)
+        return unlink_user(auth.database, user_id)
     except UsageError as exc:
         raise BadInput(f"auth.database: {exc}") from None
-    try:
-        return store.unlink(user_id)
-    finally:
-        store.close()
 
 
 async def _end_sessions(auth: AuthSettings, user_id: str) -> int:

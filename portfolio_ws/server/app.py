@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from ssl import SSLContext
 from typing import Callable
@@ -11,6 +12,7 @@ import tornado.web
 from tornado.log import access_log
 
 from .. import constants as c
+from ..auth.linked import unlink_user
 from .accept import EdgeServer
 from .headers import Hardened, NotFoundPage
 from .http import (AdminStatsHandler, EquityHandler, HealthHandler, LoginHandler, LogoutHandler, MeHandler,
@@ -112,7 +114,8 @@ def make_app(service: Service, parts: HttpParts) -> tornado.web.Application:
             (r"/metrics", MetricsHandler, {**admin, "registry": metrics_registry(service.report)}),
             (PUBLISH_PATH, PublishHandler, {**who, "publishing": parts.publishing}),
             (USERS_PATH, UsersHandler, {**platform, "hash_queue": parts.hash_queue}),
-            (USERS_PATH + r"/(user-[0-9a-f]{12})", UserHandler, {**platform, "stream": platform_stream}),
+            (USERS_PATH + r"/(user-[0-9a-f]{12})", UserHandler,
+             {**platform, "stream": platform_stream, "unlink": partial(unlink_user, settings.auth.database)}),
             (r"/api/docs/(asyncapi\.yaml|openapi\.yaml)", ApiDocHandler, {"path": str(APIDOCS)}),
             (r"/api/.*", NotFoundHandler, who),
             # The dashboard at / (its files under /static/, from static_path below).

@@ -11,7 +11,9 @@ browser session):
 - ``DELETE /api/v1/users/{userId}`` (``admin`` scope): remove the user, end their sessions, and
   close their sockets on this node now (an ``error`` ``SESSION_EXPIRED`` then 1008, as for any ended
   session: clients stop and ask for a login); other nodes close theirs at their next session
-  re-check (``auth.session_recheck_seconds``). 204; 404 for an unknown user.
+  re-check (``auth.session_recheck_seconds``). Their linked broker account (``accounts link``) is
+  unlinked too, as ``users remove`` does, so a running Alpaca feed stops streaming it. 204; 404 for
+  an unknown user.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Protocol
 
+from tornado.ioloop import IOLoop
 from tornado.web import HTTPError
 
 from ..auth.apikeys import ApiKey, ApiKeyStoreBase
@@ -123,9 +126,11 @@ class UserHandler(PlatformHandler):
     """``DELETE /api/v1/users/{userId}``."""
 
     def initialize(self, sessions: SessionStore, users: UserStoreBase, clock: Callable[[], float],  # type: ignore[override]
-                   keys: ApiKeyStoreBase, counters: PlatformCounters, stream: UserSockets) -> None:
+                   keys: ApiKeyStoreBase, counters: PlatformCounters, stream: UserSockets,
+                   unlink: Callable[[str], bool]) -> None:
         super().initialize(sessions, users, clock, keys, counters)
         self.stream = stream
+        self.unlink = unlink  # blocking (the users' database): run on the executor
 
     async def delete(self, user_id: str) -> None:
         key = await self.require_key("admin")
@@ -133,7 +138,12 @@ class UserHandler(PlatformHandler):
             raise HTTPError(404, f"No user {user_id}", reason="Not Found")
         ended = await self.sessions.delete_for_user(user_id)
         closed = self.stream.end_user(user_id)
-        log.info("user %s removed by key %s: %d session(s) ended, %d socket(s) closed here", user_id, key.name,
-                 ended, closed)
+        try:
+            unlinked = await IOLoop.current().run_in_executor(None, self.unlink, user_id)
+        except Exception:  # the user is gone all the same; the row is left for `accounts unlink`
+            log.exception("user %s removed, but their linked broker account could not be unlinked", user_id)
+            unlinked = False
+        log.info("user %s removed by key %s: %d session(s) ended, %d socket(s) closed here%s", user_id, key.name,
+                 ended, closed, ", broker account unlinked" if unlinked else "")
         self.set_status(204)
         self.finish()

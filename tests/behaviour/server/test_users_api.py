@@ -103,3 +103,22 @@ async def test_removing_a_user_ends_their_sessions_and_closes_their_sockets(make
     # Bob is untouched.
     assert (await server.fetch("/api/portfolio", cookie=bob_cookie)).code == 200
     await bobs.assert_nothing_pending()
+
+
+async def test_removing_a_user_unlinks_their_broker_account_and_no_one_elses(make_server):
+    # As `users remove` does: a running Alpaca feed (feeds/alpaca/linked.py) stops streaming an
+    # account whose row is gone, so a removed user's broker keys are neither used nor kept.
+    from portfolio_ws.auth.linked import LinkedAccountStore, new_key as new_accounts_key
+
+    server = await make_server()
+    key = new_key(server, "platform-admin", scope="admin")
+    alice, _ = await server.user_session("alice")
+    bob, _ = await server.user_session("bob")
+    store = LinkedAccountStore(server.settings.auth.database, new_accounts_key())
+    try:
+        for user in (alice, bob):
+            store.link(user.user_id, "keys", "AKLINKED0001", "linked-secret-value", paper=True)
+        assert (await remove(server, alice.user_id, key)).code == 204
+        assert [account.user_id for account in store.list()] == [bob.user_id]
+    finally:
+        store.close()
