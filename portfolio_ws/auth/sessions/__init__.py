@@ -34,6 +34,21 @@ MAX_SESSION_ID_LENGTH = 128
 MAX_TOUCH_INTERVAL_SECONDS = 60.0
 
 
+# The ``sessions`` table of the SQL stores (SQLite's REAL is PostgreSQL's DOUBLE PRECISION):
+# one definition, so the two stores can't drift apart.
+SQL_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS sessions (
+        digest       TEXT PRIMARY KEY,
+        user_id      TEXT NOT NULL,
+        created_at   REAL NOT NULL,
+        last_seen_at REAL NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id)",
+)
+
+
 @dataclass(frozen=True)
 class Session:
     session_id: str = field(repr=False)

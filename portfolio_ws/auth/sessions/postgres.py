@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from ...settings import AuthSettings
 from ..postgres import open_pool
 from . import (
+    SQL_SCHEMA,
     Session,
     SessionLifetime,
     SessionStore,
@@ -21,17 +22,7 @@ from . import (
     session_digest,
 )
 
-_SCHEMA = (
-    """
-    CREATE TABLE IF NOT EXISTS sessions (
-        digest       TEXT PRIMARY KEY,
-        user_id      TEXT NOT NULL,
-        created_at   DOUBLE PRECISION NOT NULL,
-        last_seen_at DOUBLE PRECISION NOT NULL
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id)",
-)
+_SCHEMA = tuple(statement.replace("REAL", "DOUBLE PRECISION") for statement in SQL_SCHEMA)
 
 
 class PostgresSessionStore(SessionStore):

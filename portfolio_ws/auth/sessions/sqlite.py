@@ -8,6 +8,7 @@ from __future__ import annotations
 from ...settings import AuthSettings
 from ..database import open_database
 from . import (
+    SQL_SCHEMA,
     Session,
     SessionLifetime,
     SessionStore,
@@ -16,17 +17,7 @@ from . import (
     session_digest,
 )
 
-_SCHEMA = (
-    """
-    CREATE TABLE IF NOT EXISTS sessions (
-        digest       TEXT PRIMARY KEY,
-        user_id      TEXT NOT NULL,
-        created_at   REAL NOT NULL,
-        last_seen_at REAL NOT NULL
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id)",
-)
+_SCHEMA = SQL_SCHEMA
 
 
 class SQLiteSessionStore(SessionStore):
