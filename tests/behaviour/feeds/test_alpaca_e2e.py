@@ -3,6 +3,8 @@ the local Alpaca, the server (tests/harness.py) streams what the feed published.
 
 from __future__ import annotations
 
+import pytest
+
 from typing import Any
 
 import ujson
@@ -81,6 +83,7 @@ async def start_alpaca(server: Any, deferred: DeferredFeed, refuse: str | None =
     return alpaca, ids, events, alice_cookie, bob_cookie
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_a_fill_reaches_the_websocket_client_as_four_messages(io_loop, make_server):
     deferred = DeferredFeed()
     server = await make_server(feed=deferred)

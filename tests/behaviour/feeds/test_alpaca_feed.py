@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import logging
 from decimal import Decimal
@@ -143,6 +145,7 @@ async def test_holdings_drive_the_data_subscription(io_loop):
         await env.server.data_subscribed({"AAPL", "NVDA", "TSLA"})
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_dropped_streams_reconnect_and_resync_without_duplicate_trades(io_loop):
     async with alpaca_env() as env:
         await env.ready(symbols={"AAPL", "NVDA", "MSFT"})
@@ -259,6 +262,7 @@ async def test_missing_environment_variables_disable_only_that_user(io_loop):
         assert not [e for e in env.events.events if e.user_id == "bob"]
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_data_connection_limit_moves_the_data_stream_to_other_keys(io_loop):
     alice_key = USERS["alice"][0]
     async with alpaca_env(before_start=lambda server: server.data_limit_keys.add(alice_key)) as env:
@@ -271,6 +275,7 @@ async def test_data_connection_limit_moves_the_data_stream_to_other_keys(io_loop
         await env.events.first(mark, _is(PositionUpdate, "alice", current_price=D(150)))
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_rest_rate_limit_is_retried_by_the_feed_not_slept_on(io_loop):
     bob_key = USERS["bob"][0]
     loop = asyncio.get_running_loop()
@@ -283,6 +288,7 @@ async def test_rest_rate_limit_is_retried_by_the_feed_not_slept_on(io_loop):
         assert loop.time() - started < 3.0
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_refused_trading_upgrades_still_sync_over_rest_then_connect(io_loop):
     def refuse_upgrades(server: AlpacaTestServer) -> None:
         server.trading_upgrade_status = 429

@@ -153,6 +153,7 @@ async def is_dropped(peer: RawPeer) -> bool:
     return b"\x88" not in data[:1]
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_wire_level_abuse_ends_only_the_abusers_connection(make_server, caplog):
     caplog.set_level(logging.WARNING)
     server = await make_server()

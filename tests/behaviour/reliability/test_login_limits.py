@@ -4,6 +4,8 @@ only, JSON bodies and allowed Origins only. Other addresses are real: 127.0.0.2 
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import time
 from typing import Any
@@ -38,6 +40,7 @@ def refused(response: Any) -> int:
     return int(response.headers["Retry-After"])
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_200_concurrent_wrong_passwords_verify_at_most_10_and_the_user_still_logs_in_elsewhere(make_server):
     server = await make_server()
     server.add_user("alice")
@@ -56,6 +59,7 @@ async def test_200_concurrent_wrong_passwords_verify_at_most_10_and_the_user_sti
     assert 0.5 <= time.monotonic() - started < 5
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_the_username_alone_is_slowed_not_locked_by_attempts_from_many_addresses(make_server):
     server = await make_server(auth__login_user_delay_after=3, auth__login_user_delay_seconds=0.05,
                                auth__login_user_max_delay_seconds=0.2)

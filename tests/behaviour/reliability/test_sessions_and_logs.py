@@ -3,6 +3,8 @@ ever holding a session id, a password or the admin token (issue 6)."""
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 
 import json
@@ -24,6 +26,7 @@ class FakeClock:
         return self.now
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_an_expired_sessions_sockets_close_1008_within_the_recheck_interval(make_server):
     clock = FakeClock(1_767_625_200.0)
     server = await make_server(clock=clock, auth__session_recheck_seconds=0.5, auth__session_idle_seconds=3600,
@@ -44,6 +47,7 @@ async def test_an_expired_sessions_sockets_close_1008_within_the_recheck_interva
     assert len(server.connection_ids()) == 1
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_logs_tell_connects_disconnects_failures_and_limits_but_never_secrets(make_server, caplog):
     admin_token = "admin-token-7f3a9c1e5b2d4f60"
     wrong_token = "guessed-token-0a1b2c3d4e5f"

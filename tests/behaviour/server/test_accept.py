@@ -61,6 +61,7 @@ async def test_the_tornado_internals_the_accept_layer_uses_are_there(make_server
     right.close()
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_idle_and_half_sent_connections_are_closed_by_the_server(make_server):
     server = await make_server(**SHORT)
     idle = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(20)]
@@ -75,6 +76,7 @@ async def test_idle_and_half_sent_connections_are_closed_by_the_server(make_serv
         writer.close()
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_a_keep_alive_connection_is_closed_once_idle_but_not_while_used(make_server):
     server = await make_server(**SHORT)
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
@@ -88,6 +90,7 @@ async def test_a_keep_alive_connection_is_closed_once_idle_but_not_while_used(ma
     writer.close()
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_a_stalled_body_is_closed_after_the_body_timeout(make_server):
     server = await make_server(**SHORT)
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
@@ -136,6 +139,7 @@ async def test_a_login_within_the_limit_still_works(make_server):
     assert answer.startswith(b"HTTP/1.1 200"), answer
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_at_the_address_cap_the_oldest_idle_connection_gives_way(make_server):
     server = await make_server(server__pending_connections_per_address=10, server__pending_connections=20)
     server.add_user("alice")
@@ -208,6 +212,7 @@ async def test_connections_from_a_trusted_proxy_are_not_held_to_the_address_cap(
         writer.close()
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_at_the_total_cap_with_nothing_stalled_new_connections_wait_in_the_backlog(make_server):
     # (from a trusted proxy, so that only the total cap applies)
     server = await make_server(server__pending_connections_per_address=5, server__pending_connections=5,

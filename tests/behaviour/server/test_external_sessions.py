@@ -69,6 +69,7 @@ async def start(make_server: Any, platform: Platform, clock: Any = None) -> Any:
                              auth__external_user_id_field="user.id", auth__external_cache_seconds=10)
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_a_platform_session_streams_that_users_portfolio_and_rest_answers_for_it(make_server, platform):
     server = await start(make_server, platform)
     client = await server.connect("platform-alice")

@@ -42,6 +42,7 @@ async def read_to_close(peer: RawPeer, timeout: float) -> tuple[tuple[int, str],
         frames.append((opcode, payload))
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_a_protocol_ping_flood_is_closed_1008_within_6_s_and_others_are_served(make_server):
     server = await make_server()  # the defaults: 100 frames/s, closed after 5 s over
     _, mallory_cookie = await server.user_session("mallory")
@@ -76,6 +77,7 @@ async def test_a_protocol_ping_flood_is_closed_1008_within_6_s_and_others_are_se
     ("empty continuation frames", client_frame(TEXT, b"", fin=False), client_frame(CONTINUATION, b"", fin=False)),
     ("unsolicited pings with payload", None, client_frame(PING, b"p" * 125)),
 ])
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_floods_of_any_frame_kind_are_counted_and_closed(make_server, name, opener, frame):
     server = await make_server(limits__rate_limit_close_after_seconds=1)
     _, cookie = await server.user_session("mallory")

@@ -1,3 +1,4 @@
+import pytest
 """Connection limits, message size and rate limits, over real sockets."""
 
 import asyncio
@@ -55,6 +56,7 @@ async def test_a_message_over_the_size_limit_closes_1009(make_server):
     assert code == 1009
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_a_flooding_client_is_rate_limited_then_closed_while_others_are_served(make_server):
     server = await make_server(limits__rate_limit_close_after_seconds=1.0)
     _, flood_cookie = await server.user_session("flood")

@@ -23,6 +23,7 @@ SHUTTING_DOWN = (1001, "Server shutting down")
 
 
 # ---- in-process ----------------------------------------------------------------------------
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_shutdown_flushes_pending_batches_then_closes_every_client_1001(make_server):
     server = await make_server(streaming__batch_window_ms=LONG_WINDOW)
     alice, alice_cookie = await server.user_session("alice")

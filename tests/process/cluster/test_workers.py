@@ -4,6 +4,8 @@ getting 1001. Real processes, a private redis-server."""
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import itertools
 import os
@@ -101,6 +103,7 @@ async def test_two_workers_share_one_port_and_sessions_restart_and_stop_together
             os.kill(int(pid), signal.SIGKILL)
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 def test_more_than_one_worker_without_redis_is_a_bad_setting(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "cli", "serve", "--workers", "2", "--port", "1",
                              "--database", str(tmp_path / "x.sqlite3")], cwd=tmp_path, env=clean_env(),

@@ -131,6 +131,7 @@ def test_flags_beat_the_environment_which_beats_the_file(tmp_path, started):
     assert (from_flags.feed.source, from_flags.auth.database) == ("none", "x.sqlite3")
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 def test_a_real_process_prints_one_line_and_exits_2(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTFOLIO_WS_")}
     env.update(PYTHONPATH=str(ROOT), PORTFOLIO_WS_LIMITS_TOTAL_CONNECTIONS="abc")

@@ -100,6 +100,7 @@ def running(io_loop: Any) -> Any:
 
 
 # ---- against a server ----------------------------------------------------------------------
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_prints_the_snapshot_and_live_events_one_line_each_and_ctrl_c_exits_cleanly(
         make_server, running, tmp_path):
     server = await make_server(streaming__batch_window_ms=LONG_WINDOW)
@@ -124,6 +125,7 @@ async def test_prints_the_snapshot_and_live_events_one_line_each_and_ctrl_c_exit
     assert status == 0 and out == [] and not any("Traceback" in line for line in err), err
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_channels_limit_what_is_watched(make_server, running, tmp_path):
     server = await make_server(streaming__batch_window_ms=LONG_WINDOW)
     alice = server.add_user("alice")
@@ -137,6 +139,7 @@ async def test_channels_limit_what_is_watched(make_server, running, tmp_path):
     assert status == 0 and not [line for line in w.out + out if "position" in line]
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_password_from_stdin(make_server, running, tmp_path):
     server = await make_server()
     server.add_user("alice")
@@ -147,6 +150,7 @@ async def test_password_from_stdin(make_server, running, tmp_path):
     assert (await w.finish())[0] == 0
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_bad_credentials_are_one_line_and_exit_1(make_server, running, tmp_path):
     server = await make_server()
     server.add_user("alice")
@@ -155,6 +159,7 @@ async def test_bad_credentials_are_one_line_and_exit_1(make_server, running, tmp
     assert (status, out, err) == (1, [], ["Error: login failed: Invalid username or password"])
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_an_unreachable_server_is_one_line_and_exit_1(make_server, running, tmp_path):
     server = await make_server()
     server.http.stop()
@@ -164,6 +169,7 @@ async def test_an_unreachable_server_is_one_line_and_exit_1(make_server, running
     assert status == 1 and out == [] and len(err) == 1 and err[0].startswith("Error: cannot reach http://127.0.0.1:")
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 async def test_it_reconnects_after_1001_and_stops_with_one_line_on_logout(make_server, running, tmp_path):
     server = await make_server(streaming__batch_window_ms=LONG_WINDOW)
     alice = server.add_user("alice")

@@ -172,6 +172,7 @@ def test_a_limited_advance_resumes_where_it_stopped() -> None:
     assert pieces == whole and len(whole) > 1000
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 def test_ids_are_deterministic_and_per_user() -> None:
     events = _simulate(1, 60, orders_per_day=200.0)
     orders = [e for _, e in events if isinstance(e, OrderUpdate)]
@@ -189,6 +190,7 @@ def test_a_weekend_start_is_quiet_until_the_open() -> None:
     assert opening and all(t == ny("2025-03-03 09:30") for t, _ in opening) and sim.market_open
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 def test_dst_switch_day_opens_at_1330_utc() -> None:
     sim = Simulation(["a"], SimulatorSettings(orders_per_day=100.0, tick_rate=0.3), ny("2025-03-07 15:00"))
     auditor = Auditor()
@@ -205,6 +207,7 @@ def test_dst_switch_day_opens_at_1330_utc() -> None:
             2025, 3, 10, 20, 0, tzinfo=timezone.utc) for e in monday_trades)
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 def test_orders_placed_after_the_close_wait_for_the_next_session() -> None:
     sim = Simulation(["a"], SimulatorSettings(orders_per_day=0.0), ny("2025-03-03 15:00"))
     auditor = Auditor()

@@ -325,6 +325,7 @@ async def test_a_user_added_later_joins_the_market_and_a_successor_re_runs_the_j
         await watcher.close()
 
 
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 def test_a_checkpoint_with_open_orders_and_positions_reads_back_with_their_statuses_and_sides() -> None:
     # Order statuses and sides are constants' str-Enums (issue 12): they read back as those enums.
     sim = Simulation(["user-0", "user-1"], SimulatorSettings(seed=3), ny("2025-03-03 09:30"))

@@ -35,6 +35,7 @@ def checkpoint_at(t: float, users: list[str] = USERS) -> tuple[Simulation, Check
 
 
 @pytest.mark.parametrize("at", ["2025-03-03 11:00", "2025-03-03 16:30", "2025-03-04 09:31"])
+@pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 def test_a_simulation_read_back_from_a_checkpoint_continues_identically(at: str) -> None:
     """Mid-session, after the close (orders expired, next open scheduled) and just after an open."""
     original, checkpoint = checkpoint_at(ny(at))
