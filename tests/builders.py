@@ -47,3 +47,18 @@ def trade(user: str = "u1", trade_id: str = "trade-1", symbol: str = "NVDA", qty
           price: str = "520.50", pnl: str | None = "1250.00", at: datetime = T0) -> TradeExecuted:
     return TradeExecuted(user, trade_id, symbol, "sell", Decimal(qty), Decimal(price), at,
                          Decimal(pnl) if pnl else None, "strategy-1", "order-1")
+
+
+T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC, epoch seconds
+
+
+class SteppingClock:
+    """A store's clock that moves one second at every reading, from ``T0``: the first record made
+    is stamped ``T0 + 1``, the next ``T0 + 2``."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        self.now += 1
+        return self.now

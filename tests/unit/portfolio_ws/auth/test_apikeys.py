@@ -4,7 +4,6 @@ by the test session): adding, listing, verifying and revoking keys, only digests
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -12,31 +11,12 @@ import pytest
 from portfolio_ws.auth.apikeys import ApiKeyStoreBase
 from portfolio_ws.auth.stores import open_key_store
 from portfolio_ws.errors import UsageError
-from tests.postgres_server import PostgresServer, postgres_server  # noqa: F401  (a fixture)
-
-T0 = 1_767_225_600.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        self.now += 1
-        return self.now
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        return server.fresh_database()
-    return str(tmp_path / "auth.sqlite3")
+from tests.builders import T0, SteppingClock
 
 
 @pytest.fixture
 def store(io_loop: Any, database: str) -> Iterator[ApiKeyStoreBase]:
-    store = open_key_store(database, Clock())
+    store = open_key_store(database, SteppingClock())
     yield store
     io_loop.run_sync(store.aclose)
 

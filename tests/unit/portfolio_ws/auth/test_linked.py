@@ -4,9 +4,8 @@ clear error, never a crash."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import psycopg
 import pytest
@@ -14,28 +13,10 @@ import pytest
 from portfolio_ws.auth.linked import LinkedAccountStore, MissingKey, cipher, mask, new_key
 from portfolio_ws.auth.postgres import is_postgres
 from portfolio_ws.errors import UsageError
-from tests.postgres_server import PostgresServer, postgres_server  # noqa: F401  (a fixture)
+from tests.builders import SteppingClock
 
 SECRET = "s3cr3t-VALUE-that-must-never-be-stored-plain"
 KEY_ID = "AKLINKED0000000000001"
-T0 = 1_767_225_600.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        self.now += 1
-        return self.now
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        return server.fresh_database()
-    return str(tmp_path / "auth.sqlite3")
 
 
 @pytest.fixture
@@ -45,7 +26,7 @@ def key() -> str:
 
 @pytest.fixture
 def store(database: str, key: str) -> Iterator[LinkedAccountStore]:
-    store = LinkedAccountStore(database, key, clock=Clock())
+    store = LinkedAccountStore(database, key, clock=SteppingClock())
     yield store
     store.close()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import sqlite3
 import stat
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -14,32 +13,12 @@ from argon2 import PasswordHasher
 
 from portfolio_ws.auth.users import User, UserStore, UserStoreBase, open_user_store
 from portfolio_ws.errors import UsageError
-from tests.postgres_server import PostgresServer, postgres_server  # noqa: F401  (a fixture)
-
-T0 = 1_767_225_600.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        self.now += 1
-        return self.now
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """``auth.database`` for one test: a SQLite file, or a fresh database on the test PostgreSQL."""
-    if request.param == "postgres":
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        return server.fresh_database()
-    return str(tmp_path / "auth.sqlite3")
+from tests.builders import T0, SteppingClock
 
 
 @pytest.fixture
 def store(io_loop: Any, database: str, cheap_hasher: PasswordHasher) -> Iterator[UserStoreBase]:
-    store = open_user_store(database, hasher=cheap_hasher, clock=Clock())
+    store = open_user_store(database, hasher=cheap_hasher, clock=SteppingClock())
     yield store
     io_loop.run_sync(store.aclose)
 
