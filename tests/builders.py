@@ -49,15 +49,15 @@ def trade(user: str = "u1", trade_id: str = "trade-1", symbol: str = "NVDA", qty
                          Decimal(pnl) if pnl else None, "strategy-1", "order-1")
 
 
-T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC, epoch seconds
+CLOCK_START = 1_767_225_600.0  # 2026-01-01 00:00 UTC, epoch seconds: where SteppingClock starts
 
 
 class SteppingClock:
-    """A store's clock that moves one second at every reading, from ``T0``: the first record made
-    is stamped ``T0 + 1``, the next ``T0 + 2``."""
+    """A store's clock that moves one second at every reading, from ``CLOCK_START``: the first record
+    made is stamped ``CLOCK_START + 1``, the next ``CLOCK_START + 2``."""
 
     def __init__(self) -> None:
-        self.now = T0
+        self.now = CLOCK_START
 
     def __call__(self) -> float:
         self.now += 1

@@ -11,7 +11,7 @@ import pytest
 from portfolio_ws.auth.apikeys import ApiKeyStoreBase
 from portfolio_ws.auth.stores import open_key_store
 from portfolio_ws.errors import UsageError
-from tests.builders import T0, SteppingClock
+from tests.builders import CLOCK_START as T0, SteppingClock
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from argon2 import PasswordHasher
 
 from portfolio_ws.auth.users import User, UserStore, UserStoreBase, open_user_store
 from portfolio_ws.errors import UsageError
-from tests.builders import T0, SteppingClock
+from tests.builders import CLOCK_START as T0, SteppingClock
 
 
 @pytest.fixture
