@@ -7,6 +7,7 @@ with Publisher("http://127.0.0.1:5000", api_key) as pub:          # blocking (ur
     result = pub.publish([{"type": "trade", "userId": uid, "data": {...}}])
 async with AsyncPublisher("http://127.0.0.1:5000", api_key) as pub:  # asyncio (Tornado's client)
     result = await pub.publish(events)
+    answer = await pub.sync(user_id, {"account": {...}, "positions": [...], "orders": [...]})
 ```
 
 Rules kept here: events are sent in batches of at most ``batch_size`` (the server's limit is 500);
@@ -15,6 +16,11 @@ re-sends the same ids and the server delivers nothing twice. A batch is retried 
 backoff, ``retries`` times) when it may not have been taken: no answer, 429 or a 5xx. A 4xx other
 than 429 is the caller's mistake and raises ``PublishError`` at once. Per-item refusals are not
 errors: they come back in ``PublishResult.rejected`` with the index into the events you passed.
+
+``sync(user_id, state)`` replaces one user's whole state (``PUT /api/v1/users/{userId}/portfolio``,
+all or nothing) and returns the server's answer (``offset``, the counts). It is retried like a batch:
+a sync sent twice leaves the same state (each one takes an offset and sends the user's sockets a
+snapshot). An invalid state raises ``PublishError`` with ``errors``, every field's path and message.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import asyncio
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -37,9 +44,10 @@ TIMEOUT_SECONDS = 30.0
 class PublishError(Exception):
     """The server refused a whole batch (status and its message), or never answered after the retries."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.errors = errors or []  # a refused sync's: [{"field": "positions[3].quantity", "message"}]
 
 
 @dataclass
@@ -64,12 +72,15 @@ def _retryable(status: int | None) -> bool:
     return status is None or status == 429 or status >= 500
 
 
-def _error(status: int, body: bytes) -> PublishError:
+def _error(what: str, status: int, body: bytes) -> PublishError:
+    errors: list[dict[str, Any]] = []
     try:
-        message = json.loads(body)["error"]["message"]
-    except (ValueError, KeyError, TypeError):
+        answer = json.loads(body)
+        message = answer["error"]["message"]
+        errors = list(answer.get("errors", []))
+    except (ValueError, KeyError, TypeError, AttributeError):
         message = body[:200].decode("utf-8", "replace")
-    return PublishError(f"publish refused: {status} {message}", status)
+    return PublishError(f"{what} refused: {status} {message}", status, errors)
 
 
 class _Base:
@@ -77,7 +88,8 @@ class _Base:
                  backoff: float = BACKOFF_SECONDS, timeout: float = TIMEOUT_SECONDS) -> None:
         if not 1 <= batch_size <= BATCH_SIZE:
             raise ValueError(f"batch_size must be 1 to {BATCH_SIZE}")
-        self.url = url.rstrip("/") + "/api/v1/publish"
+        self.base = url.rstrip("/")
+        self.url = self.base + "/api/v1/publish"
         self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
         self.batch_size, self.retries, self.backoff, self.timeout = batch_size, retries, backoff, timeout
 
@@ -86,6 +98,9 @@ class _Base:
         return [(start, json.dumps(items[start:start + self.batch_size]).encode())
                 for start in range(0, len(items), self.batch_size)]
 
+    def _sync_url(self, user_id: str) -> str:
+        return f"{self.base}/api/v1/users/{urllib.parse.quote(user_id, safe='')}/portfolio"
+
 
 class Publisher(_Base):
     """Blocking publisher (standard library HTTP): for scripts, workers and WSGI apps."""
@@ -93,23 +108,27 @@ class Publisher(_Base):
     def publish(self, events: Iterable[dict[str, Any]]) -> PublishResult:
         result = PublishResult()
         for start, body in self._batches(events):
-            result._add(self._send(body), start)
+            result._add(list(self._send("POST", self.url, body)["results"]), start)
         return result
 
-    def _send(self, body: bytes) -> list[dict[str, Any]]:
+    def sync(self, user_id: str, state: dict[str, Any]) -> dict[str, Any]:
+        """Replace the user's whole state; the server's answer (``offset``, counts, ``tradesKept``)."""
+        return self._send("PUT", self._sync_url(user_id), json.dumps(state).encode(), "sync")
+
+    def _send(self, method: str, url: str, body: bytes, what: str = "publish") -> dict[str, Any]:
         for attempt in range(self.retries + 1):
             status: int | None = None
             try:
-                request = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")
+                request = urllib.request.Request(url, data=body, headers=self.headers, method=method)
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return list(json.loads(response.read())["results"])
+                    return dict(json.loads(response.read()))
             except urllib.error.HTTPError as exc:
                 status = exc.code
                 if not _retryable(status) or attempt == self.retries:
-                    raise _error(status, exc.read()) from None
+                    raise _error(what, status, exc.read()) from None
             except (urllib.error.URLError, OSError) as exc:
                 if attempt == self.retries:
-                    raise PublishError(f"publish failed after {self.retries + 1} attempts: {exc}") from None
+                    raise PublishError(f"{what} failed after {self.retries + 1} attempts: {exc}") from None
             time.sleep(self.backoff * 2 ** attempt)
         raise AssertionError("unreachable")
 
@@ -132,26 +151,30 @@ class AsyncPublisher(_Base):
     async def publish(self, events: Iterable[dict[str, Any]]) -> PublishResult:
         result = PublishResult()
         for start, body in self._batches(events):
-            result._add(await self._send(body), start)
+            result._add(list((await self._send("POST", self.url, body))["results"]), start)
         return result
 
-    async def _send(self, body: bytes) -> list[dict[str, Any]]:
+    async def sync(self, user_id: str, state: dict[str, Any]) -> dict[str, Any]:
+        """Replace the user's whole state; the server's answer (``offset``, counts, ``tradesKept``)."""
+        return await self._send("PUT", self._sync_url(user_id), json.dumps(state).encode(), "sync")
+
+    async def _send(self, method: str, url: str, body: bytes, what: str = "publish") -> dict[str, Any]:
         from tornado.httpclient import HTTPClientError
 
         for attempt in range(self.retries + 1):
             try:
-                response = await self._client.fetch(self.url, method="POST", headers=self.headers, body=body,
+                response = await self._client.fetch(url, method=method, headers=self.headers, body=body,
                                                      request_timeout=self.timeout)
-                return list(json.loads(response.body)["results"])
+                return dict(json.loads(response.body))
             except HTTPClientError as exc:
                 if exc.code == 599:  # no answer (Tornado's code for a connection failure or timeout)
                     if attempt == self.retries:
-                        raise PublishError(f"publish failed after {self.retries + 1} attempts: {exc}") from None
+                        raise PublishError(f"{what} failed after {self.retries + 1} attempts: {exc}") from None
                 elif not _retryable(exc.code) or attempt == self.retries:
-                    raise _error(exc.code, exc.response.body if exc.response else b"") from None
+                    raise _error(what, exc.code, exc.response.body if exc.response else b"") from None
             except OSError as exc:
                 if attempt == self.retries:
-                    raise PublishError(f"publish failed after {self.retries + 1} attempts: {exc}") from None
+                    raise PublishError(f"{what} failed after {self.retries + 1} attempts: {exc}") from None
             await asyncio.sleep(self.backoff * 2 ** attempt)
         raise AssertionError("unreachable")
 

@@ -11,12 +11,15 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable
 
 from ..core.events import Event
+from ..core.sync import Sync
 from ..core.users import UserSnapshot
 
 Handler = Callable[[Event], None]
 # (event, offset): the offset the cluster gave the event for its user, or None where the subscriber
 # numbers events itself (in-process).
 NumberedHandler = Callable[[Event, "int | None"], None]
+# (sync, offset): a user's whole state replaced (core/sync.py); the offset as for events.
+SyncHandler = Callable[[Sync, "int | None"], None]
 
 
 class EventBus(ABC):
@@ -41,6 +44,18 @@ class EventBus(ABC):
         one step. The future: True once published, False for a duplicate; it fails when the event
         was dropped unpublished. Only a bus that keeps those ids has it (Redis: the streams ingest)."""
         raise NotImplementedError("this bus keeps no published ids")
+
+    def publish_sync(self, sync: Sync) -> "asyncio.Future[int | None]":
+        """Replace the user's state with ``sync`` (``PUT /api/v1/users/{userId}/portfolio``), in order
+        with the events published before and after it, and deliver it to every ``subscribe_syncs``
+        handler. The future: the offset the sync took where the bus numbers (a cluster), None where
+        the subscriber does (in-process: delivered before the future is returned); it fails when the
+        sync was not taken (Redis away)."""
+        raise NotImplementedError("this bus carries no syncs")
+
+    def subscribe_syncs(self, handler: SyncHandler) -> Callable[[], None]:
+        """Register ``handler`` for syncs; returns a function that unsubscribes it."""
+        raise NotImplementedError("this bus carries no syncs")
 
     @abstractmethod
     def subscribe(self, handler: Handler) -> Callable[[], None]:

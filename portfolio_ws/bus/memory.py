@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Callable
+from typing import Any, Callable
 
-from . import EventBus, Handler
+from . import EventBus, Handler, SyncHandler
 from ..core.events import Event
+from ..core.sync import Sync
 
 log = logging.getLogger(__name__)
 
@@ -14,19 +16,36 @@ log = logging.getLogger(__name__)
 class InMemoryBus(EventBus):
     def __init__(self) -> None:
         self._handlers: list[Handler] = []
+        self._sync_handlers: list[SyncHandler] = []
 
     def publish(self, event: Event, position: str | None = None) -> None:
-        for handler in list(self._handlers):
+        self._fan_out(self._handlers, type(event).__name__, event)
+
+    def publish_sync(self, sync: Sync) -> asyncio.Future[int | None]:
+        self._fan_out(self._sync_handlers, "sync", sync, None)
+        done: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    def _fan_out(self, handlers: list[Any], what: str, *args: Any) -> None:
+        for handler in list(handlers):
             try:
-                handler(event)
+                handler(*args)
             except Exception:  # one broken subscriber must not starve the others
-                log.exception("event handler failed for %s", type(event).__name__)
+                log.exception("event handler failed for %s", what)
 
     def subscribe(self, handler: Handler) -> Callable[[], None]:
-        self._handlers.append(handler)
+        return _subscribe(self._handlers, handler)
 
-        def unsubscribe() -> None:
-            if handler in self._handlers:
-                self._handlers.remove(handler)
+    def subscribe_syncs(self, handler: SyncHandler) -> Callable[[], None]:
+        return _subscribe(self._sync_handlers, handler)
 
-        return unsubscribe
+
+def _subscribe(handlers: list[Any], handler: Any) -> Callable[[], None]:
+    handlers.append(handler)
+
+    def unsubscribe() -> None:
+        if handler in handlers:
+            handlers.remove(handler)
+
+    return unsubscribe

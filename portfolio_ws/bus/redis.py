@@ -49,7 +49,7 @@ import redis.asyncio as aioredis
 import ujson
 from redis.exceptions import RedisError, ResponseError
 
-from . import EventBus, Handler, NumberedHandler
+from . import EventBus, Handler, NumberedHandler, SyncHandler
 from ..core.codec import from_dict, to_dict
 from ..core.events import Event
 from ..cluster.keys import KEY_PREFIX, key
@@ -163,6 +163,8 @@ class RedisBus(BusKeys, Watched, EventBus):
     def subscribe(self, handler: Handler) -> Callable[[], None]:
         return self.subscribe_numbered(lambda event, seq: handler(event))
 
+    def subscribe_syncs(self, handler: SyncHandler) -> Callable[[], None]:  # not carried between nodes yet
+        return lambda: None
     def subscribe_numbered(self, handler: NumberedHandler) -> Callable[[], None]:
         self._handlers.append(handler)
 

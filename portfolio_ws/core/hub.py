@@ -53,6 +53,15 @@ class Hub:
                 del self.by_user[conn.user_id]
         return conn
 
+    def by_channels(self, user_id: str) -> dict[frozenset[str], list[Connection]]:
+        """The user's connections that subscribed to something, grouped by their channel set (one
+        message is rendered per set)."""
+        groups: dict[frozenset[str], list[Connection]] = {}
+        for conn in self.by_user.get(user_id, {}).values():
+            if conn.channels:
+                groups.setdefault(conn.channels, []).append(conn)
+        return groups
+
     def of_session(self, session_id: str) -> list[Connection]:
         return [conn for conn in self.connections.values() if conn.session_id == session_id]
 

@@ -13,8 +13,8 @@ once a window (``flush_due``). Events wait up to one window, as with one flush o
 window, but the users' flushes are spread over the window instead of going in one burst.
 ``flush`` sends every pending window now.
 
-The adapter calls the input verbs (``receive_event``, ``open``, ``receive_frame``, ``closed``,
-``flush``, ``end_session``, ``shutdown``) and then drains ``data_to_send()`` and writes it.
+The adapter calls the input verbs (``receive_event``, ``receive_sync`` (sync.py), ``open``,
+``receive_frame``, ``closed``, ``flush``, ``end_session``, ``shutdown``) and then drains ``data_to_send()`` and writes it.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from .events import Event
 from .hub import Connection, Hub
 from .output import Closing, Outgoing, Output
 from .portfolio import PortfolioState
+from .sync import SyncReceiving
 from .users import UserLoading, UserStream
 from .ratelimit import RateGuard, Verdict
 from .stats import Stats
@@ -41,7 +42,7 @@ if TYPE_CHECKING:  # the settings are read, never imported: the core depends on 
 RECONNECT_WINDOW = 60.0  # a user's new connection this soon after one closed counts as a reconnect
 
 
-class StreamCore(UserLoading):
+class StreamCore(SyncReceiving, UserLoading):
     def __init__(self, streaming: StreamingSettings, limits: LimitSettings, recovery: RecoverySettings,
                  now: float, seq_base: int = 0) -> None:
         """``seq_base``: where every user's offsets start. A server passes its start time in ms, so
@@ -94,13 +95,9 @@ class StreamCore(UserLoading):
         if user.held is not None:  # a load is in flight: taken in once it's done
             user.held.append((event, seq, now))
             return user.seq
-        if seq is None:
-            user.seq += 1
-        elif seq <= user.seq:
+        if not user.next_offset(seq):
             self.stats.stale_events += 1
             return user.seq
-        else:
-            user.seq = seq
         stamped = stamp(user.seq, now, event)
         user.state.apply(event)
         user.recovery.append(stamped)
@@ -152,11 +149,7 @@ class StreamCore(UserLoading):
         self._pending[user.slot].pop(user_id, None)  # flushed early (immediate, subscribe): not again
         if not window:
             return
-        groups: dict[frozenset[str], list[Connection]] = {}
-        for conn in self.hub.by_user.get(user_id, {}).values():
-            if conn.channels:
-                groups.setdefault(conn.channels, []).append(conn)
-        for channels, conns in groups.items():
+        for channels, conns in self.hub.by_channels(user_id).items():
             if not window.has_any(channels):
                 continue
             if len({conn.last_seq for conn in conns}) == 1:  # the usual case: all alike

@@ -15,6 +15,7 @@ from .hub import Hub
 from .events import Event
 from .portfolio import PortfolioState
 from .recovery import RecoveryBuffer
+from .sync import Sync
 from .window import Window, stamp
 
 if TYPE_CHECKING:  # the settings are read, never imported: the core depends on no module outside it
@@ -44,8 +45,20 @@ class UserStream:
         self.slot = slot  # the batch wheel's slot its window goes in
         self.last_disconnect: float | None = None
         self.loaded = False  # cluster mode: state taken from the store (see module doc)
-        # While a load is in flight: the user's events as they came, (event, offset, received at).
-        self.held: list[tuple[Event, int | None, float]] | None = None
+        # While a load is in flight: the user's events (and syncs) as they came, (event, offset, received at).
+        self.held: list[tuple[Event | Sync, int | None, float]] | None = None
+
+    def next_offset(self, seq: int | None) -> bool:
+        """Move to the offset of what is taken in next: one more, or ``seq`` (given elsewhere: a
+        cluster). False for a ``seq`` at or below the current offset: a duplicate or stale delivery,
+        dropped, so offsets stay strictly increasing."""
+        if seq is None:
+            self.seq += 1
+        elif seq <= self.seq:
+            return False
+        else:
+            self.seq = seq
+        return True
 
     def restore(self, snapshot: UserSnapshot) -> bool:
         """Take the store's state if it is at least as new as ours; True if taken."""
@@ -72,6 +85,9 @@ class UserLoading:
     def receive_event(self, event: Event, now: float, seq: int | None = None) -> int:
         raise NotImplementedError  # StreamCore's
 
+    def receive_sync(self, sync: Sync, now: float, seq: int | None = None) -> int:
+        raise NotImplementedError  # SyncReceiving's
+
     def begin_load(self, user_id: str) -> None:
         """A load of the user's state from the shared store starts: hold its events meanwhile."""
         user = self.user(user_id)
@@ -88,7 +104,11 @@ class UserLoading:
             user.loaded = True
             user.last_disconnect = now  # idle from now (``idle_users``) until a socket comes
         for event, seq, at in held:
-            if seq is None or seq > user.seq:  # the others are in the loaded state already
+            if seq is not None and seq <= user.seq:  # in the loaded state already
+                continue
+            if isinstance(event, Sync):
+                self.receive_sync(event, at, seq)
+            else:
                 self.receive_event(event, at, seq)
 
     def is_loaded(self, user_id: str) -> bool:

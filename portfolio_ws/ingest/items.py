@@ -1,11 +1,13 @@
 """The checks a published item passes before it is published, over HTTP or from a Redis stream: the
-events' schema (``core.ingest.parse_item``), a user we know, and the feed guard's check."""
+events' schema (``core.ingest.parse_item``), a user we know, and the feed guard's check. A sync's
+body (``PUT /api/v1/users/{userId}/portfolio``) passes the same, field by field (``check_sync``)."""
 
 from __future__ import annotations
 
 from typing import Any, Callable, Protocol
 
 from ..core.ingest import Item, ItemError, parse_item
+from ..core.sync import Sync, parse_sync
 from ..feeds.guard import event_problem
 
 
@@ -61,3 +63,8 @@ async def known_users(user_ids: set[str], users: Users, external_users: bool) ->
         if await users.get_async(user_id) is not None:
             known.add(user_id)
     return known
+
+
+def check_sync(user_id: str, body: Any) -> Sync | list[ItemError]:
+    """The sync's body (``core.sync.parse_sync``), each event passing the feed guard's check too."""
+    return parse_sync(user_id, body, event_problem)

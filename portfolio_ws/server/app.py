@@ -23,6 +23,7 @@ from .parts import HttpParts
 from .platform import USERS_PATH, UserSockets, UserHandler, UsersHandler
 from .publish import MAX_BODY_BYTES as PUBLISH_BODY_BYTES, PATH as PUBLISH_PATH, PublishHandler
 from .service import Service
+from .sync import PATH as SYNC_PATH, SyncHandler, is_sync_path
 from .ws import PortfolioSocket
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -42,9 +43,9 @@ NO_BODY_LIMIT = 1024
 
 def body_limit(max_body_bytes: int) -> Callable[[str], int]:
     """Largest request body of a path: ``server.max_body_bytes`` on BODY_ROUTES, the publish route's
-    own (batches of events, server to server), else NO_BODY_LIMIT."""
+    own on it and on a sync's (batches of events, a user's state: server to server), else NO_BODY_LIMIT."""
     def limit(path: str) -> int:
-        if path == PUBLISH_PATH:
+        if path == PUBLISH_PATH or is_sync_path(path):
             return PUBLISH_BODY_BYTES
         return max_body_bytes if path in BODY_ROUTES else min(NO_BODY_LIMIT, max_body_bytes)
     return limit
@@ -113,6 +114,7 @@ def make_app(service: Service, parts: HttpParts) -> tornado.web.Application:
             (r"/api/admin/websocket-stats", AdminStatsHandler, admin),
             (r"/metrics", MetricsHandler, {**admin, "registry": metrics_registry(service.report)}),
             (PUBLISH_PATH, PublishHandler, {**who, "publishing": parts.publishing}),
+            (SYNC_PATH, SyncHandler, {**who, "publishing": parts.publishing}),
             (USERS_PATH, UsersHandler, {**platform, "hash_queue": parts.hash_queue}),
             (USERS_PATH + r"/(user-[0-9a-f]{12})", UserHandler,
              {**platform, "stream": platform_stream, "unlink": partial(unlink_user, settings.auth.database)}),

@@ -28,6 +28,7 @@ from ..constants import Close
 from ..core.events import Event
 from ..core.output import Closing
 from ..core.stream import StreamCore
+from ..core.sync import Sync
 from ..feeds import Feed
 from ..feeds.guard import FeedGuard
 from ..ingest.streams import StreamIngest
@@ -90,13 +91,14 @@ class Service:
                                    server.websocket_ping_timeout_seconds)
         self.recheck = SessionRecheck(sessions, self.open_sessions, self.end_session, clock,
                                       settings.auth.session_recheck_seconds)
-        self._unsubscribe: Callable[[], None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
         self._ticker: PeriodicCallback | None = None
 
     # ---- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
         """Subscribe to the bus, start the batch tick and the feed. Call on the running IOLoop."""
-        self._unsubscribe = self.bus.subscribe_numbered(self.receive_event)
+        self._unsubscribe = [self.bus.subscribe_numbered(self.receive_event),
+                             self.bus.subscribe_syncs(self.receive_sync)]
         await self.slots.start()
         if self.cluster_stats is not None:
             await self.cluster_stats.start()
@@ -128,8 +130,8 @@ class Service:
             await asyncio.wait_for(self.feed_guard.stop(), timeout=2.0)
         except Exception:  # a feed that can't stop cleanly must not stop the shutdown
             log.exception("feed did not stop cleanly")
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
         sockets = list(self.sockets.values())
         self.core.shutdown(self.clock())
         self.pump()
@@ -149,6 +151,12 @@ class Service:
     def receive_event(self, event: Event, seq: int | None = None) -> None:
         """``seq``: the offset a cluster bus gave the event (None: the core numbers it)."""
         self.core.receive_event(event, self.clock(), seq)
+        self.pump()
+
+    def receive_sync(self, sync: Sync, seq: int | None = None) -> None:
+        """A user's whole state replaced (``PUT /api/v1/users/{userId}/portfolio``): their sockets
+        here get a snapshot."""
+        self.core.receive_sync(sync, self.clock(), seq)
         self.pump()
 
     async def user_ready(self, user_id: str) -> None:

@@ -160,7 +160,7 @@ def test_the_documents_declare_their_versions_and_every_schema_is_valid_json_sch
         jsonschema.Draft202012Validator.check_schema(schema)
     assert set(openapi["paths"]) >= {"/api/auth/login", "/api/auth/logout", "/api/auth/me", "/api/portfolio",
                                      "/api/health", "/api/admin/websocket-stats", "/api/v1/publish",
-                                     "/api/v1/users", "/api/v1/users/{userId}"}
+                                     "/api/v1/users", "/api/v1/users/{userId}", "/api/v1/users/{userId}/portfolio"}
 
 
 def test_the_close_codes_are_those_of_constants():
@@ -357,6 +357,20 @@ async def test_every_http_response_matches_the_openapi_document(make_server):
     assert (await call("/api/v1/publish", "POST", body="[]",
                        headers={**bearer, "Content-Type": "text/plain"})).code == 415
     assert (await call("/api/v1/publish", "POST", body="[" + " " * (1024 * 1024) + "]", headers=bearer)).code == 413
+
+    portfolio = f"/api/v1/users/{user.user_id}/portfolio"
+    as_json = {"Content-Type": "application/json"}
+    state = {"account": None, "positions": [], "orders": [{**good["data"], "tradeId": None}]}
+    assert (await call(portfolio, "PUT", body={**state, "orders": []}, headers={**bearer, **as_json})).code == 200
+    refused = await call(portfolio, "PUT", body=state, headers={**bearer, **as_json})
+    assert refused.code == 400 and ujson.loads(refused.body)["error"]["field"] == "orders[0].tradeId"
+    assert (await call(portfolio, "PUT", body="{", headers={**bearer, **as_json})).code == 400
+    assert (await call(portfolio, "PUT", body=state, headers=as_json)).code == 401
+    assert (await call(portfolio, "PUT", body=state, headers={"Authorization": f"Bearer {reader}", **as_json})).code == 403
+    assert (await call("/api/v1/users/user-000000000000/portfolio", "PUT", body=state,
+                       headers={**bearer, **as_json})).code == 404
+    assert (await call(portfolio, "PUT", body="{}", headers={**bearer, "Content-Type": "text/plain"})).code == 415
+    assert (await call(portfolio, "PUT", body="{" + " " * (1024 * 1024) + "}", headers={**bearer, **as_json})).code == 413
 
     admin_key = {"Authorization": "Bearer " + ApiKeyStore(server.settings.auth.database).add("ops", ["admin"])[1]}
     created = await call("/api/v1/users", "POST", body={"username": "carol", "password": PASSWORD}, headers=admin_key)

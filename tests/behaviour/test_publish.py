@@ -15,7 +15,8 @@ from tornado.httpserver import HTTPServer
 
 from portfolio_ws.auth.apikeys import ApiKeyStore
 from portfolio_ws.publish import AsyncPublisher, PublishError, Publisher
-from tests.behaviour.server.test_publish import trade_ids, trade_item
+from tests.behaviour.server.test_publish import trade_ids, trade_item, watching
+from tests.behaviour.server.test_sync import POSITION, state
 
 
 class LosingFront(tornado.web.RequestHandler):
@@ -108,3 +109,23 @@ async def test_the_blocking_publisher_and_a_refused_key(make_server):
         await AsyncPublisher("http://127.0.0.1:9", key, retries=1, backoff=0.01).publish(
             [trade_item(user.user_id, "z")])
     assert unreachable.value.status is None and "2 attempts" in str(unreachable.value)
+
+
+async def test_sync_replaces_the_state_and_a_refused_one_names_every_field(make_server):
+    server = await make_server()
+    user_id, client = await watching(server, "alice")
+    key = key_of(server)
+    async with AsyncPublisher(server.url, key) as publisher:
+        answer = await publisher.sync(user_id, state())
+        assert answer["offset"] == 1 and answer["positions"] == 1 and answer["tradesKept"] is True
+        snapshot = await client.expect("snapshot")
+        assert snapshot["seq"] == 1 and [p["symbol"] for p in snapshot["data"]["positions"]] == ["AAPL"]
+        with pytest.raises(PublishError) as refused:  # a 400 is not retried
+            await publisher.sync(user_id, state(positions=[{**POSITION, "quantity": 1}]))
+    assert refused.value.status == 400 and "positions[0].quantity" in str(refused.value)
+    assert [e["field"] for e in refused.value.errors] == ["positions[0].quantity"]
+    blocking = Publisher(server.url, key)
+    answer = await asyncio.get_running_loop().run_in_executor(None, blocking.sync, user_id,
+                                                              state(positions=[]))
+    assert answer["offset"] == 2 and (await client.expect("snapshot"))["data"]["positions"] == []
+    await client.assert_nothing_pending()

@@ -10,6 +10,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio
@@ -25,9 +26,12 @@ pytestmark = pytest.mark.slow  # real processes (the CLI, node, curl, python)
 TEXT = (ROOT / "docs" / "integration.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"^```(sh|js|python)\n(.*?)^```$", TEXT, flags=re.S | re.M)
 # The examples that publish (the key commands of section 1 are exercised by tests/process/commands/test_keys_cli.py).
-RUNNABLE = [(lang, code) for lang, code in BLOCKS if "PORTFOLIO_WS_URL" in code and "/api/v1/users" not in code]
+RUNNABLE = [(lang, code) for lang, code in BLOCKS
+            if "PORTFOLIO_WS_URL" in code and "/api/v1/users" not in code and ".sync(" not in code]
+# Section 8's: a sync replacing a user's whole state.
+SYNC_EXAMPLES = [(lang, code) for lang, code in BLOCKS if "/portfolio" in code or ".sync(" in code]
 # Section 7's: creating and removing users with an admin key.
-USER_EXAMPLES = [code for lang, code in BLOCKS if "/api/v1/users" in code]
+USER_EXAMPLES = [code for lang, code in BLOCKS if "/api/v1/users" in code and (lang, code) not in SYNC_EXAMPLES]
 
 
 def command(lang: str, code: str, folder: Path) -> list[str]:
@@ -40,18 +44,23 @@ def command(lang: str, code: str, folder: Path) -> list[str]:
     return [shutil.which("node") or "node", str(script)]
 
 
-async def test_every_example_publishes_a_trade_the_users_socket_receives_once(make_server, tmp_path):
-    assert [lang for lang, _ in RUNNABLE] == ["sh", "js", "python", "sh"]
-    server = await make_server()
+async def watched_user(server: Any, *channels: str) -> tuple[Any, dict[str, str]]:
+    """alice's socket subscribed to ``channels`` (its snapshot read), and the examples' environment:
+    the server's URL, a ``publish`` key, alice's id."""
     user, cookie = await server.user_session("alice")
     client = await server.connect(cookie)
-    await client.subscribe("trades")
+    await client.subscribe(*channels)
     await client.expect("snapshot")
     store = ApiKeyStore(server.settings.auth.database)
     key = store.add("platform", ["publish"])[1]
     store.close()
-    env = {**os.environ, "PORTFOLIO_WS_URL": server.url, "PORTFOLIO_WS_API_KEY": key, "USER_ID": user.user_id,
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return client, {**os.environ, "PORTFOLIO_WS_URL": server.url, "PORTFOLIO_WS_API_KEY": key, "USER_ID": user.user_id,
+                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+async def test_every_example_publishes_a_trade_the_users_socket_receives_once(make_server, tmp_path):
+    assert [lang for lang, _ in RUNNABLE] == ["sh", "js", "python", "sh"]
+    client, env = await watched_user(await make_server(), "trades")
     for lang, code in RUNNABLE:
         trade_id = re.search(r'tradeId: "([^"]+)"|"tradeId": "([^"]+)"', code)
         assert trade_id is not None, code
@@ -131,3 +140,19 @@ async def test_the_user_examples_create_a_user_once_and_remove_one_closing_its_s
     assert (await client.expect("error"))["data"]["code"] == "SESSION_EXPIRED"
     assert (await client.closed())[0] == 1008
     assert server.users.get(user.user_id) is None
+
+
+async def test_every_sync_example_replaces_the_users_positions_and_the_socket_gets_a_snapshot(make_server,
+                                                                                              tmp_path):
+    assert [lang for lang, _ in SYNC_EXAMPLES] == ["sh", "js", "python"]
+    client, env = await watched_user(await make_server(), "positions", "account")
+    for lang, code in SYNC_EXAMPLES:
+        symbols = re.findall(r'"?symbol"?: "([A-Z]+)"', code)
+        process = await asyncio.create_subprocess_exec(*command(lang, code, tmp_path), env=env,
+                                                       stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, (lang, out, err)
+        snapshot = await client.expect("snapshot")
+        assert [p["symbol"] for p in snapshot["data"]["positions"]] == symbols, (lang, snapshot)
+        assert (snapshot["data"]["account"] is None) == ('"account": {' not in code), (lang, snapshot)
+        await client.assert_nothing_pending()

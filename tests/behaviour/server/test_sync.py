@@ -1,0 +1,135 @@
+"""PUT /api/v1/users/{userId}/portfolio against a real server on a real socket: the user's sockets
+get a snapshot of the new state at the sync's offset, a resume from before the sync gets a snapshot,
+an invalid body changes nothing and says where, and the keys' rules are publish's."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import ujson
+
+from tests.behaviour.server.test_accept import closed_by_server
+from tests.behaviour.server.test_publish import new_key, publish, trade_item, watching
+
+POSITION = {"symbol": "AAPL", "quantity": "100", "currentPrice": "176.20", "entryPrice": "170.25",
+            "unrealizedPnl": "595.00", "unrealizedPnlPercent": "3.49", "marketValue": "17620.00", "side": "long"}
+ORDER = {"orderId": "o-1", "symbol": "TSLA", "side": "sell", "type": "limit", "status": "new", "qty": "5",
+         "filledQty": "0", "limitPrice": "250.00", "submittedAt": "2026-01-05T15:30:00+00:00"}
+ACCOUNT = {"equity": "100000.00", "buyingPower": "200000.00", "cash": "50000.00", "portfolioValue": "100000.00",
+           "dayPnl": "-12.50", "dayPnlPercent": "-0.01", "timestamp": "2026-01-05T15:30:00Z"}
+
+
+def state(**changes: Any) -> dict[str, Any]:
+    return {"account": ACCOUNT, "positions": [POSITION], "orders": [ORDER], **changes}
+
+
+def path(user_id: str) -> str:
+    return f"/api/v1/users/{user_id}/portfolio"
+
+
+async def sync(server: Any, user_id: str, body: Any, key: str | None) -> Any:
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+    return await server.fetch(path(user_id), "PUT", body if body is not None else "", headers=headers)
+
+
+async def test_a_sync_replaces_the_state_and_every_socket_of_the_user_gets_a_snapshot(make_server):
+    server = await make_server()
+    user_id, first = await watching(server, "alice")
+    second = await server.connect(await server.login("alice"))
+    await second.subscribe("positions")
+    await second.expect("snapshot")
+    _, bobs = await watching(server, "bob")
+    key = new_key(server)
+    await publish(server, [trade_item(user_id, "fill-1", "t-1")], key)
+    await first.expect("trade_executed")
+    response = await sync(server, user_id, state(), key)
+    assert response.code == 200, response.body
+    assert ujson.loads(response.body) == {"userId": user_id, "offset": 2, "positions": 1, "orders": 1, "trades": 0,
+                                          "tradesKept": True}
+    snapshot = await first.expect("snapshot")
+    assert snapshot["seq"] == 2
+    assert [p["symbol"] for p in snapshot["data"]["positions"]] == ["AAPL"]
+    assert snapshot["data"]["positions"][0]["quantity"] == "100"
+    assert [o["orderId"] for o in snapshot["data"]["orders"]] == ["o-1"]
+    assert snapshot["data"]["account"]["equity"] == "100000.00"
+    assert [t["tradeId"] for t in snapshot["data"]["trades"]] == ["t-1"]  # no trades part: kept
+    only_positions = await second.expect("snapshot")
+    assert only_positions["seq"] == 2 and set(only_positions["data"]) == {"positions"}
+    await bobs.assert_nothing_pending()
+    portfolio = ujson.loads((await server.fetch("/api/portfolio", cookie=await server.login("alice"))).body)
+    assert portfolio["seq"] == 2 and portfolio["data"] == snapshot["data"]
+    # Positions closed, no orders, trades replaced: an empty list clears.
+    response = await sync(server, user_id, state(positions=[], orders=[], account=None, trades=[]), key)
+    assert ujson.loads(response.body)["offset"] == 3
+    emptied = await first.expect("snapshot")
+    assert emptied["data"] == {"positions": [], "orders": [], "account": None, "trades": []}
+
+
+async def test_a_resume_from_before_the_sync_gets_a_snapshot_not_a_replay(make_server):
+    server = await make_server()
+    user_id, client = await watching(server, "alice")
+    key = new_key(server)
+    await publish(server, [trade_item(user_id, "fill-1", "t-1")], key)
+    await client.expect("trade_executed")
+    client.conn.close()
+    await sync(server, user_id, state(trades=[]), key)
+    await publish(server, [trade_item(user_id, "fill-2", "t-2")], key)  # offset 3
+    again = await server.connect(await server.login("alice"))
+    await again.subscribe("positions", "orders", "account", "trades", resume_from=1)
+    resumed = await again.expect("info", "RESUMED")
+    assert resumed["data"]["details"]["recovered"] is False
+    snapshot = await again.expect("snapshot")
+    assert snapshot["seq"] == 3 and [t["tradeId"] for t in snapshot["data"]["trades"]] == ["t-2"]
+    after = await server.connect(await server.login("alice"))
+    await after.subscribe("trades", resume_from=2)  # from the sync on: the events are replayed
+    assert (await after.expect("trade_executed"))["data"]["tradeId"] == "t-2"
+    assert (await after.expect("info", "RESUMED"))["data"]["details"]["recovered"] is True
+
+
+async def test_an_invalid_body_changes_nothing_and_names_every_path(make_server):
+    server = await make_server()
+    user_id, client = await watching(server, "alice")
+    key = new_key(server)
+    await sync(server, user_id, state(), key)
+    await client.expect("snapshot")
+    bad = state(positions=[POSITION, {**POSITION, "symbol": "MSFT", "quantity": 5}], orders=[{**ORDER, "side": "hold"}],
+                account={**ACCOUNT, "cash": "lots"})
+    response = await sync(server, user_id, bad, key)
+    assert response.code == 400
+    answer = ujson.loads(response.body)
+    assert answer["error"]["code"] == "INVALID_REQUEST" and answer["error"]["field"] == "account.cash"
+    assert [e["field"] for e in answer["errors"]] == ["account.cash", "orders[0].side", "positions[1].quantity"]
+    assert all(e["message"] for e in answer["errors"])
+    for whole in ("[", "[]", ujson.dumps({"positions": []})):
+        response = await sync(server, user_id, whole, key)
+        assert response.code == 400 and ujson.loads(response.body)["error"]["message"], whole
+    await client.assert_nothing_pending()
+    assert server.service.core.portfolio(user_id)[0] == 1  # nothing of it was taken
+    assert (await sync(server, "user-000000000000", state(), key)).code == 404
+
+
+async def test_keys_and_media_type_are_checked_as_for_publish(make_server):
+    server = await make_server()
+    user, _ = await server.user_session("alice")
+    key = new_key(server)
+    assert (await sync(server, user.user_id, state(), None)).code == 401
+    assert (await sync(server, user.user_id, state(), "nonsense")).code == 401
+    assert (await sync(server, user.user_id, state(), new_key(server, "reporting", scope="read"))).code == 403
+    cookie = await server.login("alice")
+    assert (await server.fetch(path(user.user_id), "PUT", state(), cookie=cookie,
+                               headers={"Content-Type": "application/json"})).code == 401
+    text = {"Authorization": f"Bearer {key}", "Content-Type": "text/plain"}
+    assert (await server.fetch(path(user.user_id), "PUT", state(), headers=text)).code == 415
+    assert server.service.core.portfolio(user.user_id)[0] == 0
+
+
+async def test_a_body_over_a_mebibyte_is_refused_413_before_it_is_read(make_server):
+    server = await make_server()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"PUT /api/v1/users/user-000000000000/portfolio HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 b"Content-Type: application/json\r\nAuthorization: Bearer x\r\nContent-Length: %d\r\n\r\n"
+                 % (1024 * 1024 + 1))
+    answer = await closed_by_server(reader, 5)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer
+    writer.close()
