@@ -9,9 +9,9 @@ browser session):
   new ``userId``; a taken username is 409 ``USER_EXISTS`` with the existing ``userId``, so a retried
   create whose answer was lost learns the id all the same.
 - ``DELETE /api/v1/users/{userId}`` (``admin`` scope): remove the user, end their sessions, and
-  close their sockets on this node now (an ``error`` ``SESSION_EXPIRED`` then 1008, as for any ended
-  session: clients stop and ask for a login); other nodes close theirs at their next session
-  re-check (``auth.session_recheck_seconds``). Their linked broker account (``accounts link``) is
+  close their sockets now on every node (an ``error`` ``SESSION_EXPIRED`` then 1008, as for any
+  ended session: clients stop and ask for a login; other nodes hear of it through
+  ``cluster/ends.py``). Their linked broker account (``accounts link``) is
   unlinked too, as ``users remove`` does, so a running Alpaca feed stops streaming it. 204; 404 for
   an unknown user.
 """
@@ -73,7 +73,8 @@ class PlatformHandler(ApiHandler):
 class UserSockets(Protocol):
     """What the user routes use of the stream (the service)."""
 
-    def end_user(self, user_id: str) -> int: ...
+    def end_user(self, user_id: str) -> int:
+        """Close the user's sockets here and on every node; how many here."""
 
 
 class UsersHandler(PlatformHandler):

@@ -3,7 +3,8 @@ batch tick, the clock) and writes what the core says to the sockets (``Socket``)
 
 What runs beside it has a class of its own, started and stopped with it: the heartbeat
 (``heartbeat.py``), the session recheck (``recheck.py``), the admin report (``admin.py``), the
-feed guard (``feeds/guard.py``), cluster-wide connection slots (``slots/``). Handlers receive the
+feed guard (``feeds/guard.py``), cluster-wide connection slots (``slots/``), ends of users and
+sessions sent to every node (``cluster/ends.py``). Handlers receive the
 few of these they use through ``initialize`` (``app.py``), never the service as a whole. What only
 the HTTP handlers use (login limits, the password-check queue, the equity history, the publish
 route's state) is not the service's: the composition root builds it (``parts.py``).
@@ -19,10 +20,11 @@ from typing import Any, Callable, Coroutine, Iterator
 from tornado.ioloop import PeriodicCallback
 
 from .. import constants as c
-from ..auth.sessions import SessionStore
+from ..auth.sessions import SessionStore, session_digest
 from ..auth.users import UserStoreBase
 from ..bus import EventBus
 from ..bus.watched import Conditions
+from ..cluster.ends import ClusterEnds
 from ..cluster.stats import ClusterStats
 from ..constants import Close
 from ..core.events import Event
@@ -80,6 +82,11 @@ class Service:
             self.cluster_stats = ClusterStats(settings.cluster.redis_url, str(bus.node_id or ""),
                                               settings.cluster.key_prefix, self.report.snapshot, clock)
             self.report.cluster = self.cluster_stats
+        # In a cluster, a removed user's and an ended session's sockets close on every node at once.
+        self.ends: ClusterEnds | None = None
+        if settings.cluster.redis_url:
+            self.ends = ClusterEnds(settings.cluster.redis_url, settings.cluster.key_prefix, self._close_user,
+                                    self._close_session_digest)
         # Redis Streams ingest (``ingest.enabled``; the settings refuse it without a Redis bus).
         self.ingest: StreamIngest | None = None
         if settings.ingest.enabled and settings.cluster.redis_url:
@@ -89,7 +96,7 @@ class Service:
         server = settings.server
         self.heartbeat = Heartbeat(self.sockets, self.close_silent, server.websocket_ping_interval_seconds,
                                    server.websocket_ping_timeout_seconds)
-        self.recheck = SessionRecheck(sessions, self.open_sessions, self.end_session, clock,
+        self.recheck = SessionRecheck(sessions, self.open_sessions, self._close_session, clock,
                                       settings.auth.session_recheck_seconds)
         self._unsubscribe: list[Callable[[], None]] = []
         self._ticker: PeriodicCallback | None = None
@@ -102,6 +109,8 @@ class Service:
         await self.slots.start()
         if self.cluster_stats is not None:
             await self.cluster_stats.start()
+        if self.ends is not None:
+            await self.ends.start()
         self._ticker = PeriodicCallback(self.tick, self.settings.streaming.flush_interval_ms)
         self._ticker.start()
         self.recheck.start()
@@ -146,6 +155,8 @@ class Service:
         await self.slots.close()  # every slot this node held, released at once
         if self.cluster_stats is not None:
             await self.cluster_stats.close()
+        if self.ends is not None:
+            await self.ends.close()
 
     # ---- inputs -----------------------------------------------------------------------------
     def receive_event(self, event: Event, seq: int | None = None) -> None:
@@ -272,11 +283,27 @@ class Service:
         self.pump()
 
     def end_session(self, session_id: str) -> None:
+        """A session ended here (logout, a new login): its sockets closed here and on every node."""
+        self._close_session(session_id)
+        if self.ends is not None:
+            self._in_background(self.ends.session_ended(session_id))
+
+    def end_user(self, user_id: str) -> int:
+        """A removed user's sockets closed (1008 Session expired) here and on every node; how many here."""
+        closed = self._close_user(user_id)
+        if self.ends is not None:
+            self._in_background(self.ends.user_removed(user_id))
+        return closed
+
+    def _close_session(self, session_id: str) -> None:
         self.core.end_session(session_id, self.clock())
         self.pump()
 
-    def end_user(self, user_id: str) -> int:
-        """A removed user's sockets here closed (1008 Session expired); how many."""
+    def _close_session_digest(self, digest: str) -> None:
+        for session_id in {s for s in self.open_sessions() if session_digest(s) == digest}:
+            self._close_session(session_id)
+
+    def _close_user(self, user_id: str) -> int:
         closed = self.core.end_user(user_id, self.clock())
         self.pump()
         return closed

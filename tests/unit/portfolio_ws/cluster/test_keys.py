@@ -10,6 +10,7 @@ from portfolio_ws.auth.sessions import SessionLifetime
 from portfolio_ws.auth.throttle import LoginPolicy
 from portfolio_ws.auth.throttle_redis import RedisLoginThrottle
 from portfolio_ws.bus.redis import RedisBus
+from portfolio_ws.cluster.ends import ends_channel
 from portfolio_ws.cluster.equity import equity_key
 from portfolio_ws.cluster.published import seen_key
 from portfolio_ws.cluster.stats import ClusterStats
@@ -43,6 +44,7 @@ def keys(prefix: str, tmp_path) -> dict[str, object]:
         "feed": [leader.key, leader.released_key, leader.health_key, RedisFeedState(URL, prefix).key("checkpoint-0")],
         "nodes": ClusterStats(URL, "n1", prefix, dict, lambda: 0.0).key,
         "ingest": [ingest.key, ingest.dead_key],
+        "ends": ends_channel(prefix),
     }
 
 
@@ -65,6 +67,7 @@ def test_the_default_prefix_and_every_key_name_are_unchanged(tmp_path):
         "feed": ["pws:feed-leader", "pws:feed-leader-released", "pws:feed-health", "pws:feed:checkpoint-0"],
         "nodes": "pws:nodes",
         "ingest": ["pws:ingest", "pws:ingest:dead"],
+        "ends": "pws:ends",
     }
 
 
