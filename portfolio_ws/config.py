@@ -93,7 +93,8 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
         if not name.startswith(ENV_PREFIX):
             continue
         rest = name[len(ENV_PREFIX):].lower()
-        for section in sections:
+        # Longest first: PORTFOLIO_WS_ALPACA_BROKER_KEY_ENV is alpaca_broker's, not alpaca's.
+        for section in sorted(sections, key=len, reverse=True):
             if rest.startswith(section + "_"):
                 _section(raw, section)[rest[len(section) + 1:]] = value
                 break

@@ -138,7 +138,7 @@ class AuthSettings:
 
 @dataclass(frozen=True)
 class FeedSettings:
-    source: Literal["simulator", "alpaca", "publish", "none"] = "simulator"
+    source: Literal["simulator", "alpaca", "alpaca-broker", "publish", "none"] = "simulator"
     # Status goes "offline" when the feed is silent this long while the market is open.
     silence_offline_seconds: float = 300.0
 
@@ -203,6 +203,38 @@ class AlpacaSettings:
     clock_interval_seconds: float = 60.0
     # Timeout of each REST call (the SDK sets none).
     rest_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class BrokerAccount:
+    """One portfolio-ws user mapped to one account of the broker partner (its Broker API id)."""
+
+    user: str = ""
+    account_id: str = ""
+
+
+@dataclass(frozen=True)
+class AlpacaBrokerSettings:
+    """The Alpaca Broker API feed (``portfolio_ws/feeds/alpaca_broker/``): one broker key for every
+    account of a broker partner, one trade-events stream (SSE) for all of them."""
+
+    # Names of the environment variables holding the broker API key and secret (never the values).
+    key_env: str = "ALPACA_BROKER_KEY"
+    secret_env: str = "ALPACA_BROKER_SECRET"
+    # True: Alpaca's broker sandbox; False: production.
+    sandbox: bool = True
+    accounts: tuple[BrokerAccount, ...] = ()
+    # Version of the trade-events endpoint: v2 (ULID event ids) or the legacy v1 (integer ids).
+    events_api: Literal["v1", "v2"] = "v2"
+    # Override of the Broker API base URL (tests, proxies); empty = Alpaca's.
+    rest_url: str = ""
+    # Seconds between REST re-syncs of each account's positions, account and orders.
+    sync_interval_seconds: float = 60.0
+    rest_timeout_seconds: float = 10.0
+    # Nothing (no event, no heartbeat) on the events stream this long: reconnect and resume.
+    silence_seconds: float = 60.0
+    # Reconnection backoff of the events stream: 1, 2, 4 ... up to this.
+    reconnect_max_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -272,6 +304,7 @@ class Settings:
     feed: FeedSettings = field(default_factory=FeedSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     alpaca: AlpacaSettings = field(default_factory=AlpacaSettings)
+    alpaca_broker: AlpacaBrokerSettings = field(default_factory=AlpacaBrokerSettings)
     accounts: AccountsSettings = field(default_factory=AccountsSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Mapping, Protocol
@@ -156,6 +157,14 @@ def _env_name(value: str) -> str | None:
     return "be the NAME of an environment variable holding the key (never the key itself)"
 
 
+def _uuid(value: str) -> str | None:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return "be the account's Broker API id (a UUID)"
+    return None
+
+
 def _dotted_path(value: str) -> str | None:
     return None if value and all(value.split(".")) else "be a field name or dotted path such as user.id"
 
@@ -237,6 +246,11 @@ RULES: dict[str, Rule] = {
     "alpaca.data_stream_url": Url(("ws", "wss")),
     "alpaca.rest_url": Url(("http", "https")),
     "alpaca.account_update_interval_seconds": Range(minimum=0, why="0 = on every price tick"),
+    "alpaca_broker.key_env": Check(_env_name, ("", "CK ABC/123")),
+    "alpaca_broker.secret_env": Check(_env_name, ("", "secret=xyz")),
+    "alpaca_broker.accounts[].user": Check(_non_empty, ("",)),
+    "alpaca_broker.accounts[].account_id": Check(_uuid, ("", "not-a-uuid")),
+    "alpaca_broker.rest_url": Url(("http", "https")),
     "accounts.key": Check(check_key, ("not-a-fernet-key", "x" * 44)),
     "accounts.poll_seconds": Range(0.1, 3600),
     "cluster.redis_url": Url(("redis", "rediss", "unix")),
@@ -282,14 +296,22 @@ def check_together(s: Settings) -> None:
     if s.ingest.enabled and not s.cluster.redis_url:
         raise ConfigError("ingest.enabled", "the Redis Streams ingest needs cluster.redis_url (the stream is "
                                             "read from Redis); set it, or publish over HTTP instead")
-    users = [a.user for a in s.alpaca.accounts]
-    for i, user in enumerate(users):
-        if user in users[:i]:
-            raise ConfigError(f"alpaca.accounts[{i}].user", f"{user!r} is mapped to two accounts")
+    for section, accounts in (("alpaca", s.alpaca.accounts), ("alpaca_broker", s.alpaca_broker.accounts)):
+        users = [a.user for a in accounts]
+        for i, user in enumerate(users):
+            if user in users[:i]:
+                raise ConfigError(f"{section}.accounts[{i}].user", f"{user!r} is mapped to two accounts")
 
 
 def check_environment(s: Settings, env: Mapping[str, str]) -> None:
     """What the settings need from the environment to start (the Alpaca keys they name)."""
+    if s.feed.source == "alpaca-broker":
+        broker = s.alpaca_broker
+        missing = [name for name in (broker.key_env, broker.secret_env) if not env.get(name)]
+        if missing:
+            raise ConfigError("alpaca_broker.key_env", f"the broker feed needs its key: {' and '.join(missing)} "
+                                                       "not set (see docs/alpaca.md)")
+        return
     if s.feed.source != "alpaca":
         return
     if s.accounts.key:  # linked accounts (portfolio-ws accounts link) may come while it runs

@@ -35,6 +35,8 @@ import tornado.netutil
 import tornado.web
 import tornado.websocket
 
+from tests.alpaca_broker_server import BrokerPartner, broker_routes
+
 ZERO = Decimal(0)
 
 
@@ -247,6 +249,8 @@ class AlpacaTestServer:
         self.execution_owner: dict[str, str] = {}
         self.order_owner: dict[str, str] = {}
         self._trade_seq = 0
+        # The Broker API: one partner whose key reads every account (tests/alpaca_broker_server.py).
+        self.broker = BrokerPartner(self)
         self._server: tornado.httpserver.HTTPServer | None = None
         self.port = 0
 
@@ -269,6 +273,7 @@ class AlpacaTestServer:
             (r"/v2/positions", _PositionsHandler, {"server": self}),
             (r"/v2/orders", _OrdersHandler, {"server": self}),
             (r"/v2/clock", _ClockHandler, {"server": self}),
+            *broker_routes(self),
         ])
         sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
         self.port = sockets[0].getsockname()[1]
@@ -278,6 +283,7 @@ class AlpacaTestServer:
     async def stop(self) -> None:
         for conn in list(self.trading_conns) + list(self.data_conns):
             conn.close()
+        self.broker.drop()
         if self._server is not None:
             self._server.stop()
             await self._server.close_all_connections()
@@ -355,6 +361,7 @@ class AlpacaTestServer:
     # --- controls: trading --------------------------------------------------------------------
     def push_trade_update(self, key: str, data: dict[str, Any]) -> None:
         """Send one ``trade_updates`` frame with ``data`` to ``key``'s listening connections."""
+        self.broker.record(key, data)
         frame = json.dumps({"stream": "trade_updates", "data": data})
         for conn in self._listening(key):
             conn.write_message(frame.encode() if self.trading_binary_frames else frame,
@@ -647,32 +654,42 @@ class _PositionsHandler(_RestHandler):
 
 
 class _OrdersHandler(_RestHandler):
-    OPEN = {"new", "accepted", "pending_new", "partially_filled", "pending_cancel", "pending_replace",
-            "accepted_for_bidding", "held", "done_for_day", "stopped", "calculated"}
-
     def get(self) -> None:
         assert self.account is not None
-        status = self.get_query_argument("status", "open")
-        after = self.get_query_argument("after", None)
-        limit = int(self.get_query_argument("limit", "50"))
-        orders = list(self.account.orders.values())
-        if status == "open":
-            orders = [o for o in orders if o["status"] in self.OPEN]
-        elif status == "closed":
-            orders = [o for o in orders if o["status"] not in self.OPEN]
-        if after:
-            moment = datetime.fromisoformat(after.replace("Z", "+00:00"))
-            orders = [o for o in orders if datetime.fromisoformat(o["submitted_at"][:26] + "+00:00") > moment]
-        orders.sort(key=lambda o: o["submitted_at"], reverse=True)
-        self.reply(orders[:limit])
+        self.reply(orders_json(self.account, self))
 
 
 class _ClockHandler(_RestHandler):
     def get(self) -> None:
-        now = datetime.now(timezone(timedelta(hours=-5)))
-        self.reply({
-            "timestamp": now.isoformat(),
-            "is_open": self.server.market_open,
-            "next_open": (now + timedelta(days=1)).replace(hour=9, minute=30, second=0, microsecond=0).isoformat(),
-            "next_close": now.replace(hour=16, minute=0, second=0, microsecond=0).isoformat(),
-        })
+        self.reply(clock_json(self.server))
+
+
+OPEN_STATUSES = {"new", "accepted", "pending_new", "partially_filled", "pending_cancel", "pending_replace",
+                 "accepted_for_bidding", "held", "done_for_day", "stopped", "calculated"}
+
+
+def orders_json(account: FakeAccount, request: tornado.web.RequestHandler) -> list[dict[str, Any]]:
+    """The account's orders as ``GET .../orders`` answers ``request`` (status, after, limit)."""
+    status = request.get_query_argument("status", "open")
+    after = request.get_query_argument("after", None)
+    limit = int(request.get_query_argument("limit", "50") or 50)
+    orders = list(account.orders.values())
+    if status == "open":
+        orders = [o for o in orders if o["status"] in OPEN_STATUSES]
+    elif status == "closed":
+        orders = [o for o in orders if o["status"] not in OPEN_STATUSES]
+    if after:
+        moment = datetime.fromisoformat(after.replace("Z", "+00:00"))
+        orders = [o for o in orders if datetime.fromisoformat(o["submitted_at"][:26] + "+00:00") > moment]
+    orders.sort(key=lambda o: o["submitted_at"], reverse=True)
+    return orders[:limit]
+
+
+def clock_json(server: AlpacaTestServer) -> dict[str, Any]:
+    now = datetime.now(timezone(timedelta(hours=-5)))
+    return {
+        "timestamp": now.isoformat(),
+        "is_open": server.market_open,
+        "next_open": (now + timedelta(days=1)).replace(hour=9, minute=30, second=0, microsecond=0).isoformat(),
+        "next_close": now.replace(hour=16, minute=0, second=0, microsecond=0).isoformat(),
+    }

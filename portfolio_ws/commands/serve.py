@@ -17,7 +17,7 @@ from .common import config_option, run_server_loop, settings_from_cli
 @config_option
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default 5000).")
-@click.option("--feed", type=click.Choice(["simulator", "alpaca", "publish", "none"]), default=None,
+@click.option("--feed", type=click.Choice(["simulator", "alpaca", "alpaca-broker", "publish", "none"]), default=None,
               help="Event source (default: simulator).")
 @click.option("--database", default=None, help="SQLite file, or postgresql:// URL, of users and sessions.")
 @click.option("--certfile", default=None, help="PEM certificate (chain): serve https and wss (needs --keyfile).")

@@ -48,6 +48,10 @@ def build_feed(settings: Settings, users: UserStoreBase) -> Feed:
         except UsageError as exc:
             raise ConfigError("auth.database", str(exc)) from None
         return AlpacaFeed(settings.alpaca, linked=LinkedAccounts(store, settings.accounts.poll_seconds))
+    if source == "alpaca-broker":
+        from ..feeds.alpaca_broker.feed import AlpacaBrokerFeed
+
+        return AlpacaBrokerFeed(settings.alpaca_broker)
     if source == "publish":
         return PublishedOnly()
     return NoFeed()

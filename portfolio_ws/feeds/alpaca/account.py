@@ -36,6 +36,8 @@ class Account:
     # A linked account (``portfolio-ws accounts link``): its row's revision, and its kind.
     revision: int | None = None
     kind: str = "keys"
+    # A Broker API account (feeds/alpaca_broker): its id there; REST goes through the broker key.
+    broker_account_id: str = ""
     # False once removed (unlinked): its loops end even if a cancel was swallowed.
     active: bool = True
 

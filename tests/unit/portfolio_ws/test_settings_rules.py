@@ -26,6 +26,9 @@ from portfolio_ws.settings_rules import RULES, check_environment, rule_for
 
 # A valid Alpaca account: the walk changes one field of it at a time.
 ACCOUNT = {"user": "alice", "key_env": "ALICE_KEY", "secret_env": "ALICE_SECRET", "paper": True}
+# A valid item of each section's ``accounts`` list, one field of which a case makes bad.
+ACCOUNTS = {"alpaca": ACCOUNT,
+            "alpaca_broker": {"user": "alice", "account_id": "6f2c9b1e-3a4d-4e5f-8a7b-1c2d3e4f5a6b"}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +99,7 @@ def as_yaml(key: str, value: Any) -> dict[str, Any]:
     """The config file setting ``key`` (a leaf, or an item's first element) to ``value``."""
     section, _, rest = key.partition(".")
     if rest.startswith("accounts[0]."):
-        return {section: {"accounts": [{**ACCOUNT, rest.split(".", 1)[1]: value}]}}
+        return {section: {"accounts": [{**ACCOUNTS[section], rest.split(".", 1)[1]: value}]}}
     return {section: {rest.split("[")[0]: value}}
 
 

@@ -1,0 +1,85 @@
+"""The Broker API feed on the bus: alpaca-py's BrokerClient (SSE trade events in a thread, REST in
+the executor) against the local Alpaca's broker part."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+
+from portfolio_ws.core.events import AccountUpdate, OrderUpdate, PositionUpdate, TradeExecuted
+from tests.behaviour.feeds.alpaca_env import health_until
+from tests.behaviour.feeds.broker_env import broker_env
+
+D = Decimal
+
+
+def _trades(env, user):
+    return [e for e in env.events.events if isinstance(e, TradeExecuted) and e.user_id == user]
+
+
+@pytest.mark.parametrize("events_api", ["v1", "v2"])
+async def test_a_fill_on_a_broker_account_reaches_its_user_only(io_loop, events_api):
+    async with broker_env(["alice", "bob"], events_api=events_api) as env:
+        await env.ready(["alice", "bob"])
+        position = await env.events.first(0, lambda e: isinstance(e, PositionUpdate) and e.user_id == "alice")
+        assert (position.symbol, position.quantity, position.current_price) == ("AAPL", D(10), D(155))
+        mark = env.events.mark()
+        fill = env.server.trade(env.key("alice"), "AAPL", "buy", "5", "160.10")
+        trade = await env.events.first(mark, lambda e: isinstance(e, TradeExecuted), "alice's trade")
+        assert (trade.user_id, trade.trade_id, trade.quantity, trade.price) == (
+            "alice", fill["execution_id"], D(5), D("160.10"))
+        position = await env.events.first(mark, lambda e: isinstance(e, PositionUpdate) and e.user_id == "alice")
+        assert position.quantity == D(15)
+        account = await env.events.first(mark, lambda e: isinstance(e, AccountUpdate) and e.user_id == "alice")
+        assert account.cash == D("10000") - D("800.50")
+        assert {e.user_id for e in env.events.since(mark)} == {"alice"}
+        health = env.feed.health()
+        assert health.connected and health.source == "alpaca-broker"
+        assert health.details["events"]["lastEventId"] is not None
+        assert health.details["accounts"]["alice"]["accountId"] == env.account_id("alice")
+
+
+@pytest.mark.slow
+async def test_a_drop_resumes_without_losing_or_repeating_an_event(io_loop):
+    async with broker_env(["alice", "bob"]) as env:
+        await env.ready(["alice", "bob"])
+        env.server.trade(env.key("alice"), "AAPL", "buy", "1", "160")
+        await env.events.wait_for(lambda: len(_trades(env, "alice")) == 1, "first trade")
+        assert env.server.broker.drop() == 1
+        # Made while no connection is open: only a resume from the cursor can deliver them.
+        fills = [env.server.trade(env.key(u), "AAPL", "buy", "1", "161") for u in ("alice", "bob", "alice")]
+        await env.server.broker.connected(2)
+        await env.events.wait_for(lambda: len(_trades(env, "alice")) == 3 and len(_trades(env, "bob")) == 1,
+                                  "the trades made during the drop")
+        assert env.server.broker.since_ids[1] is not None  # resumed from its cursor
+        # The event at the cursor came again (the server replays it inclusive): dropped by id.
+        assert env.feed.cursor.duplicates >= 1
+        ids = [t.trade_id for t in _trades(env, "alice") + _trades(env, "bob")]
+        assert sorted(ids) == sorted({*ids}) and {f["execution_id"] for f in fills} <= set(ids)
+        health = await health_until(env.feed, lambda h: h.connected, "connected again")
+        assert health.reconnects == 1
+
+
+async def test_a_malformed_event_is_reported_and_the_rest_keep_flowing(io_loop):
+    async with broker_env(["alice", "bob"]) as env:
+        await env.ready(["alice", "bob"])
+        env.server.broker.send_raw("{not json")
+        env.server.broker.send_raw('{"event_id": "01JDX", "account_id": "%s", "event": "fill", "order": {"id": 3}}'
+                                   % env.account_id("bob"))
+        fill = env.server.trade(env.key("bob"), "NVDA", "sell", "1", "530")
+        trade = await env.events.first(0, lambda e: isinstance(e, TradeExecuted), "bob's trade")
+        assert trade.trade_id == fill["execution_id"] and trade.user_id == "bob"
+        events = env.feed.health().details["events"]
+        assert events["rejected"] == 2 and "01JDX" in events["lastRejection"]
+
+
+async def test_stop_ends_the_events_thread(io_loop):
+    async with broker_env(["alice"]) as env:
+        await env.ready(["alice"])
+        assert env.feed.reader_alive
+        await env.feed.stop()
+        assert not env.feed.reader_alive
+        assert not [t for t in threading.enumerate() if t.name == "alpaca-broker-events"]
+        await env.server.wait_for(lambda: not env.server.broker.conns, what="the events connection closed")
