@@ -151,7 +151,19 @@ class _EventsHandler(tornado.web.RequestHandler):
             self.done.set_result(None)
 
 
-class _BrokerRest(tornado.web.RequestHandler):
+class JsonHandler(tornado.web.RequestHandler):
+    """Alpaca's JSON answers and errors (both REST flavours of the local Alpaca)."""
+
+    def _fail(self, status: int, message: str) -> None:
+        self.set_status(status)
+        self.finish({"code": status * 100000, "message": message})
+
+    def reply(self, body: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+
+class _BrokerRest(JsonHandler):
     """Basic auth with the broker key; ``account_id`` of the path picks the account."""
 
     def initialize(self, server: AlpacaTestServer) -> None:
@@ -173,13 +185,6 @@ class _BrokerRest(tornado.web.RequestHandler):
             self._fail(404, "account not found")
         self.account = account
 
-    def _fail(self, status: int, message: str) -> None:
-        self.set_status(status)
-        self.finish({"code": status * 100000, "message": message})
-
-    def reply(self, body: Any) -> None:
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body))
 
 
 def broker_routes(server: AlpacaTestServer) -> list[Any]:

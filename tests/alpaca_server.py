@@ -35,7 +35,7 @@ import tornado.netutil
 import tornado.web
 import tornado.websocket
 
-from tests.alpaca_broker_server import BrokerPartner, broker_routes
+from tests.alpaca_broker_server import BrokerPartner, JsonHandler, broker_routes
 
 ZERO = Decimal(0)
 
@@ -610,7 +610,7 @@ class _DataSocket(tornado.websocket.WebSocketHandler):
         self.server.conditions.changed()
 
 
-class _RestHandler(tornado.web.RequestHandler):
+class _RestHandler(JsonHandler):
     def initialize(self, server: AlpacaTestServer) -> None:
         self.server = server
         self.account: FakeAccount | None = None
@@ -631,14 +631,6 @@ class _RestHandler(tornado.web.RequestHandler):
             self._fail(401, "request is not authorized")
         else:
             self.account = self.server.accounts[key]
-
-    def _fail(self, status: int, message: str) -> None:
-        self.set_status(status)
-        self.finish({"code": status * 100000, "message": message})
-
-    def reply(self, body: Any) -> None:
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body))
 
 
 class _AccountHandler(_RestHandler):
