@@ -42,9 +42,19 @@ NODE_COUNTS = (1, 2, 4)
 
 
 def cpu_seconds(pid: int) -> float:
+    user, system, _ = cpu_parts(pid)
+    return user + system
+
+
+def cpu_parts(pid: int) -> tuple[float, float, int]:
+    """(user CPU s, kernel CPU s, wake-ups): a wake-up is a voluntary context switch, the process
+    sleeping in epoll until its next input or timer."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    with open(f"/proc/{pid}/status") as f:
+        switches = next(int(line.split()[1]) for line in f if line.startswith("voluntary_ctxt_switches"))
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick, switches
 
 
 # ---- the publisher process: a feed leader's share of the work, nothing else ------------------------
@@ -153,9 +163,11 @@ def one_run(nodes: int, users: int, rate: float, warmup: float, seconds: float, 
             raise RuntimeError(f"clients did not connect; the nodes said: {logs}")
         # Each node's CPU with its sockets open and no events: what it costs to exist (timers,
         # pings, Redis liveness), so the events' own share can be told apart.
-        idle_before = {s.pid: cpu_seconds(s.pid) for s in servers}
+        idle_before = {s.pid: cpu_parts(s.pid) for s in servers}
         time.sleep(idle)
-        idle_cpu = [100 * (cpu_seconds(s.pid) - idle_before[s.pid]) / idle for s in servers]
+        idle_after = {s.pid: cpu_parts(s.pid) for s in servers}
+        idle_cpu = [100 * (sum(idle_after[s.pid][:2]) - sum(idle_before[s.pid][:2])) / idle for s in servers]
+        idle_wakeups = [(idle_after[s.pid][2] - idle_before[s.pid][2]) / idle for s in servers]
         users_file = scratch / "users.json"
         users_file.write_text(json.dumps([uid for uid, _ in sessions]))
         feeder = subprocess.Popen([sys.executable, __file__, "--role", "publisher", "--redis", redis_url,
@@ -164,10 +176,12 @@ def one_run(nodes: int, users: int, rate: float, warmup: float, seconds: float, 
         time.sleep(warmup)  # the measured window starts: a fixed time after the publisher, on purpose
         window_start = time.time()
         before = {s.pid: cpu_seconds(s.pid) for s in servers} | {redis.pid: cpu_seconds(redis.pid)}
+        parts_before = {s.pid: cpu_parts(s.pid) for s in servers}
         taken_before = [s.stats()["totalEventsEmitted"] for s in servers]
         time.sleep(seconds)
         window_end = time.time()
         spent = {pid: cpu_seconds(pid) - before[pid] for pid in before}
+        parts = {s.pid: [b - a for a, b in zip(parts_before[s.pid], cpu_parts(s.pid))] for s in servers}
         taken = [s.stats()["totalEventsEmitted"] - b for s, b in zip(servers, taken_before)]
         feeder.wait(timeout=60)
         client.wait(timeout=total + 60)
@@ -193,6 +207,11 @@ def one_run(nodes: int, users: int, rate: float, warmup: float, seconds: float, 
         "nodeCpuPercent": [round(v, 1) for v in node_cpu],           # each node, % of one core
         "nodeCpuPercentMean": round(statistics.mean(node_cpu), 1),
         "idleNodeCpuPercentMean": round(statistics.mean(idle_cpu), 1),  # sockets open, no events
+        "idleNodeWakeupsPerSecond": round(statistics.mean(idle_wakeups), 1),
+        # the nodes' CPU split: Python (user) and the kernel (socket reads and writes, epoll)
+        "nodeUserCpuPercentMean": round(statistics.mean(100 * parts[s.pid][0] / seconds for s in servers), 1),
+        "nodeKernelCpuPercentMean": round(statistics.mean(100 * parts[s.pid][1] / seconds for s in servers), 1),
+        "nodeWakeupsPerSecond": round(statistics.mean(parts[s.pid][2] / seconds for s in servers), 1),
         # the events' own CPU: with events, less idle
         "intakeCpuPercentMean": round(statistics.mean(node_cpu) - statistics.mean(idle_cpu), 1),
         "redisCpuPercent": round(100 * spent[redis.pid] / seconds, 1),
@@ -252,6 +271,9 @@ def main() -> None:
             ("events taken in / s, per node", lambda r: statistics.mean(r["eventsTakenInPerNode"]) / r["seconds"]),
             ("CPU per node, % of one core", lambda r: r["nodeCpuPercentMean"]),
             ("  of it idle (sockets open, no events)", lambda r: r["idleNodeCpuPercentMean"]),
+            ("  of it in the kernel", lambda r: r.get("nodeKernelCpuPercentMean", 0)),
+            ("node wake-ups / s (idle)", lambda r: r.get("idleNodeWakeupsPerSecond", 0)),
+            ("node wake-ups / s (with events)", lambda r: r.get("nodeWakeupsPerSecond", 0)),
             ("CPU per node, ms per 1,000 cluster events", lambda r: r["nodeCpuMsPerThousandClusterEvents"]),
             ("messages delivered / s, whole cluster", lambda r: r["messagesPerSecond"]),
             ("trade latency p50, ms", lambda r: r["tradeLatencyMs"]["p50"]),

@@ -69,7 +69,9 @@ class Stats:
         self._disconnect_times: deque[float] = deque()
         self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self.latency = Histogram(LATENCY_BUCKETS)
-        self._ticks: deque[tuple[float, float]] = deque(maxlen=600)  # 30 s of 50 ms ticks
+        # (start, took, after a pause): 30 s of 50 ms ticks. The batcher pauses while no window is
+        # pending; the gap across a pause is not a late tick.
+        self._ticks: deque[tuple[float, float, bool]] = deque(maxlen=600)
 
     def delivered(self, connections: int, raw_events: int, latency: float | None) -> None:
         self.messages_delivered += connections
@@ -97,14 +99,15 @@ class Stats:
             return 0.0
         return min(1.0, max(0.0, 1.0 - self.messages_delivered / self.unbatched_messages))
 
-    def ticked(self, started: float, took: float) -> None:
-        """A batch tick ran: when it started (to see late ticks) and how long flush + writes took."""
-        self._ticks.append((started, took))
+    def ticked(self, started: float, took: float, resumed: bool = False) -> None:
+        """A batch tick ran: when it started (to see late ticks) and how long flush + writes took.
+        ``resumed``: the first tick after the batcher paused (its gap to the one before is no delay)."""
+        self._ticks.append((started, took, resumed))
 
     def tick_ms(self) -> dict[str, float | None]:
         ticks = list(self._ticks)
-        gaps = [b[0] - a[0] for a, b in zip(ticks, ticks[1:])]
-        took = sorted(t for _, t in ticks)
+        gaps = [b[0] - a[0] for a, b in zip(ticks, ticks[1:]) if not b[2]]
+        took = sorted(t for _, t, _ in ticks)
         p50 = percentile(took, 0.5)
         return {"p50": round(p50 * 1000, 2) if p50 is not None else None,
                 "max": round(took[-1] * 1000, 2) if took else None,

@@ -9,9 +9,9 @@ addressed to every connection in that set.
 Rule 4: a user's data is only ever addressed to that user's connections.
 Rule 5: the batch window is a wheel of slots, one per tick of the adapter's batcher: each user has
 a fixed slot (by a hash of its id), and its pending window goes when the wheel passes that slot,
-once a window (``flush_due``). Events wait up to one window, as with one flush of everyone a
-window, but the users' flushes are spread over the window instead of going in one burst.
-``flush`` sends every pending window now.
+once a window (``flush_due``; the batcher ticks only while a window is pending, any wake-up may
+tick). Events wait up to one window, as with one flush of everyone a window, but the users'
+flushes are spread over the window instead of going in one burst. ``flush`` sends all now.
 
 The adapter calls the input verbs (``receive_event``, ``receive_sync`` (sync.py), ``open``,
 ``receive_frame``, ``closed``, ``flush``, ``end_session``, ``shutdown``) and then drains ``data_to_send()`` and writes it.
@@ -85,12 +85,10 @@ class StreamCore(SyncReceiving, UserLoading):
         return zlib.crc32(user_id.encode()) % self.slots  # stable across runs and processes
 
     def receive_event(self, event: Event, now: float, seq: int | None = None) -> int:
-        """Take in one event; returns its offset.
-
-        ``seq``: the offset already given to the event elsewhere (a cluster numbers each user's
-        events once, in Redis). The user's offset jumps to it; one at or below the current offset
-        is a duplicate or stale delivery and is dropped (returns the current offset), so offsets
-        stay strictly increasing."""
+        """Take in one event; returns its offset. ``seq``: the offset given to the event elsewhere
+        (a cluster numbers each user's events once, in Redis). The user's offset jumps to it; one at
+        or below the current offset is a duplicate or stale delivery and is dropped (returns the
+        current offset), so offsets stay strictly increasing."""
         user = self.user(event.user_id)
         if user.held is not None:  # a load is in flight: taken in once it's done
             user.held.append((event, seq, now))
@@ -107,8 +105,16 @@ class StreamCore(SyncReceiving, UserLoading):
             if event.CHANNEL in self.immediate:
                 self._flush_user(event.user_id, user, now)
             else:
+                if not self.windows_pending():  # the wheel stood still meanwhile: nothing it passed held a window
+                    self._wheel_at = max(self._wheel_at, self._slot_index(now))
                 self._pending[user.slot][event.user_id] = None
         return user.seq
+
+    def windows_pending(self) -> bool:  # a window waits for the wheel: the batcher need only tick then
+        return any(self._pending)
+
+    def wheel_behind(self, now: float) -> bool:  # a tick now would pass a slot (any wake-up may tick)
+        return self._slot_index(now) > self._wheel_at
 
     def flush_due(self, now: float) -> int:
         """The batch tick: send the windows of every slot the wheel passed since the last tick
@@ -120,8 +126,7 @@ class StreamCore(SyncReceiving, UserLoading):
         self._wheel_at = max(self._wheel_at, index)
         return sent
 
-    def _slot_index(self, now: float) -> int:
-        # A hair of tolerance: a time computed as index * slot_seconds must land in that slot.
+    def _slot_index(self, now: float) -> int:  # a hair of tolerance: index * slot_seconds lands in its slot
         return int(now / self.slot_seconds + 1e-4)
 
     def flush(self, now: float) -> None:
@@ -137,8 +142,7 @@ class StreamCore(SyncReceiving, UserLoading):
         return len(due)
 
     def flush_time(self, user_id: str, now: float) -> float:
-        """When a window of ``user_id`` pending at ``now`` goes: the next time the wheel passes
-        the user's slot (tests, and anyone reasoning about latency)."""
+        """When a window of ``user_id`` pending at ``now`` goes: when the wheel next passes its slot."""
         slot = self._slot_of(user_id)  # a question: no user is created for it
         index = self._slot_index(now)
         ahead = (slot - index) % self.slots or self.slots  # the current slot has passed

@@ -111,8 +111,10 @@ class Service:
             await self.cluster_stats.start()
         if self.ends is not None:
             await self.ends.start()
+        # The batcher: ticks every flush_interval_ms while a window is pending (started by pump,
+        # stopped by the tick that finds none), so an idle node sleeps; see tick.
         self._ticker = PeriodicCallback(self.tick, self.settings.streaming.flush_interval_ms)
-        self._ticker.start()
+        self._resumed = True
         self.recheck.start()
         self.heartbeat.start()
         if self.bus.holds_state:
@@ -161,7 +163,14 @@ class Service:
     # ---- inputs -----------------------------------------------------------------------------
     def receive_event(self, event: Event, seq: int | None = None) -> None:
         """``seq``: the offset a cluster bus gave the event (None: the core numbers it)."""
-        self.core.receive_event(event, self.clock(), seq)
+        now = self.clock()
+        ticker = self._ticker
+        if ticker is not None and ticker.is_running() and self.core.wheel_behind(now):
+            # The wheel has a slot to pass: this wake-up (the bus's) ticks, and the batcher's next
+            # tick moves a whole interval on, so under load the batcher costs no wake-ups of its own.
+            ticker.stop()
+            self.tick()
+        self.core.receive_event(event, now, seq)
         self.pump()
 
     def receive_sync(self, sync: Sync, seq: int | None = None) -> None:
@@ -200,10 +209,21 @@ class Service:
             await self.bus.unfollow(user_id)
 
     def tick(self) -> None:
+        """The batch tick: send the windows whose slot the wheel passed (``StreamCore.flush_due``).
+        The batcher runs it every ``flush_interval_ms`` while a window is pending and pauses when
+        none is; an event arriving after a slot boundary runs it first (``receive_event``)."""
         started = time.perf_counter()
-        if self.core.flush_due(self.clock()):
+        now = self.clock()
+        if self.core.flush_due(now):
             self.pump()
-        self.core.stats.ticked(self.clock(), time.perf_counter() - started)
+        self.core.stats.ticked(now, time.perf_counter() - started, self._resumed)
+        self._resumed = False
+        ticker = self._ticker
+        if ticker is not None and not self.core.windows_pending():  # nothing left: the batcher pauses
+            if ticker.is_running():
+                ticker.stop()
+            self._resumed = True
+            self._settle()
 
     def flush(self) -> None:
         """Send every pending window now, due or not (tests drive batching with it)."""
@@ -231,6 +251,11 @@ class Service:
     def _background_done(self, task: "asyncio.Task[None]") -> None:
         self._background.discard(task)
         self._settle()
+
+    @property
+    def batching(self) -> bool:
+        """True while the batcher ticks (a window is pending)."""
+        return self._ticker is not None and self._ticker.is_running()
 
     @property
     def busy(self) -> bool:
@@ -351,6 +376,9 @@ class Service:
         while outputs:
             self._write(outputs)
             outputs = self.core.data_to_send()
+        ticker = self._ticker
+        if ticker is not None and not ticker.is_running() and not self.stopping and self.core.windows_pending():
+            ticker.start()  # a window is pending: the batcher ticks until none is
         self._settle()
 
     def _write(self, outputs: list[Any]) -> None:

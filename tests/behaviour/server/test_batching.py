@@ -164,3 +164,17 @@ async def test_the_batcher_sends_each_users_window_at_its_own_moment_of_the_wind
     server.service.tick()
     assert (await b.expect("position_update"))["data"]["currentPrice"] == "2.00"
     await a.assert_nothing_pending()
+
+
+async def test_the_batcher_sleeps_while_nothing_is_pending_and_wakes_for_a_window(make_server):
+    # The batcher ticks only while a window is pending, so an idle node does not wake 20 times a
+    # second; a window pending after a pause still goes by itself, within its window.
+    server = await make_server(streaming__batch_window_ms=200, streaming__flush_interval_ms=50)
+    user, cookie = await server.user_session("alice")
+    client = await subscribed(server, cookie, "positions")
+    await server.until(lambda: not server.service.batching)
+    server.publish(position(user.user_id, price="1.00"))
+    assert server.service.batching
+    assert (await client.expect("position_update"))["data"]["currentPrice"] == "1.00"
+    await server.until(lambda: not server.service.batching)  # paused again once it went
+    await client.assert_nothing_pending()

@@ -200,3 +200,16 @@ def test_good_batching_is_healthy() -> None:
     for _ in range(10):
         stats.delivered(1, 100, 0.0)
     assert status(stats) == "healthy"
+
+
+# ---- the batcher's ticks ---------------------------------------------------------------------
+def test_the_gap_across_a_pause_of_the_batcher_is_not_a_late_tick() -> None:
+    # The batcher pauses while no window is pending; the gap to the tick that resumes it is no
+    # delay of the IOLoop, a gap between two ticks of one run is.
+    stats = Stats(0.0)
+    stats.ticked(10.0, 0.001, resumed=True)
+    stats.ticked(10.05, 0.002)
+    stats.ticked(10.25, 0.001)       # 200 ms late: the IOLoop was busy
+    stats.ticked(70.0, 0.001, resumed=True)
+    stats.ticked(70.05, 0.001)
+    assert stats.tick_ms() == {"p50": 1.0, "max": 2.0, "maxGap": 200.0}

@@ -370,6 +370,24 @@ def test_a_late_tick_sends_every_slot_it_passed_once() -> None:
     assert core.flush_due(NOW + 5.0) == 0
 
 
+def test_a_window_pending_after_the_batcher_paused_waits_for_its_own_slot() -> None:
+    # The adapter stops ticking while no window is pending (an idle node sleeps); a window that is
+    # then new goes when the wheel passes its user's slot, not at the first tick after the pause.
+    core = make_core()
+    conn = connect(core, "u1", *ALL)
+    core.flush_due(NOW)
+    assert not core.windows_pending()
+    paused = NOW + 5.0                              # no tick for 5 s
+    publish(core, position("u1"), now=paused)
+    assert core.windows_pending() and not core.wheel_behind(paused)
+    goes = core.flush_time("u1", paused)
+    before = max(paused, goes - core.slot_seconds / 2)
+    assert core.flush_due(before) == 0 and drain(core).frames == []
+    assert core.wheel_behind(goes) and core.flush_due(goes) == 1
+    assert drain(core).types(conn) == ["position_update"]
+    assert not core.windows_pending()
+
+
 def test_a_window_flushed_early_is_not_sent_again_when_its_slot_comes() -> None:
     core = make_core()
     conn = connect(core, "u1", *ALL)
