@@ -4,7 +4,10 @@ Each node writes a summary of its own admin report to the Redis hash ``<p>nodes`
 value: JSON with the time it was written) every ``INTERVAL_SECONDS``, and removes it at shutdown.
 A node's admin stats then carry ``cluster``: every node's summary still fresh (written within
 ``STALE_AFTER_SECONDS``; a dead node drops out by itself) and their sum. Counters are per node
-since its start, so a restarted node's totals start again from zero.
+since its start, so a restarted node's totals start again from zero. A killed node never removes
+its field: every node, as it writes its own, deletes the fields whose figures are older than
+``STALE_AFTER_SECONDS`` (one script, so a field rewritten meanwhile is never deleted), so the hash
+holds the live nodes and those dead for less than the bound plus one period (issue 14).
 """
 
 from __future__ import annotations
@@ -28,6 +31,26 @@ SUMMED = ("activeConnections", "totalMessagesDelivered", "totalEventsEmitted", "
           "totalReconnects", "totalRejectedConnections", "totalRateLimited", "totalControlMessages")
 
 
+# KEYS[1] the nodes hash; ARGV: this node's id, its summary, now (s), the stale bound (s). Writes
+# this node's field and deletes the others reported before now - bound, judged by this node's clock
+# as ``read`` judges them. A field that is not a summary (no ``reportedAt``) is left alone.
+PUBLISH_LUA = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local oldest = tonumber(ARGV[3]) - tonumber(ARGV[4])
+local fields = redis.call('HGETALL', KEYS[1])
+local pruned = 0
+for i = 1, #fields, 2 do
+  local ok, entry = pcall(cjson.decode, fields[i + 1])
+  local at = ok and type(entry) == 'table' and tonumber(entry['reportedAt'])
+  if at and at < oldest then
+    redis.call('HDEL', KEYS[1], fields[i])
+    pruned = pruned + 1
+  end
+end
+return pruned
+"""
+
+
 def summary(report: dict[str, Any], now: float) -> dict[str, Any]:
     """What a node shares of its admin report."""
     return {"id": report["node"]["id"], "pid": report["node"]["pid"], "status": report["status"],
@@ -49,11 +72,15 @@ class ClusterStats:
         self.report = report
         self.clock = clock
         self._redis: aioredis.Redis = request_client(url)
+        self._publish = self._redis.register_script(PUBLISH_LUA)
         self._task: asyncio.Task[None] | None = None
 
-    async def publish(self) -> None:
+    async def publish(self) -> int:
+        """Write this node's summary; delete dead nodes' (stale) ones. Returns how many went."""
         now = self.clock()
-        await self._redis.hset(self.key, self.node_id, ujson.dumps(summary(self.report(), now)))
+        pruned = await self._publish(keys=[self.key], args=[  # type: ignore[misc]
+            self.node_id, ujson.dumps(summary(self.report(), now)), repr(now), STALE_AFTER_SECONDS])
+        return int(pruned)
 
     async def _loop(self) -> None:
         while True:
