@@ -1,13 +1,8 @@
 """The Redis event bus: each event is published once, numbered once, and delivered to every node
 that follows its user (one with a socket of the user): a node takes in only its users' events.
 
-Why pub/sub (plus a per-user stream for history) and not one Redis stream read by every node:
-- pub/sub fans one PUBLISH out to every subscribed node with no per-consumer state to trim or
-  acknowledge, and delivers on one connection in the order Redis ran the publishes;
-- what pub/sub can lose (a node's connection drops) is exactly what the per-user recovery stream
-  keeps: a node that sees a gap in a user's offsets, or that reconnects, reads the missing events
-  from it. So history costs one bounded stream per active user, not one hot global log;
-- it is the shape Centrifuge's Redis broker has (PUBLISH + a capped history stream per channel).
+Why pub/sub (plus a per-user stream for history, which a node that sees a gap or reconnects reads
+what it missed from) and not one stream read by every node: docs/scaling.md, "Why pub/sub".
 
 Keys (``prefix`` default ``pws:``; per-user keys hash-tagged ``{<user>}``, so each user's keys,
 which one script touches together, share a Redis Cluster slot):
@@ -301,14 +296,13 @@ class RedisBus(BusKeys, Watched, EventBus):
         backoff = BACKOFF_FIRST
         first = True
         while not self._closing:
-            pubsub = Subscription(self._redis)
+            pubsub = Subscription(self._redis, self._take)
             try:
                 await pubsub.open()
                 pubsub.send("SUBSCRIBE", self.channel)
-                live = False
-                while not live:  # the confirmation: the connection is live
-                    replies = await pubsub.read(LIVENESS_SECONDS)
-                    live = any(type(reply) is list and reply[0] == b"subscribe" for reply in replies)
+                while not any(type(reply) is list and reply[0] == b"subscribe"  # confirmed: it is live
+                              for reply in await pubsub.read(LIVENESS_SECONDS)):
+                    pass
                 self._pubsub = pubsub
                 pubsub.subscribe(list(self._channel_user))  # every followed user, again
                 if not first:
@@ -347,7 +341,8 @@ class RedisBus(BusKeys, Watched, EventBus):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def _receive(self, data: bytes) -> None:
+    def _take(self, data: bytes) -> bool:
+        """A message taken in as it arrives; False when a gap before it needs ``_receive``."""
         try:
             seq_text, payload = data.split(b" ", 1)
             seq = int(seq_text)
@@ -355,14 +350,21 @@ class RedisBus(BusKeys, Watched, EventBus):
         except (ValueError, InvalidEvent):
             self.counters["invalid"] += 1
             log.error("redis bus: dropped a message that is not an event")
-            return
+            return True
         last = self._last.get(event.user_id)
         if last is not None and seq <= last:
             self.counters["duplicates"] += 1
-            return
+            return True
         if last is not None and seq > last + 1:
-            await self._repair(event.user_id, last, seq)
+            return False
         self._deliver(event, seq)
+        return True
+
+    async def _receive(self, data: bytes) -> None:
+        if not self._take(data):  # a gap before it (rare): repaired from the user's history first
+            seq, event = int(data.split(b" ", 1)[0]), from_dict(ujson.loads(data.split(b" ", 1)[1]))
+            await self._repair(event.user_id, self._last[event.user_id], seq)
+            self._deliver(event, seq)
 
     async def _repair(self, user_id: str, after: int, before: int) -> None:
         """Deliver the user's held events with offsets in (after, before): those this node missed."""

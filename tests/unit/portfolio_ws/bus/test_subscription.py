@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import InvalidResponse, ResponseError
 
 from portfolio_ws.bus.redis import RedisBus
-from portfolio_ws.bus.subscription import parse_replies
+from portfolio_ws.bus.subscription import Subscription, parse_replies
 from tests.builders import position
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
 from tests.unit.portfolio_ws.bus.test_contract import Received
@@ -103,3 +103,34 @@ async def test_a_message_that_is_not_an_event_is_counted_and_the_next_one_delive
         await bus.close()
         await publisher.close()
         await admin.aclose()
+
+
+
+def message(data: bytes) -> bytes:
+    return b"*3\r\n$8\r\nsmessage\r\n$1\r\nc\r\n$%d\r\n%s\r\n" % (len(data), data)
+
+
+async def test_messages_are_taken_in_as_they_arrive_only_while_the_reader_waits(io_loop: Any) -> None:
+    """A message is taken in the wake-up that brought it (no task switch per wake-up) only while
+    the reader waits in ``read``; one declined (a gap to repair first), whatever follows it, and
+    whatever arrives while the reader is busy (repairing) come out of ``read`` in order."""
+    taken: list[bytes] = []
+
+    def on_message(data: bytes) -> bool:
+        if data == b"gap":
+            return False
+        taken.append(data)
+        return True
+
+    subscription = Subscription(aioredis.Redis(), on_message)  # bytes handed in as asyncio would
+    subscription.received(message(b"early"))                    # nobody reading yet: kept
+    assert taken == [] and await subscription.read(5.0) == [[b"smessage", b"c", b"early"]]
+    reading = asyncio.ensure_future(subscription.read(5.0))
+    await asyncio.sleep(0)                                      # the reader now waits
+    subscription.received(message(b"a") + message(b"b")[:9])    # the second one cut in two
+    subscription.received(message(b"b")[9:])
+    assert taken == [b"a", b"b"] and not reading.done()
+    subscription.received(message(b"gap") + message(b"c") + b"*2\r\n$4\r\npong\r\n$0\r\n\r\n")
+    assert await reading == [[b"smessage", b"c", b"gap"], [b"smessage", b"c", b"c"], [b"pong", b""]]
+    subscription.received(message(b"d"))                       # the reader is busy with those
+    assert taken == [b"a", b"b"] and await subscription.read(5.0) == [[b"smessage", b"c", b"d"]]
