@@ -1,9 +1,7 @@
 """The Redis event bus: each event is published once, numbered once, and delivered to every node
 that follows its user (one with a socket of the user): a node takes in only its users' events.
 
-Why pub/sub (plus a per-user stream for history, which a node that sees a gap or reconnects reads
-what it missed from) and not one stream read by every node: docs/scaling.md, "Why pub/sub".
-
+Why pub/sub plus a per-user history stream, not one stream for all: docs/scaling.md, "Why pub/sub".
 Keys (``prefix`` default ``pws:``; per-user keys hash-tagged ``{<user>}``, so each user's keys,
 which one script touches together, share a Redis Cluster slot):
 - ``<p>events:{<user>}``: the user's sharded channel (SPUBLISH; nodes SSUBSCRIBE while they
