@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -25,7 +26,10 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from ..errors import UsageError
 
 KEY_ENV = "PORTFOLIO_WS_ACCOUNTS_KEY"
-KINDS = ("keys", "oauth")  # an API key id + secret, or an OAuth access token (Alpaca Connect)
+# An API key id + secret, an OAuth access token (Alpaca Connect), or an account of a broker partner
+# (Broker API: ``key_id`` is its account id; the broker key is the feed's, so nothing is secret).
+KINDS = ("keys", "oauth", "broker")
+BROKER = "broker"
 SECRET_MAX = 4096
 
 _SCHEMA_SQLITE = """
@@ -169,6 +173,8 @@ class LinkedAccountStore:
             raise UsageError(f"unknown credential kind {kind!r}: use one of {', '.join(KINDS)}")
         if kind == "keys" and not key_id.strip():
             raise UsageError("the API key id is empty")
+        if kind == BROKER:
+            return self._link_broker(user_id, key_id.strip())
         if not secret.strip():
             raise UsageError("the secret is empty" if kind == "keys" else "the OAuth token is empty")
         if len(secret) > SECRET_MAX or len(key_id) > 256:
@@ -184,6 +190,18 @@ class LinkedAccountStore:
             (user_id, kind, key_id.strip(), token, int(paper), self._clock()))
         revision, created = int(rows[0][0]), float(rows[0][1])
         return LinkedAccount(user_id, kind, key_id.strip(), paper, revision, created)
+
+    def _link_broker(self, user_id: str, account_id: str) -> LinkedAccount:
+        try:
+            account_id = str(uuid.UUID(account_id))
+        except ValueError:
+            raise UsageError("the broker account id must be the account's Broker API id (a UUID)") from None
+        rows = self._fetchall(
+            "INSERT INTO linked_accounts VALUES (%s, %s, %s, '', 1, 1, %s) ON CONFLICT (user_id) DO UPDATE SET "
+            "kind = excluded.kind, key_id = excluded.key_id, secret = '', paper = 1, "
+            "revision = linked_accounts.revision + 1 RETURNING revision, created_at",
+            (user_id, BROKER, account_id, self._clock()))
+        return LinkedAccount(user_id, BROKER, account_id, True, int(rows[0][0]), float(rows[0][1]))
 
     def list(self) -> builtins.list[LinkedAccount]:
         rows = self._fetchall(f"SELECT {_COLUMNS} FROM linked_accounts ORDER BY created_at, user_id")
@@ -206,6 +224,8 @@ class LinkedAccountStore:
 
     def status(self, account: LinkedAccount) -> str:
         """``ok``, or why the feed could not use it (for ``accounts list``)."""
+        if account.kind == BROKER:  # nothing encrypted to check
+            return "ok"
         try:
             self.secret(account)
         except MissingKey:
@@ -218,7 +238,7 @@ class LinkedAccountStore:
         """Re-encrypt every secret with the first key of ``accounts.key``: (rotated, undecryptable)."""
         fernet = cipher(self._keys)
         done = failed = 0
-        for user_id, token in self._fetchall("SELECT user_id, secret FROM linked_accounts"):
+        for user_id, token in self._fetchall("SELECT user_id, secret FROM linked_accounts WHERE kind <> %s", (BROKER,)):
             try:
                 fresh = fernet.rotate(token.encode()).decode()
             except InvalidToken:

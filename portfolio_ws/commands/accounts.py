@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from ..auth.linked import KEY_ENV, LinkedAccountStore, MissingKey, mask, new_key
+from ..auth.linked import BROKER, KEY_ENV, LinkedAccountStore, MissingKey, mask, new_key
 from ..auth.users import UserStoreBase
 from ..config import default_config_path, load_settings
 from ..errors import ConfigError, UsageError
@@ -67,20 +67,35 @@ def command() -> None:
 @click.option("--paper/--live", default=True, show_default=True, help="Alpaca's paper or live endpoints.")
 @click.option("--oauth", is_flag=True,
               help="Link with an OAuth access token (Alpaca Connect) instead of an API key id and secret.")
+@click.option("--broker-account", "broker_account", default=None, metavar="ID",
+              help="Link an account of your broker partner (Broker API account id) for serve --feed "
+                   "alpaca-broker: no secret asked, accounts.key not needed.")
 @click.option("--stdin", "from_stdin", is_flag=True,
               help="Read the key id and secret (or the token) as lines of stdin (the default when stdin is "
                    "not a terminal).")
 @_database_options
-def link(user: str, paper: bool, oauth: bool, from_stdin: bool, config_path: str | None,
-         database: str | None) -> None:
+def link(user: str, paper: bool, oauth: bool, broker_account: str | None, from_stdin: bool,
+         config_path: str | None, database: str | None) -> None:
     """Link USER (username or user id) to an Alpaca account; re-linking replaces the old one."""
     settings = _settings(config_path, database)
+    if broker_account is not None and oauth:
+        raise BadInput("--broker-account and --oauth: choose one")
     users = _open_users(settings.auth)
     try:
         user_id, username = _find_user(users, user)
     finally:
         users.close()
     store = _open(settings)
+    if broker_account is not None:
+        try:
+            record = store.link(user_id, BROKER, broker_account, "", paper=True)
+        except UsageError as exc:
+            raise BadInput(str(exc)) from None
+        finally:
+            store.close()
+        click.echo(f"Linked {username} ({user_id}) with broker account {record.key_id}. "
+                   f"A running alpaca-broker feed streams it within {settings.accounts.poll_seconds:g} s.")
+        return
     try:
         if not settings.accounts.key:  # before asking for a secret that couldn't be stored
             raise BadInput(str(MissingKey()))
@@ -112,7 +127,8 @@ def list_(config_path: str | None, database: str | None) -> None:
         for account in store.list():
             user = users.get(account.user_id)
             rows.append((user.username if user else "(removed user)", account.user_id, account.kind,
-                         mask(account.key_id) if account.key_id else "-", "paper" if account.paper else "live",
+                         account.key_id if account.kind == BROKER else mask(account.key_id) if account.key_id else "-",
+                         "broker" if account.kind == BROKER else "paper" if account.paper else "live",
                          _when(account.created_at), store.status(account)))
     finally:
         users.close()

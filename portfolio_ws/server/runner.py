@@ -49,9 +49,16 @@ def build_feed(settings: Settings, users: UserStoreBase) -> Feed:
             raise ConfigError("auth.database", str(exc)) from None
         return AlpacaFeed(settings.alpaca, linked=LinkedAccounts(store, settings.accounts.poll_seconds))
     if source == "alpaca-broker":
+        from ..auth.linked import LinkedAccountStore
         from ..feeds.alpaca_broker.feed import AlpacaBrokerFeed
+        from ..feeds.alpaca_broker.linked import BrokerLinkedAccounts
 
-        return AlpacaBrokerFeed(settings.alpaca_broker)
+        try:  # linked broker accounts (accounts link USER --broker-account ID) are picked up while it runs
+            store = LinkedAccountStore(settings.auth.database, settings.accounts.key)
+        except UsageError as exc:
+            raise ConfigError("auth.database", str(exc)) from None
+        return AlpacaBrokerFeed(settings.alpaca_broker,
+                                linked=BrokerLinkedAccounts(store, settings.accounts.poll_seconds))
     if source == "publish":
         return PublishedOnly()
     return NoFeed()

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 class LinkedAccounts:
     """The watcher: ``await watcher(feed)`` runs until cancelled (the feed starts and stops it)."""
 
+    # The kinds of row this feed streams (broker rows are the Broker API feed's: feeds/alpaca_broker).
+    kinds: tuple[str, ...] = ("keys", "oauth")
+
     def __init__(self, store: LinkedAccountStore, poll_seconds: float) -> None:
         self._store = store
         self._poll = poll_seconds
@@ -62,7 +65,7 @@ class LinkedAccounts:
             log.info("alpaca: linked accounts read again")
         feed.linked_error = None
         try:
-            await self._apply(feed, {row.user_id: row for row in rows})
+            await self._apply(feed, {row.user_id: row for row in rows if row.kind in self.kinds})
         except Exception:  # never the end of the watcher: the next poll tries again
             log.exception("alpaca: linked accounts not applied")
         self.polls += 1

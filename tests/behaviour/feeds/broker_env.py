@@ -46,12 +46,15 @@ def broker_settings(server: AlpacaTestServer, users: list[str], **settings: Any)
 
 
 @asynccontextmanager
-async def broker_env(users: list[str], env: dict[str, str] | None = None, **settings: Any) -> AsyncIterator[BrokerEnv]:
-    """The local Alpaca with the default portfolios; ``users`` mapped to their broker accounts."""
+async def broker_env(users: list[str], env: dict[str, str] | None = None, linked: Any = None,
+                     **settings: Any) -> AsyncIterator[BrokerEnv]:
+    """The local Alpaca with the default portfolios; ``users`` mapped to their broker accounts;
+    ``linked``: the feed's linked-accounts watcher."""
     server = AlpacaTestServer()
     default_portfolios(server, USERS)
     await server.start()
-    feed = AlpacaBrokerFeed(broker_settings(server, users, **settings), env=BROKER_ENV if env is None else env)
+    feed = AlpacaBrokerFeed(broker_settings(server, users, **settings), env=BROKER_ENV if env is None else env,
+                            linked=linked)
     bus = InMemoryBus()
     context = BrokerEnv(server, feed, bus, Collector(bus))
     try:

@@ -8,8 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from portfolio_ws.core.events import AccountUpdate, OrderUpdate, PositionUpdate, TradeExecuted
-from tests.behaviour.feeds.alpaca_env import health_until
+from portfolio_ws.auth.linked import LinkedAccountStore
+from portfolio_ws.core.events import AccountUpdate, PositionUpdate, TradeExecuted
+from portfolio_ws.feeds.alpaca.linked import LinkedAccounts
+from portfolio_ws.feeds.alpaca_broker.linked import BrokerLinkedAccounts
+from tests.behaviour.feeds.alpaca_env import alpaca_env, health_until
 from tests.behaviour.feeds.broker_env import broker_env
 
 D = Decimal
@@ -83,3 +86,36 @@ async def test_stop_ends_the_events_thread(io_loop):
         assert not env.feed.reader_alive
         assert not [t for t in threading.enumerate() if t.name == "alpaca-broker-events"]
         await env.server.wait_for(lambda: not env.server.broker.conns, what="the events connection closed")
+
+
+async def test_a_linked_broker_account_streams_without_a_restart_and_stops_when_unlinked(io_loop, tmp_path):
+    db = str(tmp_path / "users.sqlite3")
+    cli = LinkedAccountStore(db)  # no accounts.key: a broker row holds no secret
+    async with broker_env(["alice"], linked=BrokerLinkedAccounts(LinkedAccountStore(db), 0.05)) as env:
+        await env.ready(["alice"])
+        cli.link("bob", "broker", env.account_id("bob"), "", paper=True)
+        await env.events.first(0, lambda e: isinstance(e, AccountUpdate) and e.user_id == "bob", "bob's account")
+        fill = env.server.trade(env.key("bob"), "NVDA", "buy", "2", "521")
+        trade = await env.events.first(0, lambda e: isinstance(e, TradeExecuted) and e.user_id == "bob")
+        assert trade.trade_id == fill["execution_id"]
+        assert env.feed.health().details["accounts"]["bob"]["linked"] is True
+
+        assert cli.unlink("bob")
+        await health_until(env.feed, lambda h: "bob" not in h.details["accounts"], "bob unlinked")
+        mark = env.events.mark()
+        env.server.trade(env.key("bob"), "NVDA", "buy", "1", "522")  # mapped to no one now
+        env.server.trade(env.key("alice"), "AAPL", "buy", "1", "156")
+        await env.events.first(mark, lambda e: isinstance(e, TradeExecuted) and e.user_id == "alice")
+        assert not env.events.since(mark, "bob") and env.feed.unmapped >= 1
+    cli.close()
+
+
+async def test_the_alpaca_feed_leaves_broker_rows_to_the_broker_feed(io_loop, tmp_path):
+    db = str(tmp_path / "users.sqlite3")
+    cli = LinkedAccountStore(db)
+    cli.link("bob", "broker", "6f2c9b1e-3a4d-4e5f-8a7b-1c2d3e4f5a6b", "", paper=True)
+    watcher = LinkedAccounts(LinkedAccountStore(db), 3600)
+    async with alpaca_env(users=["alice"]) as env:
+        await watcher.poll(env.feed)
+        assert watcher.polls == 1 and list(env.feed.health().details["accounts"]) == ["alice"]
+    cli.close()

@@ -113,3 +113,29 @@ def test_removing_a_user_unlinks_their_account(db: str) -> None:
     assert removed.exit_code == 0 and "unlinked their broker account" in removed.stdout
     listed = run("list", "--database", db).stdout
     assert "alice" not in listed and "bob" in listed
+
+
+BROKER_ACCOUNT = "6f2c9b1e-3a4d-4e5f-8a7b-1c2d3e4f5a6b"
+
+
+def test_a_broker_account_needs_no_secret_and_no_key(db: str, isolated: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PORTFOLIO_WS_ACCOUNTS_KEY")
+    linked = run("link", "alice", "--broker-account", BROKER_ACCOUNT.upper(), "--database", db, input="")
+    assert linked.exit_code == 0, linked.output
+    assert f"broker account {BROKER_ACCOUNT}" in linked.output and "alpaca-broker" in linked.output
+    line = next(row for row in run("list", "--database", db).stdout.splitlines() if row.startswith("alice"))
+    assert "broker" in line and BROKER_ACCOUNT in line and line.rstrip().endswith("ok")
+    # A key pair row beside it still rotates; the broker row has nothing to re-encrypt.
+    monkeypatch.setenv("PORTFOLIO_WS_ACCOUNTS_KEY", isolated)
+    assert run("link", "bob", "--database", db, input=f"{KEY_ID}\n{SECRET}\n").exit_code == 0
+    rotated = run("rotate", "--database", db)
+    assert rotated.exit_code == 0 and "Re-encrypted 1 account" in rotated.output, rotated.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--broker-account", "not-a-uuid"], "a UUID"),
+    (["--broker-account", BROKER_ACCOUNT, "--oauth"], "choose one"),
+])
+def test_a_bad_broker_account_is_one_line_and_exit_2(db: str, args: list[str], message: str) -> None:
+    result = run("link", "alice", *args, "--database", db, input="")
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output

@@ -142,3 +142,22 @@ def test_a_malformed_key_is_named_never_quoted(keys: str) -> None:
 
 def test_mask_shows_little() -> None:
     assert mask(KEY_ID) == "AKLI****01" and mask("short") == "****"
+
+
+BROKER_ACCOUNT = "6f2c9b1e-3a4d-4e5f-8a7b-1c2d3e4f5a6b"
+
+
+def test_a_broker_account_needs_no_key_and_is_replaced_like_any_row(database: str, store: LinkedAccountStore) -> None:
+    keyless = LinkedAccountStore(database, "")
+    try:
+        record = keyless.link("user-1", "broker", BROKER_ACCOUNT.upper(), "", paper=False)
+        assert (record.kind, record.key_id, record.revision) == ("broker", BROKER_ACCOUNT, 1)
+        assert keyless.list() == [record] and keyless.status(record) == "ok"
+        with pytest.raises(UsageError, match="a UUID"):
+            keyless.link("user-2", "broker", "not-an-id", "", paper=True)
+    finally:
+        keyless.close()
+    relinked = store.link("user-1", "keys", KEY_ID, SECRET, paper=True)  # a broker row re-linked with keys
+    assert (relinked.kind, relinked.revision) == ("keys", 2) and store.secret(relinked).value == SECRET
+    store.link("user-3", "broker", BROKER_ACCOUNT, "", paper=True)
+    assert store.rotate() == (1, 0)  # the broker row has nothing to re-encrypt
