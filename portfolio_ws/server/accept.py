@@ -9,7 +9,9 @@ What it adds to Tornado's HTTPServer, for connections that are not yet authentic
 - the header and body timeouts (Tornado's ``idle_connection_timeout``, really a header timeout, and
   ``body_timeout``);
 - the request-body limit of each route, checked on ``Content-Length`` as soon as the head is in:
-  413 before one byte of the body is read (Tornado would buffer up to 100 MiB first).
+  413 before one byte of the body is read (Tornado would buffer up to 100 MiB first); a chunked body
+  is counted as it arrives and refused with the same 413 at the byte that crosses the limit (Tornado
+  would answer a bare 400), none of it past the limit handed on.
 And at start: the file limit raised to the hard limit, the listen backlog.
 """
 
@@ -298,33 +300,43 @@ def _nothing_unread(conn: HTTP1ServerConnection) -> bool:
 
 
 class _BodyGuard(httputil.HTTPMessageDelegate):
-    """Sees each request head before the body is read: marks the connection busy and refuses a
-    declared body over the route's limit with 413 (a chunked body is cut off by Tornado at it)."""
+    """Sees each request head before the body is read: marks the connection busy and refuses a body
+    over the route's limit with 413, a declared one before it is read, a chunked one at the byte that
+    crosses the limit."""
 
     def __init__(self, server: EdgeServer, server_conn: HTTP1ServerConnection, request_conn: HTTP1Connection,
                  inner: httputil.HTTPMessageDelegate) -> None:
         self.server, self.server_conn, self.request_conn, self.inner = server, server_conn, request_conn, inner
         self.refused = False
+        self.limit = 0
+        self.received = 0
 
     def headers_received(self, start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
                          headers: httputil.HTTPHeaders) -> Awaitable[None] | None:
         self.server.gate.busy(self.server_conn)
         assert isinstance(start_line, httputil.RequestStartLine)
-        limit = self.server.body_limit(start_line.path.split("?", 1)[0])
+        self.limit = self.server.body_limit(start_line.path.split("?", 1)[0])
         declared = headers.get("Content-Length", "").split(",")[0].strip()
-        if declared.isdigit() and int(declared) > limit:
-            self.refused = True
-            self.server.too_large += 1
-            body = (b'{"error":{"code":"PAYLOAD_TOO_LARGE","message":"Request body too large (at most %d bytes)"}}'
-                    % limit)
+        if declared.isdigit() and int(declared) > self.limit:
             stream = self.request_conn.detach()
-            asyncio.ensure_future(_answer_and_linger(stream, _refusal("413 Payload Too Large", body)))
+            asyncio.ensure_future(self._refuse(stream))
             return None
-        self.request_conn.set_max_body_size(limit)
+        # Tornado refuses a chunked body whose chunk sizes add up past its limit with a bare 400 before
+        # the chunk is read; with no limit of its own it hands each piece (at most its chunk_size) to
+        # data_received, which counts them and answers 413 itself.
+        self.request_conn.set_max_body_size(sys.maxsize if "Content-Length" not in headers else self.limit)
         return self.inner.headers_received(start_line, headers)
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        return None if self.refused else self.inner.data_received(chunk)
+        if self.refused:
+            return None
+        self.received += len(chunk)
+        if self.received > self.limit:
+            self.inner.on_connection_close()  # drops what it holds of the body
+            # Tornado's body reader awaits this: it answers, drops what follows for a moment and closes
+            # the stream, and the reader then ends quietly on the closed stream.
+            return self._refuse(self.request_conn.stream)
+        return self.inner.data_received(chunk)
 
     def finish(self) -> None:
         if not self.refused:
@@ -333,6 +345,13 @@ class _BodyGuard(httputil.HTTPMessageDelegate):
     def on_connection_close(self) -> None:
         if not self.refused:
             self.inner.on_connection_close()
+
+    def _refuse(self, stream: iostream.IOStream) -> Awaitable[None]:
+        self.refused = True
+        self.server.too_large += 1
+        body = (b'{"error":{"code":"PAYLOAD_TOO_LARGE","message":"Request body too large (at most %d bytes)"}}'
+                % self.limit)
+        return _answer_and_linger(stream, _refusal("413 Payload Too Large", body))
 
 
 async def _answer_and_linger(stream: iostream.IOStream, response: bytes) -> None:

@@ -116,20 +116,46 @@ async def test_a_declared_body_over_the_limit_gets_413_before_it_is_read(make_se
     assert server.http.too_large == 1
 
 
-async def test_a_chunked_body_over_the_limit_is_cut_off(make_server):
-    server = await make_server()
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(b"POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n")
-    chunk = b"x" * 1000
+async def send_chunked(port: int, path: str, chunks: list[bytes], head: bytes = b"") -> bytes:
+    """A chunked POST of ``chunks``, each sent as one chunk, and everything the server answered until
+    it closed."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n%s"
+                 b"Transfer-Encoding: chunked\r\n\r\n" % (path.encode(), head))
     try:
-        for _ in range(10):
+        for chunk in chunks:
             writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             await writer.drain()
+        writer.write(b"0\r\n\r\n")
     except ConnectionError:
         pass
     answer = await closed_by_server(reader, 5)
-    assert answer.startswith(b"HTTP/1.1 400"), answer
     writer.close()
+    return answer
+
+
+@pytest.mark.parametrize("path,limit,headers", [
+    (LOGIN, 4096, b""), ("/api/v1/users", 4096, b"Authorization: Bearer x\r\n"),
+    ("/api/v1/publish", 1024 * 1024, b"Authorization: Bearer x\r\n"), ("/api/health", 1024, b"")])
+@pytest.mark.parametrize("pieces", [10, 1])  # the limit crossed by the 10th chunk, or by one big chunk
+async def test_a_chunked_body_over_the_limit_gets_the_same_413(make_server, path, limit, headers, pieces):
+    server = await make_server()
+    piece = b"x" * (limit // 9 if pieces == 10 else limit + 1)
+    answer = await send_chunked(server.port, path, [piece] * pieces, headers)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer
+    assert b"X-Content-Type-Options: nosniff" in answer and b"Connection: close" in answer
+    error = ujson.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]
+    assert error["code"] == "PAYLOAD_TOO_LARGE" and str(limit) in error["message"]
+    assert server.http.too_large == 1
+
+
+async def test_a_chunked_body_within_the_limit_still_works(make_server):
+    server = await make_server()
+    server.add_user("alice")
+    body = ujson.dumps({"username": "alice", "password": PASSWORD}).encode()
+    answer = await send_chunked(server.port, LOGIN, [body[:10], body[10:]], b"Connection: close\r\n")
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert server.http.too_large == 0
 
 
 async def test_a_login_within_the_limit_still_works(make_server):
