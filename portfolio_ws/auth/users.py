@@ -52,7 +52,9 @@ class User:
 
 def validate_username(username: str) -> None:
     """Raise ``UsageError`` saying what is wrong with ``username``, if anything."""
-    if not isinstance(username, str) or not _USERNAME_RE.fullmatch(username):
+    if not isinstance(username, str):  # from JSON: a number, list, object or null
+        raise UsageError("username must be a string")
+    if not _USERNAME_RE.fullmatch(username):
         raise UsageError(
             f"invalid username {username!r}: use 1-{USERNAME_MAX} characters among "
             "letters, digits, '_', '.', '@' and '-'"
@@ -60,8 +62,10 @@ def validate_username(username: str) -> None:
 
 
 def validate_password(password: str) -> None:
-    """Raise ``UsageError`` if ``password`` is too short or too long (never quoting it)."""
-    if not isinstance(password, str) or len(password) < PASSWORD_MIN:
+    """Raise ``UsageError`` if ``password`` is not a string, too short or too long (never quoting it)."""
+    if not isinstance(password, str):  # from JSON: a number, list, object or null
+        raise UsageError("password must be a string")
+    if len(password) < PASSWORD_MIN:
         raise UsageError(f"password too short: use at least {PASSWORD_MIN} characters")
     if len(password) > PASSWORD_MAX:
         raise UsageError(f"password too long: use at most {PASSWORD_MAX} characters")

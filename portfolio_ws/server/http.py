@@ -172,8 +172,10 @@ class LoginHandler(SessionChangeHandler):
                             reason="Unsupported Media Type")
         body = self.json_body()
         username, password = body.get("username"), body.get("password")
-        if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
-            raise HTTPError(400, "username and password are required strings", reason="Invalid Request")
+        if not isinstance(username, str) or not username:
+            raise HTTPError(400, "username is required and must be a non-empty string", reason="Invalid Request")
+        if not isinstance(password, str) or not password:
+            raise HTTPError(400, "password is required and must be a non-empty string", reason="Invalid Request")
         address = self.proxies.client_address(self.request.remote_ip, self.request.headers)
         try:
             attempt = await self.throttle.begin(username, address, self.clock())

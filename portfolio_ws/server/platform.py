@@ -95,7 +95,9 @@ class UsersHandler(PlatformHandler):
             field = "username"
             validate_username(username)
             field = "password"
-            if password is not None:  # no password: a user who can't log in here
+            if password is None and "password" in body:
+                raise UsageError("password must be a string (leave it out for a user who can't log in here)")
+            if "password" in body:  # left out: a user who can't log in here
                 validate_password(password)
         except UsageError as exc:
             self.write_json(400, {"error": {"code": "INVALID_REQUEST", "message": str(exc), "field": field}})

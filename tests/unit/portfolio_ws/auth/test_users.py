@@ -37,11 +37,20 @@ def test_user_ids_are_random(store):
 
 
 @pytest.mark.parametrize(
-    "username", ["", "a" * 65, "with space", "ünïcode", "semi;colon", "new\nline", None]
+    "username", ["", "a" * 65, "with space", "ünïcode", "semi;colon", "new\nline"]
 )
 def test_bad_usernames_are_refused(store, username):
     with pytest.raises(UsageError, match="invalid username"):
         store.add(username, "correct horse")
+    assert store.list() == []
+
+
+@pytest.mark.parametrize("value", [None, 12345678, ["correct horse"], {"a": "b"}, True])
+def test_a_username_or_password_not_a_string_is_refused_as_such(store, value):
+    with pytest.raises(UsageError, match="^username must be a string$"):
+        store.add(value, "correct horse")
+    with pytest.raises(UsageError, match="^password must be a string$"):
+        store.add("alice", value)
     assert store.list() == []
 
 
