@@ -159,7 +159,8 @@ def unlink(user: str, config_path: str | None, database: str | None) -> None:
             raise BadInput(f"{user!r} has no linked account")
     finally:
         store.close()
-    click.echo(f"Unlinked {user} ({user_id}).")
+    # Named as ``link`` names it: the stored username and the id; a removed user by the id alone.
+    click.echo(f"Unlinked {found.username} ({user_id})." if found else f"Unlinked {user_id}.")
 
 
 @command.command(name="rotate")

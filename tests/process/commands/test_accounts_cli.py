@@ -47,10 +47,18 @@ def test_link_from_stdin_list_and_unlink(db: str) -> None:
     line = next(row for row in listed.stdout.splitlines() if row.startswith("alice"))
     assert "AKCL****42" in line and "live" in line and line.rstrip().endswith("ok")
     assert KEY_ID not in listed.output and SECRET not in listed.output
-    unlinked = run("unlink", "alice", "--database", db)
+    unlinked = run("unlink", "ALICE", "--database", db)
     assert unlinked.exit_code == 0 and run("list", "--database", db).stdout.count("alice") == 0
+    assert unlinked.stdout == f"Unlinked alice ({line.split()[1]}).\n"
     again = run("unlink", "alice", "--database", db)
     assert again.exit_code == 2 and "no linked account" in again.output
+
+
+def test_unlink_by_user_id_names_the_user_once(db: str) -> None:
+    assert run("link", "bob", "--database", db, input=f"{KEY_ID}\n{SECRET}\n").exit_code == 0
+    user_id = next(row.split()[1] for row in run("list", "--database", db).stdout.splitlines() if row.startswith("bob"))
+    unlinked = run("unlink", user_id, "--database", db)
+    assert unlinked.exit_code == 0 and unlinked.stdout == f"Unlinked bob ({user_id}).\n"
 
 
 def test_a_terminal_gets_hidden_prompts(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
