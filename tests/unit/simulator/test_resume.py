@@ -68,28 +68,56 @@ def reference(market: Market, real_end: float) -> list[dict[str, Any]]:
     return [to_dict(e) for e in events + [e for _, e in core.advance_to(target)]]
 
 
+async def watching(url: str, users: list[str], **bus: Any) -> tuple[RedisBus, Received]:
+    """A node's bus following ``users`` (a node receives the events of the users it follows), and
+    what it receives."""
+    watcher = RedisBus(url, node_id="watcher", **bus)
+    await watcher.start()
+    for user in users:
+        await watcher.follow(user)
+    return watcher, Received(watcher)
+
+
+async def leading(url: str, node_id: str, state: FeedState, feed_clock: FakeClock, users: list[str] = USERS,
+                  **bus_options: Any) -> tuple[SimulatorFeed, RedisBus]:
+    """A feed of ``users`` keeping ``state`` every 5 s, started on a new bus of its own (made with
+    ``bus_options``)."""
+    bus = RedisBus(url, node_id=node_id, **bus_options)
+    await bus.start()
+    feed = SimulatorFeed(users, SETTINGS, feed_clock)
+    feed.keep_state(state, interval=5.0)
+    await feed.start(bus)
+    return feed, bus
+
+
+async def advance(clock: FakeClock, feed: SimulatorFeed, bus: RedisBus, market: Market, seconds: int,
+                  step: int = 5) -> None:
+    """Move the clock ``seconds`` on, ``step`` at a time, each step awaited until the feed has run
+    the market to it and its bus has sent everything."""
+    sim_clock = SimClock(market.sim_start, market.real_start, SETTINGS.speed, True)
+    for _ in range(seconds // step):
+        clock.now += step
+        target = sim_clock.sim_time(clock.now)
+        await until(lambda: feed.simulation is not None and feed.simulation.now >= target
+                    and not feed.health().details["behind"] and bus.health()["pending"] == 0)
+
+
+async def caught_up(feed: SimulatorFeed, bus: RedisBus, received: Received, events: int) -> None:
+    """The feed has run the market to the clock, ``events`` have arrived and its bus sent all."""
+    await until(lambda: feed.health().details["marketEvents"] >= events and not feed.health().details["behind"])
+    await received.until(events)
+    await until(lambda: bus.health()["pending"] == 0)
+
+
 @pytest.mark.slow
 async def test_a_new_feed_continues_the_market_and_every_event_goes_out_once(
         io_loop: Any, redis_server: RedisServer) -> None:
     clock = FakeClock(ny("2025-03-03 10:00"))
     state = MemoryState()
-    watcher = RedisBus(redis_server.url, node_id="watcher")
-    await watcher.start()
-    for user in USERS:  # a node receives the events of the users it follows
-        await watcher.follow(user)
-    received = Received(watcher)
-    first_bus = RedisBus(redis_server.url, node_id="first")
-    await first_bus.start()
-    first = SimulatorFeed(USERS, SETTINGS, clock)
-    first.keep_state(state, interval=5.0)
-    await first.start(first_bus)
+    watcher, received = await watching(redis_server.url, USERS)
+    first, first_bus = await leading(redis_server.url, "first", state, clock)
     market = Market.decode(state.records["market"])
-    sim_clock = SimClock(market.sim_start, market.real_start, SETTINGS.speed, True)
-    for _ in range(4):  # 40 real seconds at speed 12; a checkpoint stored every 5
-        clock.now += 10
-        target = sim_clock.sim_time(clock.now)
-        await until(lambda: first.simulation is not None and first.simulation.now >= target)
-        await until(lambda: first_bus.health()["pending"] == 0)
+    await advance(clock, first, first_bus, market, 40, step=10)  # 40 real seconds at speed 12; a checkpoint stored every 5
     await until(lambda: "checkpoint-0" in state.records)
     published = first.health().details["marketEvents"]
     # The node dies: its feed stops, whatever its bus had not sent yet is lost with it.
@@ -97,20 +125,13 @@ async def test_a_new_feed_continues_the_market_and_every_event_goes_out_once(
     await first_bus.close(drain_seconds=0)
 
     clock.now += 15  # the lease runs out; another node takes over
-    second_bus = RedisBus(redis_server.url, node_id="second")
-    await second_bus.start()
-    second = SimulatorFeed(USERS, SETTINGS, clock)
-    second.keep_state(state, interval=5.0)
+    second, second_bus = await leading(redis_server.url, "second", state, clock)
     try:
-        await second.start(second_bus)
         health = second.health().details
         assert health["market"] == market.market_id and health["resumedFrom"].startswith("checkpoint at event")
         assert int(health["resumedFrom"].rsplit(" ", 1)[1]) <= published
         expected = reference(market, clock.now)
-        await until(lambda: second.health().details["marketEvents"] >= len(expected)
-                    and not second.health().details["behind"])
-        await received.until(len(expected))
-        await until(lambda: second_bus.health()["pending"] == 0)
+        await caught_up(second, second_bus, received, len(expected))
         got = [to_dict(e) for e in received.events]
         assert got == expected  # every event of the one market, once, in order
         trades = [e.trade_id for e in received.events if isinstance(e, TradeExecuted)]
@@ -165,23 +186,10 @@ async def test_a_hostile_checkpoint_in_redis_is_refused_and_the_market_goes_on_f
 
     clock = FakeClock(ny("2025-03-03 10:00"))
     state = RedisFeedState(redis_server.url)
-    watcher = RedisBus(redis_server.url, node_id="watcher")
-    await watcher.start()
-    for user in USERS:
-        await watcher.follow(user)
-    received = Received(watcher)
-    first_bus = RedisBus(redis_server.url, node_id="first")
-    await first_bus.start()
-    first = SimulatorFeed(USERS, SETTINGS, clock)
-    first.keep_state(state, interval=5.0)
-    await first.start(first_bus)
+    watcher, received = await watching(redis_server.url, USERS)
+    first, first_bus = await leading(redis_server.url, "first", state, clock)
     market = Market.decode(await state.get("market") or b"")
-    sim_clock = SimClock(market.sim_start, market.real_start, SETTINGS.speed, True)
-    for _ in range(4):  # four saves: both slots hold a checkpoint
-        clock.now += 5
-        target = sim_clock.sim_time(clock.now)
-        await until(lambda: first.simulation is not None and first.simulation.now >= target
-                    and first_bus.health()["pending"] == 0)
+    await advance(clock, first, first_bus, market, 20)  # four saves: both slots hold a checkpoint
     await until(lambda: first._keeper is not None and first._keeper.saves >= 2)
     await first.stop()
     await first_bus.close(drain_seconds=0)
@@ -191,13 +199,9 @@ async def test_a_hostile_checkpoint_in_redis_is_refused_and_the_market_goes_on_f
     await state.put("checkpoint-0", pickle.dumps(Evil(str(marker))))
     await state.put("checkpoint-1", ujson.dumps({**real, "version": real["version"] + 1}).encode())
 
-    second_bus = RedisBus(redis_server.url, node_id="second")
-    await second_bus.start()
-    second = SimulatorFeed(USERS, SETTINGS, clock)
-    second.keep_state(state, interval=5.0)
+    with caplog.at_level(logging.ERROR, logger="simulator.resume"):
+        second, second_bus = await leading(redis_server.url, "second", state, clock)
     try:
-        with caplog.at_level(logging.ERROR, logger="simulator.resume"):
-            await second.start(second_bus)
         assert not marker.exists()  # the pickle was never loaded
         refused = [r.getMessage() for r in caplog.records if r.name == "simulator.resume"]
         assert any("checkpoint-0 is unreadable" in m and "not JSON" in m for m in refused), refused
@@ -205,10 +209,7 @@ async def test_a_hostile_checkpoint_in_redis_is_refused_and_the_market_goes_on_f
         health = second.health().details
         assert health["market"] == market.market_id and health["resumedFrom"] == "market start"
         expected = reference(market, clock.now)
-        await until(lambda: second.health().details["marketEvents"] >= len(expected)
-                    and not second.health().details["behind"])
-        await received.until(len(expected))
-        await until(lambda: second_bus.health()["pending"] == 0)
+        await caught_up(second, second_bus, received, len(expected))
         assert [to_dict(e) for e in received.events] == expected  # every event of the market, once
     finally:
         await second.stop()
@@ -226,48 +227,24 @@ async def test_redis_emptied_then_the_leader_lost_still_publishes_each_event_onc
 
     clock = FakeClock(ny("2025-03-03 10:00"))
     state = RedisFeedState(redis_server.url)
-    watcher = RedisBus(redis_server.url, node_id="watcher", clock=clock)
-    await watcher.start()
-    for user in USERS:  # a node takes in the events of the users it serves
-        await watcher.follow(user)
-    received = Received(watcher)
-    first_bus = RedisBus(redis_server.url, node_id="first", clock=clock)
-    await first_bus.start()
-    first = SimulatorFeed(USERS, SETTINGS, clock)
-    first.keep_state(state, interval=5.0)
-    await first.start(first_bus)
+    watcher, received = await watching(redis_server.url, USERS, clock=clock)
+    first, first_bus = await leading(redis_server.url, "first", state, clock, clock=clock)
     market = Market.decode(await state.get("market") or b"")
-    sim_clock = SimClock(market.sim_start, market.real_start, SETTINGS.speed, True)
-
-    async def run_for(seconds: int) -> None:
-        for _ in range(seconds // 5):
-            clock.now += 5
-            target = sim_clock.sim_time(clock.now)
-            await until(lambda: first.simulation is not None and first.simulation.now >= target
-                        and first_bus.health()["pending"] == 0)
-
-    await run_for(20)
+    await advance(clock, first, first_bus, market, 20)
     raw = aioredis.Redis.from_url(redis_server.url)
     await raw.flushall()  # as a restart without persistence leaves it (offsets start again at the
     # publish time in ms: the buses' clock is the test's, so they start above the old ones)
     await raw.aclose()
     assert await state.get("market") is None
-    await run_for(15)  # the leader saves twice more: market, a checkpoint, positions back
+    await advance(clock, first, first_bus, market, 15)  # the leader saves twice more: market, a checkpoint, positions back
     await until(lambda: first._keeper is not None and first._keeper.saves >= 4)
     await first.stop()
     await first_bus.close(drain_seconds=0)
-    second_bus = RedisBus(redis_server.url, node_id="second", clock=clock)
-    await second_bus.start()
-    second = SimulatorFeed(USERS, SETTINGS, clock)
-    second.keep_state(state, interval=5.0)
+    second, second_bus = await leading(redis_server.url, "second", state, clock, clock=clock)
     try:
-        await second.start(second_bus)
         assert second.health().details["resumedFrom"].startswith("checkpoint at event")
         expected = reference(market, clock.now)
-        await until(lambda: not second.health().details["behind"]
-                    and second.health().details["marketEvents"] >= len(expected))
-        await received.until(len(expected))
-        await until(lambda: second_bus.health()["pending"] == 0)
+        await caught_up(second, second_bus, received, len(expected))
         assert [to_dict(e) for e in received.events] == expected
     finally:
         await second.stop()
@@ -280,27 +257,13 @@ async def test_a_user_added_later_joins_the_market_and_a_successor_re_runs_the_j
         io_loop: Any, redis_server: RedisServer) -> None:
     clock = FakeClock(ny("2025-03-03 10:00"))
     state = MemoryState()
-    watcher = RedisBus(redis_server.url, node_id="watcher")
-    await watcher.start()
-    for user in [*USERS, "carol"]:
-        await watcher.follow(user)
-    received = Received(watcher)
+    watcher, received = await watching(redis_server.url, [*USERS, "carol"])
     feeds: list[tuple[SimulatorFeed, RedisBus]] = []
 
     async def run(users: list[str], seconds: int) -> SimulatorFeed:
-        bus = RedisBus(redis_server.url, node_id=f"node-{len(feeds)}")
-        await bus.start()
-        feed = SimulatorFeed(users, SETTINGS, clock)
-        feed.keep_state(state, interval=5.0)
+        feed, bus = await leading(redis_server.url, f"node-{len(feeds)}", state, clock, users)
         feeds.append((feed, bus))
-        await feed.start(bus)
-        market = Market.decode(state.records["market"])
-        sim_clock = SimClock(market.sim_start, market.real_start, SETTINGS.speed, True)
-        for _ in range(seconds // 5):
-            clock.now += 5
-            target = sim_clock.sim_time(clock.now)
-            await until(lambda: feed.simulation is not None and feed.simulation.now >= target
-                        and not feed.health().details["behind"] and bus.health()["pending"] == 0)
+        await advance(clock, feed, bus, Market.decode(state.records["market"]), seconds)
         return feed
 
     try:
