@@ -1,6 +1,7 @@
 """Shared fixtures and the markers a test gets from what it uses.
 
-``make_server`` starts a real portfolio-ws server on a free loopback port.
+``make_server`` starts a real portfolio-ws server on a free loopback port; ``empty_environment``
+runs a test in an empty directory with none of the service's variables set.
 
 Markers (registered in setup.cfg, strict): ``browser`` (drives Chromium), ``redis`` (starts a
 redis-server), ``postgres`` (starts a PostgreSQL server), ``slow`` (load, soak, long property runs:
@@ -11,11 +12,13 @@ new test is selected right without remembering to mark it; ``slow`` is marked by
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from portfolio_ws.config import ENV_PREFIX
 from tests import markers
 from tests.harness import TestServer, start_server
 from tests.procs import serve_process  # noqa: F401  (a fixture: a real serve process)
@@ -67,3 +70,13 @@ def make_server(io_loop: Any, tmp_path: Any) -> Any:
     yield factory
     for server in servers:
         io_loop.run_sync(server.stop, timeout=10)
+
+
+@pytest.fixture
+def empty_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty directory (no ./config.yaml) and no PORTFOLIO_WS_* (or ENABLE_REALTIME_PORTFOLIO)
+    variables leaking in from the shell: the command or the settings see only what the test sets."""
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("ENABLE_REALTIME_PORTFOLIO", raising=False)

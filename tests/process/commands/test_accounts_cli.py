@@ -18,10 +18,8 @@ KEY_ID, SECRET = "AKCLI000000000000042", "cli-secret-never-printed-0042"
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.chdir(tmp_path)
-    for name in [n for n in os.environ if n.startswith("PORTFOLIO_WS_")]:
-        monkeypatch.delenv(name)
+def isolated(empty_environment: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here in an empty directory with only an accounts key set; returns the key."""
     key = new_key()
     monkeypatch.setenv("PORTFOLIO_WS_ACCOUNTS_KEY", key)
     return key

@@ -4,7 +4,6 @@ is printed once, only its digest is stored, and a revoked key no longer verifies
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 from pathlib import Path
 
@@ -16,10 +15,8 @@ from portfolio_ws.auth.apikeys import ApiKeyStore
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in [n for n in os.environ if n.startswith("PORTFOLIO_WS_")]:
-        monkeypatch.delenv(name)
+def isolated(empty_environment: None) -> None:
+    """Every test here in an empty directory, with no variable of the service set (tests/conftest.py)."""
 
 
 def run(*args: str) -> Result:

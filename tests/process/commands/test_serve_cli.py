@@ -19,12 +19,8 @@ from tests import ROOT
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An empty directory (no ./config.yaml) and no PORTFOLIO_WS_* variables leaking in."""
-    monkeypatch.chdir(tmp_path)
-    for name in [n for n in os.environ if n.startswith("PORTFOLIO_WS_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.delenv("ENABLE_REALTIME_PORTFOLIO", raising=False)
+def isolated(empty_environment: None) -> None:
+    """Every test here in an empty directory, with no variable of the service set (tests/conftest.py)."""
 
 
 @pytest.fixture

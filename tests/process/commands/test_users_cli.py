@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sqlite3
 from pathlib import Path
@@ -30,12 +29,8 @@ def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run in an empty directory with no PORTFOLIO_WS_* variables leaking in."""
-    monkeypatch.chdir(tmp_path)
-    for name in [n for n in os.environ if n.startswith("PORTFOLIO_WS_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.delenv("ENABLE_REALTIME_PORTFOLIO", raising=False)
+def isolated(empty_environment: None) -> None:
+    """Every test here in an empty directory, with no variable of the service set (tests/conftest.py)."""
 
 
 @pytest.fixture

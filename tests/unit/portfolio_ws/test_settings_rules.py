@@ -6,7 +6,6 @@ password printed, whether the value comes from the YAML file or the environment.
 from __future__ import annotations
 
 import dataclasses
-import os
 import types
 import typing
 from pathlib import Path
@@ -116,11 +115,8 @@ def as_env(key: str, value: Any) -> dict[str, str] | None:
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
-        monkeypatch.delenv(name)
-    monkeypatch.delenv("ENABLE_REALTIME_PORTFOLIO", raising=False)
+def isolated(empty_environment: None) -> None:
+    """Every test here in an empty directory, with no variable of the service set (tests/conftest.py)."""
 
 
 @pytest.fixture
