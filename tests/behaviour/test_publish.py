@@ -13,9 +13,8 @@ from tornado.httpclient import AsyncHTTPClient
 from tornado.netutil import bind_sockets
 from tornado.httpserver import HTTPServer
 
-from portfolio_ws.auth.apikeys import ApiKeyStore
 from portfolio_ws.publish import AsyncPublisher, PublishError, Publisher
-from tests.behaviour.server.test_publish import trade_ids, trade_item, watching
+from tests.behaviour.server.test_publish import new_key, trade_ids, trade_item, watching
 from tests.behaviour.server.test_sync import POSITION, state
 
 
@@ -48,25 +47,14 @@ async def front(server: Any, lose: int) -> tuple[str, dict[str, int], HTTPServer
     return f"http://127.0.0.1:{sock.getsockname()[1]}", state, http
 
 
-def key_of(server: Any) -> str:
-    store = ApiKeyStore(server.settings.auth.database)
-    try:
-        return store.add("platform", ["publish"])[1]
-    finally:
-        store.close()
-
-
 async def test_a_lost_answer_is_retried_with_the_same_ids_and_delivered_once(make_server):
     server = await make_server()
-    user, cookie = await server.user_session("alice")
-    client = await server.connect(cookie)
-    await client.subscribe("trades")
-    await client.expect("snapshot")
+    user_id, client = await watching(server, "alice", "trades")
     url, state, http = await front(server, lose=2)
-    events = [trade_item(user.user_id, "", f"t-{i}") for i in range(5)]
+    events = [trade_item(user_id, "", f"t-{i}") for i in range(5)]
     for event in events:
         del event["id"]  # the publisher gives each one an id before the first attempt
-    async with AsyncPublisher(url, key_of(server), batch_size=2, backoff=0.01) as publisher:
+    async with AsyncPublisher(url, new_key(server), batch_size=2, backoff=0.01) as publisher:
         result = await publisher.publish(events)
     http.stop()
     # Batches [0,1] (lost twice: taken, answer lost, then duplicates), [2,3], [4].
@@ -87,7 +75,7 @@ async def test_refused_items_come_back_by_their_index_in_what_was_passed(make_se
     user, _ = await server.user_session("alice")
     events = [trade_item(user.user_id, f"id-{i}", f"t-{i}") for i in range(7)]
     events[5]["data"]["price"] = 1.5
-    async with AsyncPublisher(server.url, key_of(server), batch_size=3) as publisher:
+    async with AsyncPublisher(server.url, new_key(server), batch_size=3) as publisher:
         result = await publisher.publish(events)
     assert [r["index"] for r in result.rejected] == [5] and result.rejected[0]["field"] == "data.price"
     assert len(result.accepted) == 6
@@ -96,7 +84,7 @@ async def test_refused_items_come_back_by_their_index_in_what_was_passed(make_se
 async def test_the_blocking_publisher_and_a_refused_key(make_server):
     server = await make_server()
     user, _ = await server.user_session("alice")
-    key = key_of(server)
+    key = new_key(server)
     loop = asyncio.get_running_loop()
     sync = Publisher(server.url, key)
     result = await loop.run_in_executor(None, sync.publish, [trade_item(user.user_id, "x", "t-x")])
@@ -114,7 +102,7 @@ async def test_the_blocking_publisher_and_a_refused_key(make_server):
 async def test_sync_replaces_the_state_and_a_refused_one_names_every_field(make_server):
     server = await make_server()
     user_id, client = await watching(server, "alice")
-    key = key_of(server)
+    key = new_key(server)
     async with AsyncPublisher(server.url, key) as publisher:
         answer = await publisher.sync(user_id, state())
         assert answer["offset"] == 1 and answer["positions"] == 1 and answer["tradesKept"] is True

@@ -16,8 +16,8 @@ import pytest
 import redis.asyncio
 import ujson
 
-from portfolio_ws.auth.apikeys import ApiKeyStore
 from tests import ROOT
+from tests.behaviour.server.test_publish import new_key, watching
 from tests.process.cluster.conftest import make_node  # noqa: F401  (a fixture: a node on a real redis-server)
 from tests.redis_server import redis_server  # noqa: F401  (a fixture)
 
@@ -47,14 +47,8 @@ def command(lang: str, code: str, folder: Path) -> list[str]:
 async def watched_user(server: Any, *channels: str) -> tuple[Any, dict[str, str]]:
     """alice's socket subscribed to ``channels`` (its snapshot read), and the examples' environment:
     the server's URL, a ``publish`` key, alice's id."""
-    user, cookie = await server.user_session("alice")
-    client = await server.connect(cookie)
-    await client.subscribe(*channels)
-    await client.expect("snapshot")
-    store = ApiKeyStore(server.settings.auth.database)
-    key = store.add("platform", ["publish"])[1]
-    store.close()
-    return client, {**os.environ, "PORTFOLIO_WS_URL": server.url, "PORTFOLIO_WS_API_KEY": key, "USER_ID": user.user_id,
+    user_id, client = await watching(server, "alice", *channels)
+    return client, {**os.environ, "PORTFOLIO_WS_URL": server.url, "PORTFOLIO_WS_API_KEY": new_key(server), "USER_ID": user_id,
                     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
@@ -124,22 +118,17 @@ async def run_example(code: str, env: dict[str, str], folder: Path) -> bytes:
 async def test_the_user_examples_create_a_user_once_and_remove_one_closing_its_sockets(make_server, tmp_path):
     [create, remove] = USER_EXAMPLES
     server = await make_server()
-    store = ApiKeyStore(server.settings.auth.database)
-    key = store.add("platform-admin", ["admin"])[1]
-    store.close()
+    key = new_key(server, "platform-admin", scope="admin")
     env = {**os.environ, "PORTFOLIO_WS_URL": server.url, "PORTFOLIO_WS_ADMIN_KEY": key}
     first = ujson.loads(await run_example(create, env, tmp_path))
     retried = ujson.loads(await run_example(create, env, tmp_path))  # a retry: 409, the same id
     assert first["username"] == "carol" and retried["error"]["code"] == "USER_EXISTS"
     assert retried["userId"] == first["userId"] == server.users.by_username("carol").user_id
-    user, cookie = await server.user_session("alice")
-    client = await server.connect(cookie)
-    await client.subscribe("trades")
-    await client.expect("snapshot")
-    assert await run_example(remove, {**env, "USER_ID": user.user_id}, tmp_path) == b""
+    user_id, client = await watching(server, "alice", "trades")
+    assert await run_example(remove, {**env, "USER_ID": user_id}, tmp_path) == b""
     assert (await client.expect("error"))["data"]["code"] == "SESSION_EXPIRED"
     assert (await client.closed())[0] == 1008
-    assert server.users.get(user.user_id) is None
+    assert server.users.get(user_id) is None
 
 
 async def test_every_sync_example_replaces_the_users_positions_and_the_socket_gets_a_snapshot(make_server,

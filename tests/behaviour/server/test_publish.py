@@ -40,10 +40,12 @@ async def publish(server: Any, items: Any, key: str | None) -> Any:
     return await server.fetch(PUBLISH, "POST", items, headers=headers)
 
 
-async def watching(server: Any, username: str) -> tuple[str, Any]:
+async def watching(server: Any, username: str, *channels: str) -> tuple[str, Any]:
+    """A new user's id and a socket of theirs subscribed to ``channels`` (all four if none), its
+    snapshot read."""
     user, cookie = await server.user_session(username)
     client = await server.connect(cookie)
-    await client.subscribe("positions", "orders", "account", "trades")
+    await client.subscribe(*(channels or ("positions", "orders", "account", "trades")))
     await client.expect("snapshot")
     return user.user_id, client
 

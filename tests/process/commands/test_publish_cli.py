@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from portfolio_ws.auth.apikeys import ApiKeyStore
-from tests.behaviour.server.test_publish import trade_item
+from tests.behaviour.server.test_publish import new_key, trade_item, watching
 
 pytestmark = pytest.mark.slow  # real processes (the CLI, node, curl, python)
 
@@ -29,18 +28,13 @@ async def run(stdin: str, env: dict[str, str], *args: str) -> tuple[int, str, st
 
 async def test_lines_are_published_and_refused_ones_named_by_line(make_server):
     server = await make_server()
-    user, cookie = await server.user_session("alice")
-    client = await server.connect(cookie)
-    await client.subscribe("trades")
-    await client.expect("snapshot")
-    store = ApiKeyStore(server.settings.auth.database)
-    key = store.add("platform", ["publish"])[1]
-    store.close()
+    user_id, client = await watching(server, "alice", "trades")
+    key = new_key(server)
     env = {**os.environ, "PORTFOLIO_WS_API_KEY": key}
-    bad = trade_item(user.user_id, "b", "t-b")
+    bad = trade_item(user_id, "b", "t-b")
     bad["data"]["side"] = "hold"
-    lines = [json.dumps(trade_item(user.user_id, "a", "t-a")), "{not json", "", json.dumps(bad),
-             json.dumps(trade_item(user.user_id, "c", "t-c"))]
+    lines = [json.dumps(trade_item(user_id, "a", "t-a")), "{not json", "", json.dumps(bad),
+             json.dumps(trade_item(user_id, "c", "t-c"))]
     code, out, err = await run("\n".join(lines) + "\n", env, "--url", server.url, "--batch-size", "1")
     assert code == 1, err
     assert "line 2: not JSON" in err and "line 4.data.side:" in err
