@@ -13,7 +13,7 @@ from portfolio_ws.core.events import AccountUpdate, PositionUpdate, TradeExecute
 from portfolio_ws.feeds.alpaca.linked import LinkedAccounts
 from portfolio_ws.feeds.alpaca_broker.linked import BrokerLinkedAccounts
 from tests.behaviour.feeds.alpaca_env import alpaca_env, health_until
-from tests.behaviour.feeds.broker_env import broker_env
+from tests.behaviour.feeds.broker_env import BROKER_ENV, broker_env
 
 D = Decimal
 
@@ -119,3 +119,28 @@ async def test_the_alpaca_feed_leaves_broker_rows_to_the_broker_feed(io_loop, tm
         await watcher.poll(env.feed)
         assert watcher.polls == 1 and list(env.feed.health().details["accounts"]) == ["alice"]
     cli.close()
+
+
+async def test_a_refused_broker_key_is_shown_offline_and_stop_still_ends_the_thread(io_loop, caplog):
+    async with broker_env(["alice"]) as env:
+        env.server.broker.refused = True
+        env.server.broker.drop()  # if the first connection was made before the refusal
+        health = await health_until(env.feed, lambda h: h.details["events"]["error"] == "unauthorized (HTTP 401)",
+                                    "the refusal")
+        assert not health.connected  # the one events stream is down: every account's user is
+        await env.feed.stop()  # while the reader waits to retry
+        assert not env.feed.reader_alive
+        assert not [t for t in threading.enumerate() if t.name == "alpaca-broker-events"]
+    text = caplog.text
+    assert BROKER_ENV["ALPACA_BROKER_SECRET"] not in text and BROKER_ENV["ALPACA_BROKER_KEY"] not in text
+
+
+@pytest.mark.slow
+async def test_a_silent_stream_is_reconnected_from_its_cursor(io_loop):
+    async with broker_env(["alice"], silence_seconds=0.2) as env:
+        await env.ready(["alice"])
+        env.server.trade(env.key("alice"), "AAPL", "buy", "1", "160")
+        await env.events.wait_for(lambda: len(_trades(env, "alice")) == 1, "the trade")
+        await env.server.broker.connected(2)  # nothing came for 0.2 s: the reader gave up on it
+        assert env.server.broker.since_ids[-1] is not None
+        assert len(_trades(env, "alice")) == 1
