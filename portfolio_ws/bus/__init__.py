@@ -22,6 +22,17 @@ NumberedHandler = Callable[[Event, "int | None"], None]
 SyncHandler = Callable[[Sync, "int | None"], None]
 
 
+def subscribe_to(handlers: list[Any], handler: Any) -> Callable[[], None]:
+    """Add ``handler`` to a bus's ``handlers``; the function that takes it out again."""
+    handlers.append(handler)
+
+    def unsubscribe() -> None:
+        if handler in handlers:
+            handlers.remove(handler)
+
+    return unsubscribe
+
+
 class EventBus(ABC):
     """Delivers each published event to every subscribed handler, in publish order."""
 
@@ -38,11 +49,12 @@ class EventBus(ABC):
         below it in the same epoch, so a new feed leader re-running the market publishes nothing
         twice (``positions`` reads them back). An in-process bus has no second publisher: it ignores it."""
 
-    def publish_item(self, event: Event, item_id: str) -> "asyncio.Future[bool]":
+    def publish_item(self, event: Event, item_id: str) -> "asyncio.Future[int | None]":
         """Publish ``event`` unless its user already had a published item ``item_id`` (the ids
         ``POST /api/v1/publish`` dedups by, ``cluster/published.py``), the check and the publish as
-        one step. The future: True once published, False for a duplicate; it fails when the event
-        was dropped unpublished. Only a bus that keeps those ids has it (Redis: the streams ingest)."""
+        one step. The future: the event's offset once published (0: published by an earlier attempt
+        whose reply was lost, offset unknown), None for a duplicate; it fails when the event was
+        dropped unpublished. Only a bus that keeps those ids has it (Redis: the streams ingest)."""
         raise NotImplementedError("this bus keeps no published ids")
 
     def publish_sync(self, sync: Sync) -> "asyncio.Future[int | None]":

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import Any, Callable
 
-from . import EventBus, Handler, SyncHandler
+from . import EventBus, Handler, SyncHandler, subscribe_to
 from ..core.events import Event
 from ..core.sync import Sync
 
@@ -35,17 +35,7 @@ class InMemoryBus(EventBus):
                 log.exception("event handler failed for %s", what)
 
     def subscribe(self, handler: Handler) -> Callable[[], None]:
-        return _subscribe(self._handlers, handler)
+        return subscribe_to(self._handlers, handler)
 
     def subscribe_syncs(self, handler: SyncHandler) -> Callable[[], None]:
-        return _subscribe(self._sync_handlers, handler)
-
-
-def _subscribe(handlers: list[Any], handler: Any) -> Callable[[], None]:
-    handlers.append(handler)
-
-    def unsubscribe() -> None:
-        if handler in handlers:
-            handlers.remove(handler)
-
-    return unsubscribe
+        return subscribe_to(self._sync_handlers, handler)

@@ -2,27 +2,9 @@
 that follows its user (one with a socket of the user): a node takes in only its users' events.
 
 Why pub/sub plus a per-user history stream, not one stream for all: docs/scaling.md, "Why pub/sub".
-Keys (``prefix`` default ``pws:``; per-user keys hash-tagged ``{<user>}``, so each user's keys,
-which one script touches together, share a Redis Cluster slot):
-- ``<p>events:{<user>}``: the user's sharded channel (SPUBLISH; nodes SSUBSCRIBE while they
-  follow the user); a message is ``"<seq> <json of codec.to_dict(event)>"``. ``<p>events`` (plain
-  SUBSCRIBE) carries nothing: holding it keeps the subscription connection checked while idle.
-- ``<p>seq:{<user>}``: the user's last offset (INCR). Created at the publisher's clock in ms, so
-  after Redis lost its data new offsets are above every old one (like ``StreamCore.seq_base``).
-- ``<p>recovery:{<user>}``: the user's last ``max_events`` events, entry id ``<seq>-1``, field ``t``
-  the publish time; the key expires ``max_age`` after the user's last event.
-- ``<p>state:{<user>}``, ``<p>trades:{<user>}``: the user's portfolio state at that offset (bus/state.py).
-  With the offset, they expire ``cluster.state_keep_days`` after the user's last event or load.
-- ``<p>published:{<user>}:<node>:<incarnation>:<n>``: short-lived marker so a publish retried after
-  a lost reply runs once. ``<incarnation>`` is random per bus instance (one per process run): a node
-  restarted under the same id (or a ``--workers`` worker) counts ``n`` from 1 again, and with
-  ``<node>:<n>`` alone its new events hit its previous run's markers and were discarded.
-- ``<p>published:{<user>}``: the ids of published items the user had (``cluster/published.py``), taken
-  by the script with the event for ``publish_item`` (Redis Streams ingest).
-- ``<p>position:{<user>}``: the user's last source position (``EventBus.publish``), ``<epoch>:<n>``; an
-  event at or below it in the same epoch is refused (counted ``deduplicated``). Kept a week.
-One Lua script numbers, records, updates the state and publishes atomically, so channel order is
-offset order and the state in Redis is always the state at the user's offset.
+The keys: bus/keys.py. One Lua script numbers, records, updates the state and publishes atomically
+(another does the same for a sync), so channel order is offset order and the state in Redis is
+always the state at the user's offset.
 
 ``publish`` never blocks: events queue (bounded) and a task sends them in pipelines. While Redis is
 down the bus reports ``connected: False``, keeps the queue, and retries with backoff.
@@ -42,9 +24,10 @@ import redis.asyncio as aioredis
 import ujson
 from redis.exceptions import RedisError, ResponseError
 
-from . import EventBus, Handler, NumberedHandler, SyncHandler
-from ..core.codec import from_dict, to_dict
+from . import EventBus, Handler, NumberedHandler, SyncHandler, subscribe_to
+from ..core.codec import decode, sync_to_dict, to_dict
 from ..core.events import Event
+from ..core.sync import Sync
 from ..cluster.keys import KEY_PREFIX, key
 from ..cluster.published import KEEP_MS
 from ..cluster.redis import client as redis_client, request_client
@@ -54,7 +37,7 @@ from ..errors import InvalidEvent
 from ..settings import ClusterSettings
 from .keys import BusKeys
 from .watched import Watched
-from .script import POSITION_KEEP_SECONDS, PUBLISH_LUA
+from .script import POSITION_KEEP_SECONDS, PUBLISH_LUA, SYNC_LUA
 from .state import READ_LUA, snapshot_from, state_args
 from .subscription import Subscription
 
@@ -82,12 +65,15 @@ class RedisBus(BusKeys, Watched, EventBus):
         self.channel = key(prefix, "events")
         self._redis: aioredis.Redis = redis_client(url, retry=False)
         self._script = self._redis.register_script(PUBLISH_LUA)
+        self._sync_script = self._redis.register_script(SYNC_LUA)
         # Loads come in bursts (a reconnect storm): a blocking pool queues them (cluster/redis.py).
         self._read_state = request_client(url).register_script(READ_LUA)
         self._handlers: list[NumberedHandler] = []
-        # (user, payload, at, publish no., source position or "", state_args of the event, item id or "")
-        self._pending: deque[tuple[str, str, float, int, str, tuple[str, str, str, str], str]] = deque()
-        self._waiters: dict[int, asyncio.Future[bool]] = {}  # publish no. -> publish_item's answer
+        self._sync_handlers: list[SyncHandler] = []
+        # (user, payload, at, publish no., source position or "", state_args of the event, item id or "",
+        # a sync's SYNC_LUA arguments after the common ones, else ())
+        self._pending: deque[tuple[str, str, float, int, str, tuple[str, ...], str, tuple[str, ...]]] = deque()
+        self._waiters: dict[int, asyncio.Future[int | None]] = {}  # publish no. -> its offset (publish_item, syncs)
         self._numbers = itertools.count(1)
         self._wake = asyncio.Event()
         self._last: dict[str, int] = {}  # user -> last offset delivered here
@@ -107,26 +93,37 @@ class RedisBus(BusKeys, Watched, EventBus):
 
     # ---- interface ----------------------------------------------------------------------------
     def publish(self, event: Event, position: str | None = None) -> None:
-        self._enqueue(event, position, "")
+        self._enqueue(event.user_id, to_dict(event), position=position or "", state=state_args(event))
 
-    def publish_item(self, event: Event, item_id: str) -> asyncio.Future[bool]:
-        waiter = self._waiters[self._enqueue(event, None, item_id)] = asyncio.get_running_loop().create_future()
+    def publish_item(self, event: Event, item_id: str) -> asyncio.Future[int | None]:
+        """The future: the event's offset; 0 when an earlier attempt whose reply was lost published
+        it (offset unknown); None for a duplicate id."""
+        return self._waiter(self._enqueue(event.user_id, to_dict(event), position="", state=state_args(event),
+                                          item_id=item_id))
+
+    def publish_sync(self, sync: Sync) -> asyncio.Future[int | None]:
+        events = [(ujson.dumps(to_dict(e), ensure_ascii=False), *state_args(e)) for e in sync.events]
+        args = ("1" if sync.keep_trades else "0", str(len(events)), *(arg for entry in events for arg in entry))
+        return self._waiter(self._enqueue(sync.user_id, sync_to_dict(sync), sync_args=args))
+
+    def _waiter(self, number: int) -> asyncio.Future[int | None]:
+        waiter = self._waiters[number] = asyncio.get_running_loop().create_future()
         return waiter
 
-    def _enqueue(self, event: Event, position: str | None, item_id: str) -> int:
-        """Queue a publish; its number (``publish_item`` awaits its outcome by it)."""
+    def _enqueue(self, user_id: str, message: dict[str, Any], position: str = "", state: tuple[str, ...] = (),
+                 item_id: str = "", sync_args: tuple[str, ...] = ()) -> int:
+        """Queue a publish (an event, or a sync with ``sync_args``); its number (a waiter awaits its outcome by it)."""
         if len(self._pending) >= MAX_PENDING:
             dropped = self._pending.popleft()
             self.counters["dropped"] += 1
             self._answer(dropped[3], ConnectionError("dropped: the bus's queue overflowed while Redis was away"))
-        payload = ujson.dumps(to_dict(event), ensure_ascii=False)
         number = next(self._numbers)
-        self._pending.append((event.user_id, payload, self.clock(), number, position or "", state_args(event),
-                              item_id))
+        self._pending.append((user_id, ujson.dumps(message, ensure_ascii=False), self.clock(), number, position,
+                              state, item_id, sync_args))
         self._wake.set()
         return number
 
-    def _answer(self, number: int, outcome: bool | BaseException) -> None:
+    def _answer(self, number: int, outcome: int | None | BaseException) -> None:
         waiter = self._waiters.pop(number, None)
         if waiter is not None and not waiter.done():  # not given up on (a timeout cancels it)
             if isinstance(outcome, BaseException):
@@ -156,16 +153,11 @@ class RedisBus(BusKeys, Watched, EventBus):
     def subscribe(self, handler: Handler) -> Callable[[], None]:
         return self.subscribe_numbered(lambda event, seq: handler(event))
 
-    def subscribe_syncs(self, handler: SyncHandler) -> Callable[[], None]:  # not carried between nodes yet
-        return lambda: None
+    def subscribe_syncs(self, handler: SyncHandler) -> Callable[[], None]:
+        return subscribe_to(self._sync_handlers, handler)
+
     def subscribe_numbered(self, handler: NumberedHandler) -> Callable[[], None]:
-        self._handlers.append(handler)
-
-        def unsubscribe() -> None:
-            if handler in self._handlers:
-                self._handlers.remove(handler)
-
-        return unsubscribe
+        return subscribe_to(self._handlers, handler)
 
     async def start(self, timeout: float = 10.0) -> None:
         """Start publishing and receiving; returns once subscribed (raises if Redis can't be
@@ -255,15 +247,22 @@ class RedisBus(BusKeys, Watched, EventBus):
             batch = list(itertools.islice(self._pending, PIPELINE_SIZE))
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    for user_id, payload, at, number, position, state, item_id in batch:
+                    for user_id, payload, at, number, position, state, item_id, sync_args in batch:
+                        common: list[Any] = [payload, int(at * 1000), self.max_events,
+                                             max(1, int(self.max_age)), self.user_channel(user_id), repr(at)]
+                        if sync_args:
+                            await self._sync_script(
+                                keys=[self.seq_key(user_id), self.recovery_key(user_id),
+                                      self.marker_key(user_id, number), self.state_key(user_id),
+                                      self.trades_key(user_id)],
+                                args=[*common, self.state_keep, *sync_args], client=pipe)
+                            continue
                         await self._script(
                             keys=[self.seq_key(user_id), self.recovery_key(user_id),
                                   self.marker_key(user_id, number), self.position_key(user_id),
                                   self.state_key(user_id), self.trades_key(user_id), self.seen_key(user_id),
                                   self.equity_key(user_id)],
-                            args=[payload, int(at * 1000), self.max_events, max(1, int(self.max_age)),
-                                  self.user_channel(user_id), repr(at), position, *state, item_id, SEEN_PER_USER,
-                                  KEEP_MS, self.state_keep],
+                            args=[*common, position, *state, item_id, SEEN_PER_USER, KEEP_MS, self.state_keep],
                             client=pipe)
                     results = await pipe.execute()
             except (RedisError, OSError) as exc:
@@ -280,7 +279,7 @@ class RedisBus(BusKeys, Watched, EventBus):
             while self._pending and self._pending[0][3] <= sent_up_to:
                 self._pending.popleft()
             for entry, result in zip(batch, results):  # -1: the item's id was taken before
-                self._answer(entry[3], int(result) != -1)
+                self._answer(entry[3], None if int(result) == -1 else int(result))
             skipped = sum(1 for result in results if result == 0)
             if skipped:
                 log.info("redis bus: %d publishes were already recorded (a retry, or a new feed leader "
@@ -344,7 +343,7 @@ class RedisBus(BusKeys, Watched, EventBus):
         try:
             seq_text, payload = data.split(b" ", 1)
             seq = int(seq_text)
-            event = from_dict(ujson.loads(payload))
+            event = decode(ujson.loads(payload))
         except (ValueError, InvalidEvent):
             self.counters["invalid"] += 1
             log.error("redis bus: dropped a message that is not an event")
@@ -360,7 +359,7 @@ class RedisBus(BusKeys, Watched, EventBus):
 
     async def _receive(self, data: bytes) -> None:
         if not self._take(data):  # a gap before it (rare): repaired from the user's history first
-            seq, event = int(data.split(b" ", 1)[0]), from_dict(ujson.loads(data.split(b" ", 1)[1]))
+            seq, event = int(data.split(b" ", 1)[0]), decode(ujson.loads(data.split(b" ", 1)[1]))
             await self._repair(event.user_id, self._last[event.user_id], seq)
             self._deliver(event, seq)
 
@@ -371,9 +370,9 @@ class RedisBus(BusKeys, Watched, EventBus):
         horizon = self.clock() - self.max_age
         for entry_id, fields in entries or ():
             try:
-                if float(fields.get("t", "0")) < horizon:
+                if float(fields.get("t", "0")) < horizon and "s" not in fields:  # a sync is never skipped
                     continue
-                event = from_dict(ujson.loads(fields["e"]))
+                event = decode(ujson.loads(fields["s"] if "s" in fields else fields["e"]))
             except (ValueError, KeyError, InvalidEvent):
                 self.counters["invalid"] += 1
                 continue
@@ -390,10 +389,11 @@ class RedisBus(BusKeys, Watched, EventBus):
                 if value is not None and int(value) > self._last[user_id]:
                     await self._repair(user_id, self._last[user_id], int(value) + 1)
 
-    def _deliver(self, event: Event, seq: int) -> None:
+    def _deliver(self, event: Event | Sync, seq: int) -> None:
         self._last[event.user_id] = seq
         self.counters["delivered"] += 1
-        for handler in list(self._handlers):
+        handlers: list[Any] = self._sync_handlers if isinstance(event, Sync) else self._handlers
+        for handler in list(handlers):
             try:
                 handler(event, seq)
             except Exception:  # one broken subscriber must not starve the others

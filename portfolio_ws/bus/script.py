@@ -4,7 +4,8 @@ or below the user's last source position, run a retried publish once (its marker
 has one (``cluster.published.CLAIM_LUA``: an id the user already had is not published again), record it in the user's recovery
 stream, apply it to the user's state (``state.APPLY_LUA``) and an account update's equity to the
 user's day (``cluster.equity.EQUITY_LUA``), keep the offset and state for
-``cluster.state_keep_days`` from now, and SPUBLISH it on the user's channel.
+``cluster.state_keep_days`` from now, and SPUBLISH it on the user's channel. ``SYNC_LUA`` does the
+same for a sync (a user's whole state replaced).
 Keys and arguments are laid out by ``RedisBus`` (bus/redis.py), which owns the key names."""
 
 from __future__ import annotations
@@ -50,6 +51,43 @@ if kind == 'a' then
 end
 for _, key in ipairs({KEYS[1], sk, tk, KEYS[8]}) do
   if ARGV[15] == '0' then redis.call('PERSIST', key) else redis.call('EXPIRE', key, ARGV[15]) end
+end
+return seq
+"""
+
+# A sync (core/sync.py): the user's whole state replaced, in one atomic step like a publish. Run
+# once (its marker), numbered once (INCR), the user's history emptied and started again with the
+# sync's entry (field ``s``: a node that missed the message repairs from it; a load skips it, the
+# state holds it), the state and trades deleted and rebuilt from the sync's events by ``APPLY_LUA``
+# in their order (the trades held re-applied last when the sync has none), SPUBLISHed like an event.
+# KEYS: seq, recovery, marker, state, trades. ARGV: payload (the sync's JSON), seq base, max events,
+# max age, channel, publish time, the seconds kept (0: until deleted), keep trades ('1'/'0'), the
+# number of events, then per event: its JSON, kind, field, day, flag (``state.state_args``).
+# Returns the offset; 0 when the sync had run (its marker).
+SYNC_LUA = """
+if redis.call('SET', KEYS[3], '1', 'NX', 'EX', 300) == false then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[2]) end
+local seq = redis.call('INCR', KEYS[1])
+local sk, tk = KEYS[4], KEYS[5]
+local kept = {}
+if ARGV[8] == '1' then kept = redis.call('LRANGE', tk, 0, -1) end
+redis.call('DEL', KEYS[2], sk, tk)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-1', 's', ARGV[1], 't', ARGV[6])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('SPUBLISH', ARGV[5], seq .. ' ' .. ARGV[1])
+local function apply(payload, kind, field, day, flag)
+""" + APPLY_LUA + """
+end
+for i = 0, tonumber(ARGV[9]) - 1 do
+  local at = 10 + i * 5
+  apply(ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4])
+end
+for _, entry in ipairs(kept) do
+  local day, payload = string.match(entry, '^(%d+) (.*)$')
+  apply(payload, 't', '', day, '0')
+end
+for _, key in ipairs({KEYS[1], sk, tk}) do
+  if ARGV[7] == '0' then redis.call('PERSIST', key) else redis.call('EXPIRE', key, ARGV[7]) end
 end
 return seq
 """

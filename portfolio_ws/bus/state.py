@@ -115,6 +115,8 @@ def snapshot_from(reply: list[Any], horizon: float) -> tuple[UserSnapshot, int]:
     history: list[tuple[int, float, Event]] = []
     for entry_id, values in reversed(entries or []):
         item = dict(zip(values[::2], values[1::2]))
+        if "s" in item:  # a sync (bus/script.py SYNC_LUA): the state holds it, the history starts after it
+            continue
         try:
             at = float(item.get("t", "0"))
             if at >= horizon:

@@ -1,5 +1,5 @@
-"""Events to plain JSON-safe dicts and back, for carrying them between processes (the Redis bus,
-the Redis recovery buffer). Not the wire format clients see: that is ``core.wire``.
+"""Events (and syncs, core/sync.py) to plain JSON-safe dicts and back, for carrying them between
+processes (the Redis bus, the Redis recovery buffer). Not the wire format clients see: that is ``core.wire``.
 
 Rule: the round trip is exact. ``Decimal`` travels as its ``str`` (so ``1.50`` stays ``1.50``,
 exponent and all), ``datetime`` as ISO 8601 with its offset and microseconds; ``None`` stays None.
@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import InvalidEvent
 from .events import EVENT_TYPES, SCHEMA, Event
+from .sync import Sync
 
 _BY_TYPE: dict[str, type] = {cls.TYPE: cls for cls in EVENT_TYPES}  # type: ignore[attr-defined]
 # Per event class: field name -> Decimal, datetime or str, from the events' one schema table.
@@ -54,3 +55,21 @@ def from_dict(data: dict[str, Any]) -> Event:
         raise
     except Exception as exc:  # unknown type, bad number, bad date: all one kind of garbage
         raise InvalidEvent(f"not an encoded event: {exc!r}") from None
+
+
+def sync_to_dict(sync: Sync) -> dict[str, Any]:
+    """``{"sync": <user id>, "keepTrades": bool, "events": [to_dict(event), ...]}``."""
+    return {"sync": sync.user_id, "keepTrades": sync.keep_trades, "events": [to_dict(e) for e in sync.events]}
+
+
+def decode(data: dict[str, Any]) -> Event | Sync:
+    """The event ``to_dict`` or the sync ``sync_to_dict`` made. Raises ``InvalidEvent`` for anything else."""
+    if not isinstance(data, dict) or "sync" not in data:
+        return from_dict(data)
+    user_id, events = data.get("sync"), data.get("events")
+    if not isinstance(user_id, str) or not isinstance(events, list) or not isinstance(data.get("keepTrades"), bool):
+        raise InvalidEvent("not an encoded sync")
+    decoded = tuple(from_dict(e) for e in events)
+    if any(event.user_id != user_id for event in decoded):
+        raise InvalidEvent("an encoded sync holds another user's event")
+    return Sync(user_id, decoded, data["keepTrades"])

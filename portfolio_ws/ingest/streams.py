@@ -94,7 +94,7 @@ class StreamIngest:
         self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
         self._in_flight: set[asyncio.Future[None]] = set()  # batches read, their publishes not settled
-        self._queued: dict[str, asyncio.Future[bool]] = {}  # entry -> its publish, not yet confirmed
+        self._queued: dict[str, asyncio.Future[int | None]] = {}  # entry -> its publish, not yet confirmed
         self._last_failure = ""
 
     def stats(self) -> dict[str, Any]:
@@ -227,7 +227,7 @@ class StreamIngest:
             checked = await check_items([item for _, _, item in waiting], self.users, self.external_users)
         except Exception as exc:  # the user store failed (PostgreSQL away): every entry is tried again
             return _now(self._failed(f"users could not be read: {exc!r}", len(entries)))
-        publishing: list[tuple[str, asyncio.Future[bool]]] = []
+        publishing: list[tuple[str, asyncio.Future[int | None]]] = []
         for (entry_id, fields, _), result in zip(waiting, checked):
             if isinstance(result, ItemError):
                 dead.append((entry_id, fields, f"{result.field}: {result.message}" if result.field else result.message,
@@ -236,7 +236,7 @@ class StreamIngest:
                 publishing.append((entry_id, self._publish(entry_id, result)))
         return self._finish(publishing, dead, done)
 
-    def _publish(self, entry_id: str, item: Item) -> asyncio.Future[bool]:
+    def _publish(self, entry_id: str, item: Item) -> asyncio.Future[int | None]:
         """The entry's publish on the bus; one still queued from an earlier delivery is awaited
         again rather than queued twice (while Redis is away each re-read would add one)."""
         future = self._queued.get(entry_id)
@@ -245,12 +245,12 @@ class StreamIngest:
             future.add_done_callback(lambda done: self._forget(entry_id, done))
         return future
 
-    def _forget(self, entry_id: str, future: asyncio.Future[bool]) -> None:
+    def _forget(self, entry_id: str, future: asyncio.Future[int | None]) -> None:
         self._queued.pop(entry_id, None)
         if not future.cancelled():
             future.exception()  # retrieved: a failure nobody awaits any more is not an error to log
 
-    async def _finish(self, publishing: list[tuple[str, asyncio.Future[bool]]],
+    async def _finish(self, publishing: list[tuple[str, asyncio.Future[int | None]]],
                       dead: list[tuple[str, dict[bytes, bytes], str, int]], done: list[str]) -> bool:
         retry = await self._await_publishes(publishing, done)
         if dead or done:
@@ -260,7 +260,7 @@ class StreamIngest:
                 return self._failed(f"acknowledging failed: {exc!r}", len(dead) + len(done))
         return not retry
 
-    async def _await_publishes(self, publishing: list[tuple[str, asyncio.Future[bool]]],
+    async def _await_publishes(self, publishing: list[tuple[str, asyncio.Future[int | None]]],
                                done: list[str]) -> int:
         """Wait for the publishes (bounded); ids published or duplicates go to ``done``. The number
         of those not confirmed (they are tried again: a duplicate then if they did run)."""
@@ -275,7 +275,7 @@ class StreamIngest:
                 failed += 1
                 self._last_failure = repr(future.exception())
             else:
-                self.counters["published" if future.result() else "duplicates"] += 1
+                self.counters["published" if future.result() is not None else "duplicates"] += 1
                 done.append(entry_id)
         if failed:
             self._failed(self._last_failure or f"not published within {PUBLISH_WAIT_SECONDS} s", failed)

@@ -104,8 +104,8 @@ class PublishHandler(PlatformHandler):
         if publishing.cluster:  # ids taken in Redis with the publish itself, whichever node a retry reaches
             published = await self._publish_in_cluster([item for _, item in valid])
         for n, (index, item) in enumerate(valid):
-            if publishing.cluster:
-                done, offset = not published[n], None
+            if publishing.cluster:  # the offset Redis gave it (0: taken by a lost attempt, unknown)
+                done, offset = published[n] is None, published[n] or None
             else:
                 done, offset = publishing.seen.seen(item.user_id, item.id)
             if done:
@@ -120,12 +120,12 @@ class PublishHandler(PlatformHandler):
             results[index] = {"index": index, "status": "accepted", "id": item.id, "offset": offset}
         return [r for r in results if r is not None]
 
-    async def _publish_in_cluster(self, items: list[Item]) -> list[bool]:
+    async def _publish_in_cluster(self, items: list[Item]) -> list[int | None]:
         """Publish through the bus's script, each id taken in the same step as its event's publish
         (``EventBus.publish_item``), and answer once Redis has run them all: an ``accepted`` item is
         in Redis (numbered, in the user's state and history, sent to every node), and a node dying
-        between the id's claim and the publish can't leave an id taken but its event lost. True per
-        item published, False for a duplicate. Redis away (or slower than ``CLUSTER_WAIT_SECONDS``):
+        between the id's claim and the publish can't leave an id taken but its event lost. Per item
+        its offset (``publish_item``), None for a duplicate. Redis away (or slower than ``CLUSTER_WAIT_SECONDS``):
         503, and a retry with the same ids delivers each item once."""
         futures = [self.publishing.bus.publish_item(item.event, item.id) for item in items]
         try:

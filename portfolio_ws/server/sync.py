@@ -67,10 +67,7 @@ class SyncHandler(PlatformHandler):
                                             "field": first.field},
                                   "errors": [{"field": e.field, "message": e.message} for e in sync]})
             return
-        try:
-            future = publishing.bus.publish_sync(sync)
-        except NotImplementedError:
-            raise HTTPError(501, "Syncs are not carried between cluster nodes yet", reason="Not Implemented") from None
+        future = publishing.bus.publish_sync(sync)
         try:
             offset = await asyncio.wait_for(future, CLUSTER_WAIT_SECONDS)
         except (asyncio.TimeoutError, ConnectionError, RedisError, OSError):

@@ -11,10 +11,13 @@ import random
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from portfolio_ws import constants as c
 from portfolio_ws.bus.redis import RedisBus
 from portfolio_ws.core.events import Event
 from portfolio_ws.core.portfolio import SNAPSHOT_TRADES, PortfolioState
+from portfolio_ws.core.sync import Sync
 from tests.builders import T0, account, order, position, trade
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
 from tests.unit.portfolio_ws.bus.test_contract import Received
@@ -103,5 +106,42 @@ async def test_a_burst_of_loads_waits_for_connections_instead_of_failing(io_loop
     try:
         loaded = await asyncio.gather(*(bus.load_user(f"user-{i}") for i in range(500)))
         assert len(loaded) == 500 and all(s.seq == 0 for s in loaded)
+    finally:
+        await bus.close()
+
+
+@pytest.mark.slow
+async def test_a_sync_in_redis_leaves_the_engines_state_and_history_starts_after_it(
+        io_loop: Any, redis_server: RedisServer) -> None:
+    bus = RedisBus(redis_server.url, node_id="n1", max_events=50)
+    await bus.start()
+    syncs: list[tuple[Sync, int | None]] = []
+    bus.subscribe_syncs(lambda sync, seq: syncs.append((sync, seq)))
+    received = Received(bus)
+    try:
+        for seed in range(4):
+            user = f"user-{seed}"
+            rng = random.Random(seed)
+            events = random_stream(seed, 200, user=user)
+            expected = PortfolioState()
+            await bus.follow(user)
+            for n, event in enumerate(events):
+                bus.publish(event)
+                expected.apply(event)
+                if n % 60 == 59:  # a sync of some of what came before, trades kept or given
+                    parts = rng.sample(events[:n], 12)
+                    kept = rng.random() < 0.5
+                    ordered = sorted(parts, key=lambda e: ["account_update", "order_update", "position_update",
+                                                           "trade_executed"].index(e.TYPE))
+                    sync = Sync(user, tuple(e for e in ordered if not (kept and e.TYPE == c.TRADE_EXECUTED)), kept)
+                    offset = await bus.publish_sync(sync)
+                    expected = sync.state(expected)
+            await received.until(200 * (seed + 1))  # the events after the last sync are in Redis too
+            loaded = await bus.load_user(user)
+            assert loaded.state.snapshot(c.CHANNELS) == expected.snapshot(c.CHANNELS), seed
+            assert offset is not None and all(seq > offset for seq, _, _ in loaded.history)
+            assert len(loaded.history) == len(events) - 180  # the events after the last sync
+        assert bus.counters["invalid"] == 0 and [seq for _, seq in syncs] == sorted(seq for _, seq in syncs)
+        assert len(syncs) == 12
     finally:
         await bus.close()

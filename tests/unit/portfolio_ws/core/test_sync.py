@@ -1,15 +1,20 @@
-"""A sync in the core: the body's rules (all or nothing, every error with its path) and what the
-engine does with one (a new offset, the state replaced, the recovery emptied, a snapshot to every
+"""A sync in the core: the body's rules (all or nothing, every error with its path), its encoding
+between processes, and what the engine does with one (a new offset, the state replaced, the recovery emptied, a snapshot to every
 subscribed connection of the user and to no one else)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
+import ujson
+
 from portfolio_ws.core import wire
+from portfolio_ws.core.codec import decode, sync_to_dict, to_dict
 from portfolio_ws.core.events import Event
 from portfolio_ws.core.ingest import ItemError
 from portfolio_ws.core.sync import Sync, parse_sync
+from portfolio_ws.errors import InvalidEvent
 from tests.builders import NOW, account, later, order, position, trade
 from tests.unit.portfolio_ws.core.driver import connect, drain, make_core, publish, send
 
@@ -128,3 +133,13 @@ def test_a_stale_sync_is_dropped_and_one_during_a_load_waits_for_it() -> None:
     core.finish_load("u2", None, later(1).timestamp())
     assert core.portfolio("u2")[0] == 12
     assert [p["symbol"] for p in core.portfolio("u2")[1]["positions"]] == ["S"]
+
+
+def test_a_sync_travels_between_processes_exactly() -> None:
+    sync = sync_of("u1", positions=[position(qty="1.50")], orders=[order()], acc=account(), trades=[trade()])
+    assert decode(ujson.loads(ujson.dumps(sync_to_dict(sync)))) == sync
+    assert decode(to_dict(trade())) == trade()  # an event still decodes as itself
+    for broken in ({"sync": "u1", "events": "x", "keepTrades": True},
+                   {"sync": "u1", "events": [to_dict(trade("u2"))], "keepTrades": False}):
+        with pytest.raises(InvalidEvent):
+            decode(broken)
