@@ -35,9 +35,9 @@ from ..core.seen import SEEN_PER_USER
 from ..core.users import UserSnapshot
 from ..errors import InvalidEvent
 from ..settings import ClusterSettings
-from .keys import BusKeys
+from .positions import RedisPositions
 from .watched import Watched
-from .script import POSITION_KEEP_SECONDS, PUBLISH_LUA, SYNC_LUA
+from .script import PUBLISH_LUA, SYNC_LUA
 from .state import READ_LUA, snapshot_from, state_args
 from .subscription import Subscription
 
@@ -49,7 +49,7 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.05, 5.0
 LIVENESS_SECONDS = 2.0       # an idle subscription is PINGed this often, so a dead Redis is noticed
 
 
-class RedisBus(BusKeys, Watched, EventBus):
+class RedisBus(RedisPositions, Watched, EventBus):
     def __init__(self, url: str, *, prefix: str = KEY_PREFIX, node_id: str = "", max_events: int = 1000,
                  max_age_seconds: float = 300.0, clock: Callable[[], float] = time.time,
                  state_keep_seconds: float = ClusterSettings.state_keep_days * 86400) -> None:
@@ -130,25 +130,6 @@ class RedisBus(BusKeys, Watched, EventBus):
                 waiter.set_exception(outcome)
             else:
                 waiter.set_result(outcome)
-
-    async def positions(self, user_ids: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for start in range(0, len(user_ids), 500):  # GETs, not MGET: each user's key is in its own slot
-            chunk = user_ids[start:start + 500]
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for user_id in chunk:
-                    pipe.get(self.position_key(user_id))
-                values = await pipe.execute()
-            found.update((user, value) for user, value in zip(chunk, values) if value is not None)
-        return found
-
-    async def restore_positions(self, positions: dict[str, str]) -> None:
-        users = list(positions)
-        for start in range(0, len(users), 500):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for user_id in users[start:start + 500]:
-                    pipe.set(self.position_key(user_id), positions[user_id], nx=True, ex=POSITION_KEEP_SECONDS)
-                await pipe.execute()
 
     def subscribe(self, handler: Handler) -> Callable[[], None]:
         return self.subscribe_numbered(lambda event, seq: handler(event))
