@@ -11,7 +11,8 @@ import redis.asyncio as aioredis
 import ujson
 
 from portfolio_ws.bus.redis import RedisBus
-from portfolio_ws.core.codec import to_dict
+from portfolio_ws.core.codec import sync_to_dict, to_dict
+from portfolio_ws.core.sync import Sync
 from tests.builders import position
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
 from tests.unit.portfolio_ws.bus.test_contract import Received
@@ -53,6 +54,30 @@ async def test_a_missed_message_is_repaired_from_the_recovery_stream(io_loop: An
         assert [str(e.current_price) for e, _ in items] == ["1.00", "2.00", "3.00"]  # type: ignore[union-attr]
         assert [s for _, s in items] == [items[0][1], items[0][1] + 1, items[0][1] + 2]  # type: ignore[operator]
         assert a.counters["repaired"] == 1
+    finally:
+        await a.close()
+
+
+async def test_a_missed_sync_is_repaired_from_the_recovery_stream(io_loop: Any, redis_server: RedisServer) -> None:
+    a = RedisBus(redis_server.url, node_id="a")
+    await a.start()
+    await a.follow("u1")
+    received = Received(a)
+    syncs: list[tuple[Sync, int | None]] = []
+    a.subscribe_syncs(lambda sync, seq: syncs.append((sync, seq)))
+    try:
+        a.publish(position("u1", price="1.00"))
+        [(_, first)] = await received.until(1)
+        # A sync is numbered and recorded as SYNC_LUA does (field s), but its message never reached us.
+        sync = Sync("u1", (position("u1", symbol="MSFT"),), True)
+        raw = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+        seq = await raw.incr(a.seq_key("u1"))
+        await raw.xadd(a.recovery_key("u1"), {"s": ujson.dumps(sync_to_dict(sync)), "t": "0"}, id=f"{seq}-1")
+        await raw.aclose()
+        a.publish(position("u1", price="3.00"))
+        items = await received.until(2)
+        assert syncs == [(sync, first + 1)]  # before the next event, however old its entry
+        assert items[1][1] == first + 2 and a.counters["repaired"] == 1
     finally:
         await a.close()
 
