@@ -50,7 +50,7 @@ class Cursor:
         is not a trade event (not JSON, no object, no ``account_id`` or ``order``)."""
         try:
             raw = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past what json can read
             raise MalformedEvent(f"not JSON ({len(text)} characters)") from None
         if not isinstance(raw, dict):
             raise MalformedEvent(f"expected an object, got {type(raw).__name__}")

@@ -29,7 +29,7 @@ from ..alpaca.account import Account
 from ..alpaca.feed import POST_FILL_SYNC_DELAY, STOP_TIMEOUT, AlpacaFeed
 from ..alpaca.sdk import Credentials, StreamStatus, iso_or_none
 from ..alpaca.state import AccountState
-from .cursor import Cursor, MalformedEvent
+from .cursor import Cursor, MalformedEvent, TradeEvent
 from .events import TradeEventsReader
 from .rest import AccountClient, broker_client
 
@@ -65,12 +65,33 @@ class AlpacaBrokerFeed(AlpacaFeed):
         self.last_rejection: str | None = None
         self.unmapped = 0
         self._reader: TradeEventsReader | None = None
+        self._routes: dict[str, list[Account]] | None = None
+        self._logged_at, self._unlogged = float("-inf"), 0
+
+    @property
+    def _by_account_id(self) -> dict[str, list[Account]]:
+        """Who each broker account id streams to; rebuilt after the accounts change."""
+        if self._routes is None:
+            self._routes = {}
+            for account in self._accounts:
+                self._routes.setdefault(account.broker_account_id, []).append(account)
+        return self._routes
+
+    async def add_account(self, account: Account) -> None:
+        self._routes = None
+        await super().add_account(account)
+        self._routes = None
+
+    async def remove_account(self, user_id: str) -> None:
+        self._routes = None  # the account leaves the list at once; events then no longer reach it
+        await super().remove_account(user_id)
+        self._routes = None
 
     def broker_account(self, user_id: str, account_id: str, revision: int | None = None) -> Account:
         """The account ``account_id`` of the broker partner, streamed as ``user_id``'s."""
         account = Account(config=AlpacaAccount(user=user_id), state=AccountState(user_id),
                           trading=StreamStatus(self._clock), revision=revision, kind="broker",
-                          broker_account_id=account_id, creds=self._creds)
+                          broker_account_id=account_id.lower(), creds=self._creds)
         if self.key_error:
             account.trading.error = self.key_error
         return account
@@ -136,11 +157,15 @@ class AlpacaBrokerFeed(AlpacaFeed):
             return
         if event is None:
             return
-        account = next((a for a in self._accounts if a.broker_account_id == event.account_id), None)
-        if account is None:
+        accounts = self._by_account_id.get(event.account_id.lower())
+        if not accounts:
             self.unmapped += 1
             log.debug("alpaca broker: event %s of an unmapped account", event.event_id)
             return
+        for account in accounts:
+            self._apply(account, event)
+
+    def _apply(self, account: Account, event: TradeEvent) -> None:
         try:
             applied = account.state.apply_trade_update(event.data, self._now())
         except m.MalformedAlpaca as exc:
@@ -157,9 +182,17 @@ class AlpacaBrokerFeed(AlpacaFeed):
             self._request_sync(account, delay=POST_FILL_SYNC_DELAY)
 
     def _reject(self, why: str) -> None:
+        """Counted and shown in health always; logged at most once a second (a source spewing
+        garbage must not flood the log), with how many were not."""
         self.rejected += 1
         self.last_rejection = why
-        log.warning("alpaca broker: skipping a malformed trade event: %s", why)
+        now = time.monotonic()
+        if now - self._logged_at < 1.0:
+            self._unlogged += 1
+            return
+        more = f" (and {self._unlogged} more since the last line)" if self._unlogged else ""
+        self._logged_at, self._unlogged = now, 0
+        log.warning("alpaca broker: skipping a malformed trade event: %s%s", why, more)
 
     # --- health -------------------------------------------------------------------------------
     def _last_heard(self) -> float | None:

@@ -41,7 +41,8 @@ class BrokerEnv:
 
 
 def broker_settings(server: AlpacaTestServer, users: list[str], **settings: Any) -> AlpacaBrokerSettings:
-    accounts = tuple(BrokerAccount(user=u, account_id=server.accounts[USERS[u][0]].id) for u in users)
+    # Written in capitals: Alpaca's events carry them in lower case, and a UUID is a UUID either way.
+    accounts = tuple(BrokerAccount(user=u, account_id=server.accounts[USERS[u][0]].id.upper()) for u in users)
     return AlpacaBrokerSettings(accounts=accounts, rest_url=server.rest_url, **settings)
 
 

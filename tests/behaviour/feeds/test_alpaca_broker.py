@@ -144,3 +144,17 @@ async def test_a_silent_stream_is_reconnected_from_its_cursor(io_loop):
         await env.server.broker.connected(2)  # nothing came for 0.2 s: the reader gave up on it
         assert env.server.broker.since_ids[-1] is not None
         assert len(_trades(env, "alice")) == 1
+
+
+async def test_a_restarted_feed_resumes_from_its_cursor(io_loop):
+    """A cluster's feed leader that lost the lock and got it back: stop, then start again."""
+    async with broker_env(["alice"]) as env:
+        await env.ready(["alice"])
+        env.server.trade(env.key("alice"), "AAPL", "buy", "1", "160")
+        await env.events.wait_for(lambda: len(_trades(env, "alice")) == 1, "the first trade")
+        await env.feed.stop()
+        fill = env.server.trade(env.key("alice"), "AAPL", "buy", "2", "161")  # while stopped
+        await env.feed.start(env.bus)
+        await env.events.wait_for(lambda: len(_trades(env, "alice")) == 2, "the trade made while stopped")
+        assert _trades(env, "alice")[-1].trade_id == fill["execution_id"]
+        assert env.server.broker.since_ids[-1] is not None

@@ -41,6 +41,7 @@ def test_remembers_a_bounded_number_of_ids() -> None:
 
 @pytest.mark.parametrize("text, why", [
     ("{not json", "not JSON"),
+    ("[" * 100_000 + "]" * 100_000, "not JSON"),  # nested past what the parser can read
     ("[1, 2]", "expected an object"),
     (json.dumps({"account_id": ACCOUNT, "order": {}}), "event_id"),
     (json.dumps({"event_id": True, "account_id": ACCOUNT, "order": {}}), "event_id"),
