@@ -66,7 +66,6 @@ class AlpacaBrokerFeed(AlpacaFeed):
         self.unmapped = 0
         self._reader: TradeEventsReader | None = None
         self._routes: dict[str, list[Account]] | None = None
-        self._logged_at, self._unlogged = float("-inf"), 0
 
     @property
     def _by_account_id(self) -> dict[str, list[Account]]:
@@ -182,17 +181,11 @@ class AlpacaBrokerFeed(AlpacaFeed):
             self._request_sync(account, delay=POST_FILL_SYNC_DELAY)
 
     def _reject(self, why: str) -> None:
-        """Counted and shown in health always; logged at most once a second (a source spewing
-        garbage must not flood the log), with how many were not."""
+        """Counted and shown in health always; the log line is thinned like every repeated warning
+        (logs.RepeatFilter), so a source spewing garbage can't flood the log."""
         self.rejected += 1
         self.last_rejection = why
-        now = time.monotonic()
-        if now - self._logged_at < 1.0:
-            self._unlogged += 1
-            return
-        more = f" (and {self._unlogged} more since the last line)" if self._unlogged else ""
-        self._logged_at, self._unlogged = now, 0
-        log.warning("alpaca broker: skipping a malformed trade event: %s%s", why, more)
+        log.warning("alpaca broker: skipping a malformed trade event: %s", why)
 
     # --- health -------------------------------------------------------------------------------
     def _last_heard(self) -> float | None:
