@@ -18,6 +18,8 @@ import ujson
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
+from portfolio_ws.auth.sessions import SessionLifetime
+from portfolio_ws.auth.sessions.sqlite import SQLiteSessionStore
 from portfolio_ws.auth.users import UserStore
 from tests import ROOT
 from tests.harness import FAST_HASHER, PASSWORD, Client
@@ -45,6 +47,17 @@ def add_users(database: str, names: list[str]) -> dict[str, str]:
         return {name: store.add(name, PASSWORD).user_id for name in names}
     finally:
         store.close()
+
+
+async def add_sessions(database: str, user_ids: list[str]) -> list[str]:
+    """A session for each user, made in the database as a login would (a day's lifetime): a test
+    opening many sockets skips the logins, each of which re-hashes ``add_users``' cheap hash with the
+    server's argon2 parameters (64 MiB, all cores) - the work a login storm costs, not the one tested."""
+    store = SQLiteSessionStore(database, SessionLifetime(86400.0, 86400.0))
+    try:
+        return [await store.create(user_id, time.time()) for user_id in user_ids]
+    finally:
+        await store.close()
 
 
 async def self_signed_certificate(directory: Path) -> tuple[Path, Path]:

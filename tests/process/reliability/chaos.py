@@ -24,13 +24,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import ujson
-from tornado.httpclient import HTTPRequest
+from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClosedError, websocket_connect
 
 CHANNELS = ["positions", "orders", "account", "trades"]
 DATA = {"position_update", "order_update", "account_update", "trade_executed", "batch", "snapshot"}
 RANK = {"pending_new": 0, "new": 1, "accepted": 2, "partially_filled": 3}  # closed statuses: 4
 RECONNECT_PAUSE = 0.2  # between attempts; a program would back off more, the bounds here are tight
+CONNECT_TIMEOUT = 10.0  # the upgrade, answered: a hundred at once on a loaded 2-core machine take seconds
 
 
 @dataclass
@@ -59,10 +60,13 @@ class Stream:
         while not self._stop:
             url = self.urls[turn % len(self.urls)]
             turn += 1
-            try:
-                conn = await asyncio.wait_for(websocket_connect(HTTPRequest(
-                    url, headers={"Cookie": f"session={self.cookie}"})), 5)
-            except (OSError, asyncio.TimeoutError, WebSocketClosedError):
+            try:  # Tornado's own timeouts, which close the connection: one cancelled by
+                # asyncio.wait_for stayed open, its slot counted against the user, and the user's
+                # next sockets were refused 1008 (Maximum connections exceeded)
+                conn = await websocket_connect(HTTPRequest(
+                    url, headers={"Cookie": f"session={self.cookie}"}, connect_timeout=CONNECT_TIMEOUT,
+                    request_timeout=CONNECT_TIMEOUT))
+            except (OSError, HTTPClientError, WebSocketClosedError):
                 await asyncio.sleep(RECONNECT_PAUSE)  # a node that is down: try the next one
                 continue
             self.connects += 1
