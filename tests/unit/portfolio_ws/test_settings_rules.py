@@ -225,11 +225,22 @@ def test_check_environment_only_asks_the_alpaca_feed() -> None:
     assert info.value.key == "alpaca.accounts"
 
 
+def test_the_broker_feed_needs_its_key_in_the_environment(started: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_environment(load_settings(overrides={"feed.source": "alpaca-broker"}), {"ALPACA_BROKER_KEY": "CK1"})
+    assert info.value.key == "alpaca_broker.key_env" and "ALPACA_BROKER_SECRET not set" in str(info.value)
+    assert "CK1" not in str(info.value)
+    check_environment(load_settings(overrides={"feed.source": "alpaca-broker"}),
+                      {"ALPACA_BROKER_KEY": "CK1", "ALPACA_BROKER_SECRET": "s"})
+    assert_stopped(CliRunner().invoke(cli.main, ["serve", "--feed", "alpaca-broker"]), "alpaca_broker.key_env", started)
+
+
 @pytest.mark.parametrize("overrides, key", [
     ({"server.certfile": __file__}, "server.keyfile"),
     ({"server.keyfile": __file__}, "server.certfile"),
     ({"server.workers": 2}, "server.workers"),
     ({"alpaca.accounts": [ACCOUNT, ACCOUNT]}, "alpaca.accounts[1].user"),
+    ({"alpaca_broker.accounts": [ACCOUNTS["alpaca_broker"]] * 2}, "alpaca_broker.accounts[1].user"),
 ])
 def test_settings_that_go_together(overrides: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError) as info:
