@@ -149,10 +149,11 @@ class ServeProcess:
     async def fetch(self, path: str, **kwargs: Any) -> Any:
         return await self.http.fetch(HTTPRequest(self.url + path, ca_certs=self.ca_certs, **kwargs))
 
-    async def login(self, username: str) -> tuple[str, str]:
+    async def login(self, username: str, timeout: float = 20.0) -> tuple[str, str]:
         """(session id, the whole Set-Cookie header)."""
         response = await self.fetch("/api/auth/login", method="POST", headers={"Content-Type": "application/json"},
-                                    body=ujson.dumps({"username": username, "password": PASSWORD}))
+                                    body=ujson.dumps({"username": username, "password": PASSWORD}),
+                                    request_timeout=timeout)
         header = response.headers["Set-Cookie"]
         return header.split(";", 1)[0].split("=", 1)[1], header
 

@@ -54,6 +54,17 @@ class PortfolioState:
             if self.day is None or trading_day(event.executed_at) == self.day:
                 self.trades.append(event)
 
+    def repeats(self, event: Event) -> bool:
+        """True for an event the state already went past: a trade it holds, or an order update
+        older than (or the same as) the order's. A publish retried after Redis lost its record of
+        the first try (restarted empty) is delivered a second time under a new offset; this drops it."""
+        if isinstance(event, TradeExecuted):
+            return any(t.trade_id == event.trade_id for t in self.trades)
+        if isinstance(event, OrderUpdate):
+            held = self.orders.get(event.order_id)
+            return held is not None and (event.last_time < held.last_time or event == held)
+        return False  # positions and the account are absolute: a repeat changes nothing
+
     def _see(self, moment: datetime) -> None:
         day = trading_day(moment)
         if self.day is not None and day <= self.day:

@@ -88,12 +88,14 @@ class StreamCore(SyncReceiving, UserLoading):
         """Take in one event; returns its offset. ``seq``: the offset given to the event elsewhere
         (a cluster numbers each user's events once, in Redis). The user's offset jumps to it; one at
         or below the current offset is a duplicate or stale delivery and is dropped (returns the
-        current offset), so offsets stay strictly increasing."""
+        current offset), so offsets stay strictly increasing. So is an event the user's state
+        already went past (a trade it holds, an older order update: ``PortfolioState.repeats``),
+        whatever its offset."""
         user = self.user(event.user_id)
         if user.held is not None:  # a load is in flight: taken in once it's done
             user.held.append((event, seq, now))
             return user.seq
-        if not user.next_offset(seq):
+        if user.state.repeats(event) or not user.next_offset(seq):
             self.stats.stale_events += 1
             return user.seq
         stamped = stamp(user.seq, now, event)

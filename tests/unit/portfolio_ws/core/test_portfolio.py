@@ -102,3 +102,13 @@ def test_an_order_closed_on_an_earlier_day_is_not_in_todays_snapshot() -> None:
     state.apply(order(order_id="old", status="canceled", at=T0))
     state.apply(order(order_id="older", status="filled", at=T0))
     assert state.snapshot(["orders"])["orders"] == []
+
+
+def test_repeats_are_a_held_trade_and_an_order_update_the_order_went_past() -> None:
+    state = state_of(trade(trade_id="t1"), order(order_id="o1", status="accepted", at=later(5)))
+    assert state.repeats(trade(trade_id="t1")) and not state.repeats(trade(trade_id="t2"))
+    assert state.repeats(order(order_id="o1", status="new", at=later(1)))        # older: went past it
+    assert state.repeats(order(order_id="o1", status="accepted", at=later(5)))   # the same update again
+    assert not state.repeats(order(order_id="o1", status="filled", filled="50", at=later(9)))
+    assert not state.repeats(order(order_id="o2", status="new", at=later(1)))    # an order not held
+    assert not state.repeats(position()) and not state.repeats(account())        # absolute: never

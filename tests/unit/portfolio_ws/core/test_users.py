@@ -60,3 +60,13 @@ def test_a_stored_state_older_than_what_the_node_has_is_not_taken() -> None:
     core.finish_load("u1", stored("t1"), NOW)
     seq, data = core.portfolio("u1")
     assert seq == 500 and [t["tradeId"] for t in data[c.TRADES]] == ["t9"]
+
+
+def test_a_publish_repeated_under_a_new_offset_is_not_delivered_again() -> None:
+    # Redis restarted empty while a publish was in flight: the retry numbers the same events anew.
+    core = make_core()
+    core.receive_event(trade("u1", "t1", at=later(1)), NOW, 10)
+    core.receive_event(trade("u1", "t1", at=later(1)), NOW, 1_000_000)
+    seq, data = core.portfolio("u1")
+    assert seq == 10 and [t["tradeId"] for t in data[c.TRADES]] == ["t1"]
+    assert core.stats.stale_events == 1
