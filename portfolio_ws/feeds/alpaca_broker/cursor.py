@@ -45,6 +45,13 @@ class Cursor:
         self._seen: OrderedDict[int | str, None] = OrderedDict()
         self._remember = remember
 
+    def resume(self, last_id: object) -> None:
+        """Start from ``last_id`` (a cursor another feed kept): ``MalformedEvent`` when it is not an id."""
+        if isinstance(last_id, bool) or not isinstance(last_id, (int, str)) or last_id == "":
+            raise MalformedEvent(f"cursor: expected an integer or a ULID, got {type(last_id).__name__}")
+        if self.last_id is None:
+            self.last_id = last_id
+
     def read(self, text: str) -> TradeEvent | None:
         """The event ``text`` carries, or None when it was seen already. ``MalformedEvent`` when it
         is not a trade event (not JSON, no object, no ``account_id`` or ``order``)."""

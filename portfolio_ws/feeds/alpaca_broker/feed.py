@@ -16,6 +16,7 @@ one account whose REST fails is shown in health (degraded) and never stops anoth
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -23,6 +24,7 @@ from typing import Any, Callable, Coroutine, Mapping
 
 from ...core.health import FeedHealth
 from ...errors import ConfigError
+from .. import FeedState
 from ...settings import AlpacaAccount, AlpacaBrokerSettings, AlpacaSettings
 from ..alpaca import mapping as m
 from ..alpaca.account import Account
@@ -34,6 +36,8 @@ from .events import TradeEventsReader
 from .rest import AccountClient, broker_client
 
 log = logging.getLogger(__name__)
+
+CURSOR_RECORD = "alpaca-broker-cursor"
 
 
 class AlpacaBrokerFeed(AlpacaFeed):
@@ -66,6 +70,8 @@ class AlpacaBrokerFeed(AlpacaFeed):
         self.unmapped = 0
         self._reader: TradeEventsReader | None = None
         self._routes: dict[str, list[Account]] | None = None
+        self._state: FeedState | None = None
+        self._state_interval = 5.0
 
     @property
     def _by_account_id(self) -> dict[str, list[Account]]:
@@ -96,10 +102,43 @@ class AlpacaBrokerFeed(AlpacaFeed):
         return account
 
     # --- lifecycle ----------------------------------------------------------------------------
+    def keep_state(self, state: FeedState, interval: float) -> None:
+        """In a cluster: the cursor is kept in ``state``, so the node that runs the feed next resumes
+        the events stream where this one stopped (feeds/leader.py)."""
+        self._state, self._state_interval = state, interval
+
+    async def _load_cursor(self) -> None:
+        if self._state is None:
+            return
+        try:
+            record = await self._state.get(CURSOR_RECORD)
+            if record is not None:
+                self.cursor.resume(json.loads(record))
+                log.info("alpaca broker: resuming the events stream after event %s", self.cursor.last_id)
+        except Exception as exc:  # unreadable: start from live events; REST syncs the state
+            log.warning("alpaca broker: kept cursor not read (%s); starting from live events", type(exc).__name__)
+
+    async def _save_cursor(self) -> None:
+        last = self.cursor.last_id
+        if self._state is None or last is None:
+            return
+        try:  # written unchanged too: the record expires a while after its last write (leader.py)
+            await self._state.put(CURSOR_RECORD, json.dumps(last).encode())
+        except Exception as exc:  # best effort: the next interval tries again
+            log.warning("alpaca broker: cursor not kept (%s)", type(exc).__name__)
+
+    async def _keep_cursor(self) -> None:
+        while self._started:
+            await asyncio.sleep(self._state_interval)
+            await self._save_cursor()
+
     async def start(self, bus: Any) -> None:
         if self._started:
             return
+        await self._load_cursor()
         await super().start(bus)
+        if self._state is not None:
+            self._tasks.append(asyncio.create_task(self._keep_cursor()))
         if self._creds is None:
             log.error("alpaca broker: not started: %s", self.key_error)
             return
@@ -115,6 +154,7 @@ class AlpacaBrokerFeed(AlpacaFeed):
         reader, self._reader = self._reader, None
         if reader is not None:
             await reader.stop(STOP_TIMEOUT)
+        await self._save_cursor()  # the events read until now: the next runner resumes after them
         await super().stop()
 
     @property

@@ -10,10 +10,12 @@ import pytest
 
 from portfolio_ws.auth.linked import LinkedAccountStore
 from portfolio_ws.core.events import AccountUpdate, PositionUpdate, TradeExecuted
+from portfolio_ws.feeds import FeedState
 from portfolio_ws.feeds.alpaca.linked import LinkedAccounts
+from portfolio_ws.feeds.alpaca_broker.feed import AlpacaBrokerFeed
 from portfolio_ws.feeds.alpaca_broker.linked import BrokerLinkedAccounts
 from tests.behaviour.feeds.alpaca_env import alpaca_env, health_until
-from tests.behaviour.feeds.broker_env import BROKER_ENV, broker_env
+from tests.behaviour.feeds.broker_env import BROKER_ENV, broker_env, broker_settings
 
 D = Decimal
 
@@ -158,3 +160,36 @@ async def test_a_restarted_feed_resumes_from_its_cursor(io_loop):
         await env.events.wait_for(lambda: len(_trades(env, "alice")) == 2, "the trade made while stopped")
         assert _trades(env, "alice")[-1].trade_id == fill["execution_id"]
         assert env.server.broker.since_ids[-1] is not None
+
+
+class KeptState(FeedState):
+    """What a cluster's Redis keeps between feed leaders (feeds/leader.py RedisFeedState), in memory."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, bytes] = {}
+
+    async def get(self, name: str) -> bytes | None:
+        return self.records.get(name)
+
+    async def put(self, name: str, value: bytes) -> None:
+        self.records[name] = value
+
+
+async def test_the_next_feed_leader_resumes_from_the_kept_cursor(io_loop):
+    state = KeptState()
+    async with broker_env(["alice"]) as env:
+        env.feed.keep_state(state, 3600)  # written at stop (and every interval)
+        await env.ready(["alice"])
+        env.server.trade(env.key("alice"), "AAPL", "buy", "1", "160")
+        await env.events.wait_for(lambda: len(_trades(env, "alice")) == 1, "the first trade")
+        await env.feed.stop()
+        assert state.records["alpaca-broker-cursor"]
+        fill = env.server.trade(env.key("alice"), "AAPL", "buy", "2", "161")  # while no node runs the feed
+        successor = AlpacaBrokerFeed(broker_settings(env.server, ["alice"]), env=BROKER_ENV)
+        successor.keep_state(state, 3600)
+        await successor.start(env.bus)
+        try:
+            await env.events.wait_for(lambda: len(_trades(env, "alice")) == 2, "the trade made in between")
+            assert _trades(env, "alice")[-1].trade_id == fill["execution_id"]
+        finally:
+            await successor.stop()

@@ -59,3 +59,14 @@ def test_a_malformed_event_with_an_id_counts_as_read() -> None:
     with pytest.raises(MalformedEvent):
         cursor.read(event(5, account_id=""))
     assert cursor.last_id == 5 and cursor.read(event(5)) is None
+
+
+def test_resume_from_a_kept_cursor() -> None:
+    cursor = Cursor()
+    cursor.resume("01JD0000000000000000000009")
+    assert cursor.last_id == "01JD0000000000000000000009"
+    cursor.resume(3)  # a cursor already read is kept
+    assert cursor.last_id == "01JD0000000000000000000009"
+    for bad in (None, True, "", 1.5, [1]):
+        with pytest.raises(MalformedEvent, match="cursor"):
+            Cursor().resume(bad)
