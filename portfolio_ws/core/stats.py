@@ -64,7 +64,7 @@ class Stats:
         self.reconnects = 0
         self.rejected_connections = 0
         self.rate_limited = 0
-        self.stale_events = 0            # events with a cluster offset at or below the user's: dropped
+        self.stale_events = 0            # dropped: at or below the user's offset, or its state went past them
         self._closed_durations = 0.0
         self._disconnect_times: deque[float] = deque()
         self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
