@@ -72,8 +72,10 @@ def revoke(name: str, config_path: str | None, database: str | None) -> None:
     """Revoke key NAME: requests with it are refused (401) from the next one on."""
     store = _open(config_path, database)
     try:
+        # Named as stored (the match ignores case), as ``add`` and ``list`` name it.
+        stored = next((key.name for key in store.list() if key.name.lower() == name.lower()), name)
         if not store.revoke(name):
             raise BadInput(f"no key {name!r}")
     finally:
         store.close()
-    click.echo(f"Revoked key {name}.")
+    click.echo(f"Revoked key {stored}.")

@@ -38,7 +38,8 @@ def test_a_key_is_printed_once_and_only_its_digest_is_stored(tmp_path: Path) -> 
     record = store.verify(key)
     assert record is not None and record.scopes == {"publish"}
     assert store.verify(key[:-1] + ("x" if key[-1] != "x" else "y")) is None
-    assert run("revoke", "platform", "--database", db).exit_code == 0
+    revoked = run("revoke", "PLATFORM", "--database", db)  # names match whatever their case
+    assert revoked.exit_code == 0 and revoked.stdout == "Revoked key platform.\n"
     assert store.verify(key) is None
 
 
