@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
+from typing import Awaitable, Callable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -35,8 +37,8 @@ log = logging.getLogger(__name__)
 STATE_KEEP_SECONDS = 600.0
 
 # KEYS: lock, released marker. ARGV: node id, ttl ms, "peek" to only look unless the holder let it
-# go cleanly (the marker). Takes a free lock or renews our own: 1 if we hold it after, else minus
-# the ms the holder's lease has left (0: free, when peeking).
+# go cleanly (the marker). Takes a free lock or renews our own: 1 if we renewed it, 2 if we took it
+# free, else minus the ms the holder's lease has left (0: free, when peeking).
 _ACQUIRE = """
 local holder = redis.call('GET', KEYS[1])
 if ARGV[3] == 'peek' and holder ~= ARGV[1] and redis.call('EXISTS', KEYS[2]) == 0 then
@@ -46,6 +48,7 @@ end
 if holder == false or holder == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   redis.call('DEL', KEYS[2])
+  if holder == false then return 2 end
   return 1
 end
 local left = redis.call('PTTL', KEYS[1])
@@ -62,18 +65,68 @@ return 0
 
 
 class RedisFeedState(FeedState):
-    def __init__(self, url: str, prefix: str = KEY_PREFIX, keep_seconds: float = STATE_KEEP_SECONDS) -> None:
+    """The records in Redis, and a copy of each on this node (``mirror``): what it last wrote, or on a
+    follower what it last read there. A record Redis lost (restarted empty) comes back from the copy."""
+
+    def __init__(self, url: str, prefix: str = KEY_PREFIX, keep_seconds: float = STATE_KEEP_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.prefix = prefix
         self.keep_ms = int(keep_seconds * 1000)
+        self.index_key = key(prefix, "feed-records")
+        self._clock = clock
+        self.copies: dict[str, tuple[bytes, float]] = {}  # name -> (record, when it was written: clock)
         # Bytes (records are the feed's own encoding); a socket timeout so a paused Redis can't hold the feed.
         self._redis: aioredis.Redis = redis_client(url, text=False, socket_timeout=10.0)
 
     async def get(self, name: str) -> bytes | None:
         value = await self._redis.get(self.key(name))
-        return value if isinstance(value, bytes) else None
+        if isinstance(value, bytes):
+            return value
+        copy = self._young(name)
+        if copy is not None:  # Redis lost it: ours, written back for whoever runs the feed next
+            log.warning("feed state: %s is gone from Redis; using this node's copy", name)
+            await self._store(name, *copy, only_missing=True)
+            return copy[0]
+        return None
 
     async def put(self, name: str, value: bytes) -> None:
-        await self._redis.set(self.key(name), value, px=self.keep_ms)
+        self.copies[name] = (value, self._clock())
+        await self._store(name, value, self._clock())
+
+    async def mirror(self) -> None:
+        """Copy every record from Redis (a follower, on each poll of the lock)."""
+        names = sorted(n.decode() for n in await self._redis.smembers(self.index_key))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.get(self.key(name))
+                pipe.pttl(self.key(name))
+            found = await pipe.execute()
+        now = self._clock()
+        for name, value, left in zip(names, found[::2], found[1::2]):
+            if not isinstance(value, bytes):
+                continue
+            written = now - (self.keep_ms - int(left)) / 1000 if int(left) > 0 else now
+            if name not in self.copies or self.copies[name][0] != value:
+                self.copies[name] = (value, written)
+
+    async def restore(self) -> None:
+        """Write back every young copy Redis lacks (it came back empty under a running leader)."""
+        for name in list(self.copies):
+            copy = self._young(name)
+            if copy is not None:
+                await self._store(name, *copy, only_missing=True)
+
+    def _young(self, name: str) -> tuple[bytes, float] | None:
+        copy = self.copies.get(name)
+        return copy if copy is not None and self._clock() - copy[1] < self.keep_ms / 1000 else None
+
+    async def _store(self, name: str, value: bytes, written: float, only_missing: bool = False) -> None:
+        left = max(1, self.keep_ms - int((self._clock() - written) * 1000))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(self.key(name), value, px=left, nx=only_missing)
+            pipe.sadd(self.index_key, name)
+            pipe.pexpire(self.index_key, self.keep_ms)
+            await pipe.execute()
 
     def key(self, name: str) -> str:
         return key(self.prefix, "feed", name)
@@ -141,9 +194,9 @@ class LeaderFeed(Feed):
                 verdict = 1 if self.leading and now - self._renewed_at < self.ttl * 2 / 3 else 0
                 wait = self.ttl / 6  # and try again sooner
             else:
-                if verdict == 1:
+                if verdict >= 1:
                     self._renewed_at = now
-            held = verdict == 1
+            held = verdict >= 1
             if verdict < 0:  # another node holds it: ask again the moment its lease runs out
                 self._held_elsewhere_until = now + -verdict / 1000
                 wait = min(wait, -verdict / 1000 + 0.01)
@@ -151,6 +204,8 @@ class LeaderFeed(Feed):
                 wait = min(wait, self._held_elsewhere_until - now + 0.01)
             if held != self.leading:
                 await self._become(held)
+            elif held and verdict == 2:  # our lock was gone: Redis lost its data, put the records back
+                await self._keep_records(self._state.restore)
             try:
                 if held:
                     await self._redis.set(self.health_key, _health_record(self.feed.health(), self.node_id),
@@ -158,12 +213,19 @@ class LeaderFeed(Feed):
                 else:
                     record = await self._redis.get(self.health_key)
                     self._shared = _health_from(record) if isinstance(record, str) else None
+                    await self._keep_records(self._state.mirror)
             except (RedisError, OSError):
                 self._shared = None
             try:  # sleep until the next renewal, or until stopped
                 await asyncio.wait_for(self._stopping.wait(), wait)
             except asyncio.TimeoutError:
                 pass
+
+    async def _keep_records(self, step: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await step()
+        except (RedisError, OSError, ValueError) as exc:
+            log.warning("feed state: cannot copy the records (%s)", exc)
 
     async def _become(self, leading: bool) -> None:
         self.leading = leading

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
+
+import pytest
 
 from portfolio_ws.bus import EventBus
 from portfolio_ws.bus.memory import InMemoryBus
-from portfolio_ws.feeds.leader import LeaderFeed
+from portfolio_ws.feeds.leader import LeaderFeed, RedisFeedState
 from portfolio_ws.core.health import FeedHealth
-from portfolio_ws.feeds import Feed
+from portfolio_ws.feeds import Feed, FeedState
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
 
 TTL = 0.6
@@ -94,6 +97,70 @@ async def test_redis_restarted_empty_leaves_the_feed_with_its_leader(io_loop: An
     assert a.leading and inner_a.running and not b.leading
     await a.stop()
     await b.stop()
+
+
+class KeepingFeed(CountingFeed):
+    """Starts from the record it is handed, and records where it is (as the simulator keeps its market)."""
+
+    def __init__(self, record: bytes) -> None:
+        super().__init__()
+        self.record = record
+        self.handed: list[bytes | None] = []
+
+    def keep_state(self, state: FeedState, interval: float) -> None:
+        self.state = state
+
+    async def start(self, bus: EventBus) -> None:
+        self.handed.append(await self.state.get("market"))
+        await self.state.put("market", self.record)
+        await super().start(bus)
+
+
+@pytest.mark.slow
+async def test_after_redis_restarted_empty_the_next_leader_continues_from_the_mirrored_state(
+        io_loop: Any, redis_server: RedisServer) -> None:
+    """Redis loses the feed's records with the lock; the leader dies before writing them again: the
+    node taking over continues from its own copy (not a new day), and writes it back."""
+    ttl = 0.6
+    inner_a, inner_b = KeepingFeed(b"market day-1 at event 5000"), KeepingFeed(b"market day-1 at event 6000")
+    a = LeaderFeed(inner_a, redis_server.url, "a", ttl)
+    b = LeaderFeed(inner_b, redis_server.url, "b", ttl)
+    await a.start(InMemoryBus())
+    await changed(a)
+    await b.start(InMemoryBus())
+    await asyncio.wait_for(_until_shared(b), 5)
+    with contextlib.suppress(asyncio.TimeoutError):  # b copies the records on its next polls
+        await asyncio.wait_for(_until_mirrored(b, b"market day-1 at event 5000"), 3 * ttl)
+    redis_server.restart()
+    a.abandon()  # the leader dies before its next renewal
+    a.leading = False
+    await changed(b, timeout=5 * ttl)
+    assert b.leading and inner_b.handed == [b"market day-1 at event 5000"]  # not None: a new market
+    await a.stop()
+    await b.stop()
+
+
+async def test_a_leader_writes_its_records_back_when_redis_comes_back_empty(
+        io_loop: Any, redis_server: RedisServer) -> None:
+    ttl = 0.6
+    inner = KeepingFeed(b"market day-1 at event 5000")
+    a = LeaderFeed(inner, redis_server.url, "a", ttl)
+    await a.start(InMemoryBus())
+    await changed(a)
+    redis_server.restart()
+    reader = RedisFeedState(redis_server.url)
+    try:
+        while (found := await reader.get("market")) is None:  # back within a renewal, unasked
+            await asyncio.sleep(0.05)
+        assert found == b"market day-1 at event 5000" and inner.handed == [None]
+    finally:
+        await reader.close()
+        await a.stop()
+
+
+async def _until_mirrored(feed: LeaderFeed, record: bytes) -> None:
+    while getattr(feed._state, "copies", {}).get("market", (None,))[0] != record:
+        await asyncio.sleep(0.02)  # the follower copies the records on its own timer
 
 
 async def _until_shared(feed: LeaderFeed) -> None:
