@@ -95,7 +95,7 @@ class RedisFeedState(FeedState):
 
     async def mirror(self) -> None:
         """Copy every record from Redis (a follower, on each poll of the lock)."""
-        names = sorted(n.decode() for n in await self._redis.smembers(self.index_key))
+        names = sorted(n.decode() if isinstance(n, bytes) else n for n in await self._redis.smembers(self.index_key))
         async with self._redis.pipeline(transaction=False) as pipe:
             for name in names:
                 pipe.get(self.key(name))
