@@ -44,6 +44,7 @@ class Cursor:
         self.duplicates = 0
         self._seen: OrderedDict[int | str, None] = OrderedDict()
         self._remember = remember
+        self._floor: int | str | None = None  # the kept cursor resumed from: it and all before it were read
 
     def resume(self, last_id: object) -> None:
         """Start from ``last_id`` (a cursor another feed kept): ``MalformedEvent`` when it is not an id."""
@@ -51,6 +52,7 @@ class Cursor:
             raise MalformedEvent(f"cursor: expected an integer or a ULID, got {type(last_id).__name__}")
         if self.last_id is None:
             self.last_id = last_id
+            self._floor = last_id
 
     def read(self, text: str) -> TradeEvent | None:
         """The event ``text`` carries, or None when it was seen already. ``MalformedEvent`` when it
@@ -64,7 +66,7 @@ class Cursor:
         event_id = raw.get("event_id")
         if isinstance(event_id, bool) or not isinstance(event_id, (int, str)) or event_id == "":
             raise MalformedEvent(f"event_id: expected an integer or a ULID, got {type(event_id).__name__}")
-        if event_id in self._seen:
+        if event_id in self._seen or self._read_before(event_id):
             self.duplicates += 1
             return None
         self._remember_id(event_id)
@@ -74,6 +76,12 @@ class Cursor:
         if not isinstance(raw.get("order"), dict):
             raise MalformedEvent(f"event {event_id}: order missing")
         return TradeEvent(event_id, account_id, raw)
+
+    def _read_before(self, event_id: int | str) -> bool:
+        """Whether ``event_id`` is at or before the kept cursor this stream resumed from (Alpaca
+        replays from ``since_id`` inclusive; the previous runner's seen ids are not kept)."""
+        floor = self._floor
+        return floor is not None and type(floor) is type(event_id) and event_id <= floor  # type: ignore[operator]
 
     def _remember_id(self, event_id: int | str) -> None:
         self._seen[event_id] = None

@@ -70,3 +70,16 @@ def test_resume_from_a_kept_cursor() -> None:
     for bad in (None, True, "", 1.5, [1]):
         with pytest.raises(MalformedEvent, match="cursor"):
             Cursor().resume(bad)
+
+
+@pytest.mark.parametrize("kept, replayed, after", [(7, [6, 7], 8),
+                                                   ("01JD0000000000000000000007",
+                                                    ["01JD0000000000000000000006", "01JD0000000000000000000007"],
+                                                    "01JD0000000000000000000008")])
+def test_a_resumed_stream_drops_what_alpaca_replays_up_to_the_kept_cursor(kept, replayed, after) -> None:
+    # since_id is inclusive: the next runner is sent the kept cursor's event again (a trade it must
+    # not deliver twice); it did not see that event itself, so only the cursor can tell.
+    cursor = Cursor()
+    cursor.resume(kept)
+    assert [cursor.read(event(i)) for i in replayed] == [None, None] and cursor.duplicates == 2
+    assert cursor.read(event(after)) is not None and cursor.last_id == after
