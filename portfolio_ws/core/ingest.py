@@ -13,7 +13,7 @@ Sans-I/O: ``parse_item`` returns the event or an ``ItemError`` naming the field;
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -31,6 +31,15 @@ DECIMAL_MAX = 64   # characters of a decimal string: no 10,000-digit numbers to 
 # computed by division has 28 of them, and is fine).
 MAGNITUDE_DIGITS = 15   # below 10**15
 SMALLEST_DIGITS = -12   # at least 10**-12 unless zero
+# Times the engine can place on a New York trading day: year 1 or the last hours of 9999 overflow
+# ``datetime`` when moved to New York's zone, and no brokerage event predates 1970.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
+def placeable(moment: datetime) -> bool:
+    """Whether the aware ``moment`` lies in [EARLIEST, LATEST)."""
+    return EARLIEST <= moment < LATEST
 
 
 # Per class: wire name -> (field name, kind, optional); user_id comes from the item's userId.
@@ -82,6 +91,8 @@ def _value(kind: type, value: Any) -> tuple[Any, str | None]:
             return None, f"is not an ISO 8601 time: {value!r}"
         if moment.tzinfo is None:
             return None, "must name its zone (Z or +hh:mm)"
+        if not placeable(moment):
+            return None, "must lie between 1970-01-01 and 9999-01-01 (UTC)"
         return moment, None
     text = _text(value, TEXT_MAX)
     if text is None:

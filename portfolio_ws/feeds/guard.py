@@ -20,6 +20,7 @@ from typing import Any, Callable
 from ..bus import EventBus, Handler, NumberedHandler
 from ..constants import OrderSide, OrderStatus, PositionSide
 from ..core.events import SCHEMA
+from ..core.ingest import placeable
 from ..core.health import FeedHealth
 from ..errors import ConfigError
 from . import Feed
@@ -46,7 +47,7 @@ def event_problem(event: Any) -> str | None:
         if kind is Decimal:
             ok = type(value) is Decimal and value.is_finite()
         elif kind is datetime:
-            ok = isinstance(value, datetime) and value.tzinfo is not None
+            ok = isinstance(value, datetime) and value.tzinfo is not None and placeable(value)
         else:
             ok = (type(value) is str or type(value) in _WIRE_ENUMS) and value != ""
         if not ok:
