@@ -10,7 +10,12 @@ subscribed connection of the user gets a ``snapshot`` of its channels at the new
 Rule 3: the new state is the given parts applied, in order (account, orders, positions, trades), to
 an empty state, by the same rules as events (``PortfolioState.apply``; the Redis bus's script applies
 the same list). Without a ``trades`` part the trades held are kept (trades are history: a sync of
-balances, positions and orders does not erase today's fills); with one, they are replaced.
+balances, positions and orders does not erase today's fills); with one, they are replaced. Kept or
+given, only trades of the state's trading day stay (the day of its newest time): a sync dated a
+later day drops the earlier day's trades, as any event of a new day does.
+Rule 4: the parts' shapes are exact: ``account`` an object or null, ``positions`` and ``orders``
+arrays (``[]`` for none; null is refused, not read as "none"), ``trades`` an array or left out
+(null is refused: "clear" and "keep" must not look alike).
 
 Sans-I/O: ``SyncReceiving.receive_sync`` is a verb of ``StreamCore``; no clock, no sockets.
 """
@@ -22,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .. import constants as c
 from . import protocol, wire
-from .events import Event, OrderUpdate, PositionUpdate, TradeExecuted
+from .events import Event
 from .hub import Hub
 from .ingest import ItemError, parse_item
 from .output import Output, Outgoing
@@ -39,6 +44,10 @@ PARTS: dict[str, tuple[str, int, str]] = {
     "trades": ("trade", SNAPSHOT_TRADES, "tradeId"),
 }
 REQUIRED = ("account", "positions", "orders")
+MISSING = {"account": "is required: the account's fields, or null for none",
+           "positions": "is required: every open position ([] for none)",
+           "orders": "is required: open orders and those that ended today ([] for none)"}
+KEEP = {"trades": "; leave the part out to keep the trades held"}
 MAX_ERRORS = 50  # listed in one answer; the first one is enough to start fixing
 
 
@@ -61,9 +70,14 @@ class Sync:
         return state
 
     def counts(self) -> dict[str, int]:
-        """How many positions, orders and trades the sync gave (the route's answer)."""
-        kinds = {"positions": PositionUpdate, "orders": OrderUpdate, "trades": TradeExecuted}
-        return {part: sum(1 for e in self.events if isinstance(e, kind)) for part, kind in kinds.items()}
+        """How many positions, orders and trades the sync's parts leave held (the route's answer):
+        a position of quantity 0 is a close and an order that ended before the sync's trading day
+        is not held, so neither counts; trades kept from before the sync are not counted."""
+        state = PortfolioState()
+        for event in self.events:
+            state.apply(event)
+        return {"positions": len(state.positions), "orders": len(state.orders),
+                "trades": 0 if self.keep_trades else len(state.trades)}
 
 
 def parse_sync(user_id: str, body: Any, check: Callable[[Event], str | None] = lambda event: None
@@ -74,24 +88,26 @@ def parse_sync(user_id: str, body: Any, check: Callable[[Event], str | None] = l
         return [ItemError("", "the body must be a JSON object: account, positions, orders (and trades)")]
     errors = [ItemError(name, "is not a part of a sync (account, positions, orders, trades)")
               for name in sorted(body) if name not in REQUIRED and name not in PARTS]
-    errors += [ItemError(name, "is required (null or [] clears it)") for name in REQUIRED if name not in body]
+    errors += [ItemError(name, MISSING[name]) for name in REQUIRED if name not in body]
     events: list[Event] = []
     account = body.get("account")
-    if account is not None:
+    if isinstance(account, dict):
         events += _elements(user_id, "account", [account], "account", None, check, errors)
+    elif account is not None:
+        errors.append(ItemError("account", "must be a JSON object of the account's fields, or null for none"))
     for part, (kind, most, unique) in PARTS.items():
-        elements = body.get(part)
-        if elements is None and part == "trades":
-            continue
+        if part not in body:
+            continue  # required ones are already named; trades left out are kept
+        elements = body[part]
         if not isinstance(elements, list):
-            errors.append(ItemError(part, f"must be a JSON array of {kind} objects"))
+            errors.append(ItemError(part, f"must be a JSON array of {kind} objects ([] for none{KEEP.get(part, '')})"))
         elif len(elements) > most:
             errors.append(ItemError(part, f"holds at most {most} {kind}s"))
         else:
             events += _elements(user_id, part, elements, kind, unique, check, errors)
     if errors:
         return errors[:MAX_ERRORS]
-    return Sync(user_id, tuple(events), "trades" not in body or body["trades"] is None)
+    return Sync(user_id, tuple(events), "trades" not in body)
 
 
 def _elements(user_id: str, part: str, elements: list[Any], kind: str, unique: str | None,

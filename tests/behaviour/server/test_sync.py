@@ -133,3 +133,49 @@ async def test_a_body_over_a_mebibyte_is_refused_413_before_it_is_read(make_serv
     answer = await closed_by_server(reader, 5)
     assert answer.startswith(b"HTTP/1.1 413 "), answer
     writer.close()
+
+
+async def test_the_answers_counts_are_the_rows_the_snapshot_holds(make_server):
+    """A position of quantity 0 is a close: it was answered ``positions: 1`` though none was held."""
+    server = await make_server()
+    user_id, client = await watching(server, "alice")
+    key = new_key(server)
+    closed = {**POSITION, "quantity": "0", "marketValue": "0.00", "unrealizedPnl": "0.00"}
+    ended = {**ORDER, "orderId": "o-old", "status": "filled", "filledQty": "5", "filledAvgPrice": "250.00",
+             "submittedAt": "2026-01-02T15:30:00Z", "filledAt": "2026-01-02T15:31:00Z"}  # the Friday before
+    body = state(positions=[closed, {**POSITION, "symbol": "MSFT"}], orders=[ORDER, ended],
+                 trades=[{"tradeId": "t-1", "symbol": "NVDA", "side": "buy", "quantity": "1", "price": "520.50",
+                          "executedAt": "2026-01-02T15:30:00Z"}])
+    answer = ujson.loads((await sync(server, user_id, body, key)).body)
+    snapshot = await client.expect("snapshot")
+    assert [p["symbol"] for p in snapshot["data"]["positions"]] == ["MSFT"]
+    assert [o["orderId"] for o in snapshot["data"]["orders"]] == ["o-1"] and snapshot["data"]["trades"] == []
+    assert {k: answer[k] for k in ("positions", "orders", "trades", "tradesKept")} == {
+        "positions": 1, "orders": 1, "trades": 0, "tradesKept": False}
+
+
+async def test_null_parts_are_refused_with_what_to_send_instead(make_server):
+    server = await make_server()
+    user_id, client = await watching(server, "alice")
+    key = new_key(server)
+    for part, hint in [("positions", "[]"), ("orders", "[]"), ("trades", "leave the part out")]:
+        response = await sync(server, user_id, state(**{part: None}), key)
+        answer = ujson.loads(response.body)
+        assert response.code == 400 and answer["error"]["field"] == part and hint in answer["error"]["message"]
+    await client.assert_nothing_pending()
+    assert server.service.core.portfolio(user_id)[0] == 0
+
+
+async def test_a_sync_dated_a_later_trading_day_drops_the_earlier_days_trades(make_server):
+    """Documented (integration.md, section 8, "Trading days"): kept trades are the sync's day's."""
+    server = await make_server()
+    user_id, client = await watching(server, "alice")
+    key = new_key(server)
+    await publish(server, [trade_item(user_id, "fill-1", "t-1")], key)  # 2026-01-05
+    await client.expect("trade_executed")
+    await sync(server, user_id, state(), key)  # the same day: kept
+    assert [t["tradeId"] for t in (await client.expect("snapshot"))["data"]["trades"]] == ["t-1"]
+    answer = ujson.loads((await sync(server, user_id, state(account={**ACCOUNT, "timestamp": "2026-01-06T15:30:00Z"}),
+                                     key)).body)
+    assert answer["tradesKept"] is True
+    assert (await client.expect("snapshot"))["data"]["trades"] == []

@@ -4,6 +4,7 @@ subscribed connection of the user and to no one else)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,9 +14,10 @@ from portfolio_ws.core import wire
 from portfolio_ws.core.codec import decode, sync_to_dict, to_dict
 from portfolio_ws.core.events import Event
 from portfolio_ws.core.ingest import ItemError
+from portfolio_ws.core.portfolio import PortfolioState
 from portfolio_ws.core.sync import Sync, parse_sync
 from portfolio_ws.errors import InvalidEvent
-from tests.builders import NOW, account, later, order, position, trade
+from tests.builders import NOW, T0, account, later, order, position, trade
 from tests.unit.portfolio_ws.core.driver import connect, drain, make_core, publish, send
 
 ALL = ["positions", "orders", "account", "trades"]
@@ -143,3 +145,44 @@ def test_a_sync_travels_between_processes_exactly() -> None:
                    {"sync": "u1", "events": [to_dict(trade("u2"))], "keepTrades": False}):
         with pytest.raises(InvalidEvent):
             decode(broken)
+
+
+def test_the_counts_are_what_the_sync_leaves_held() -> None:
+    """A position of quantity 0 is a close and an order that ended on an earlier day is not held:
+    the answer said ``positions: 1`` for a sync that left none (a new user's trial)."""
+    yesterday = T0 - timedelta(days=1)
+    ended = order(order_id="old", status="filled", filled="50", avg="175.50", at=yesterday)
+    sync = sync_of("u1", positions=[position(qty="0"), position(symbol="MSFT")],
+                   orders=[order(), ended], acc=account(), trades=[trade(), trade(trade_id="t-old", at=yesterday)])
+    held = sync.state(PortfolioState())
+    assert sync.counts() == {"positions": len(held.positions), "orders": len(held.orders),
+                             "trades": len(held.trades)} == {"positions": 1, "orders": 1, "trades": 1}
+    assert sync_of("u1", positions=[position(qty="0")]).counts()["positions"] == 0
+
+
+@pytest.mark.parametrize("part,value", [("positions", None), ("orders", None), ("trades", None), ("account", []),
+                                        ("account", "none"), ("positions", {}), ("orders", "[]"), ("trades", 0)])
+def test_each_part_has_its_one_shape_and_null_is_never_read_as_none(part: str, value: Any) -> None:
+    errors = parse_sync("u1", {**body(positions=[position()]), part: value})
+    assert isinstance(errors, list) and [e.field for e in errors] == [part], errors
+    assert ("[]" if part != "account" else "null") in errors[0].message
+
+
+@pytest.mark.parametrize("part", ["account", "positions", "orders"])
+def test_a_missing_part_says_what_to_send_for_none(part: str) -> None:
+    whole = body()
+    del whole[part]
+    [error] = parse_sync("u1", whole)  # type: ignore[misc]
+    assert error.field == part and error.message.startswith("is required: ")
+    assert ("null" if part == "account" else "[]") in error.message
+
+
+def test_kept_trades_are_those_of_the_syncs_trading_day() -> None:
+    """Documented (integration.md section 8, "Trading days"): left out, the trades held are kept
+    unless the sync starts a later trading day, as any event of that day would drop them."""
+    held = PortfolioState()
+    held.apply(trade())
+    same_day = sync_of("u1", acc=account()).state(held)
+    assert [t.trade_id for t in same_day.trades] == ["trade-1"]
+    next_day = sync_of("u1", acc=account(at=T0 + timedelta(days=1))).state(held)
+    assert list(next_day.trades) == []
