@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 import ujson
 
 from ..bus import EventBus
+from ..bus.watched import Conditions
 from ..cluster.keys import KEY_PREFIX, key
 from ..cluster.redis import client as redis_client
 from ..core.health import FeedHealth
@@ -168,6 +169,7 @@ class LeaderFeed(Feed):
         # The leader's feed health as last read (node, health); None when no node shares one.
         self._shared: tuple[str, FeedHealth] | None = None
         self.changed = asyncio.Event()  # set on every change of ``leading`` (tests await it)
+        self._conditions = Conditions()  # what ``when`` awaits, re-checked after each round with the lock
         self._stopping = asyncio.Event()  # checked by the loop too: redis-py can swallow a cancel
         # When the lease we last saw another node hold runs out (loop time). A lock gone before
         # then was lost by Redis (restarted empty), not let go by a dead holder: the holder takes
@@ -216,6 +218,7 @@ class LeaderFeed(Feed):
                     await self._keep_records(self._state.mirror)
             except (RedisError, OSError):
                 self._shared = None
+            self._conditions.changed()
             try:  # sleep until the next renewal, or until stopped
                 await asyncio.wait_for(self._stopping.wait(), wait)
             except asyncio.TimeoutError:
@@ -237,6 +240,11 @@ class LeaderFeed(Feed):
             log.warning("feed lock: node %s lost the lock; stopping its feed", self.node_id)
             await self.feed.stop()
         self.changed.set()
+
+    def when(self, condition: Callable[[], bool]) -> "asyncio.Future[None]":
+        """A future resolved once ``condition()`` holds: at once, or after the round with the lock
+        (a renewal, or a follower's read of the shared health and the records) that makes it hold."""
+        return self._conditions.when(condition)
 
     def abandon(self) -> None:
         """Stop renewing without releasing or stopping the feed: what a crash leaves (tests)."""

@@ -4,14 +4,13 @@ under its id frees what its earlier run held; when it can't be told, the refusal
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from portfolio_ws import constants as c
 from portfolio_ws.slots.redis import RedisSlots
+from tests.poll import until
 from tests.process.cluster.conftest import NodeFactory
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
 
@@ -28,11 +27,9 @@ async def test_slots_are_registered_again_within_a_renewal_period_after_redis_re
     held = await a.connect(cookie)
     redis_server.restart()  # every slot is gone
     raw = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
-    restarted = time.monotonic()
-    try:
-        while not await raw.zcard(f"pws:slots:user:{alice.user_id}"):
-            assert time.monotonic() - restarted < ttl / 3 + 2.0, "held slots not registered again"
-            await asyncio.sleep(0.02)  # the renewal is a timer in node a: nothing to await from here
+    try:  # the renewal is a timer in node a, the slots are in Redis: polled (tests/poll.py)
+        await until(lambda: raw.zcard(f"pws:slots:user:{alice.user_id}"), ttl / 3 + 2.0,
+                    "held slots registered again", every=0.02)
     finally:
         await raw.aclose()
     # The limit holds again, on both nodes; the sessions came from the database.

@@ -6,9 +6,7 @@ dead-lettered; a pending entry of a vanished consumer is claimed; the counters i
 
 from __future__ import annotations
 
-import asyncio
-import time
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable
 
 import pytest
 import redis.asyncio as aioredis
@@ -16,23 +14,17 @@ import ujson
 
 from tests.behaviour.test_api_docs import fetch_docs
 from tests.behaviour.server.test_publish import new_key, publish, trade_ids, trade_item
+from tests.poll import until
 from tests.process.cluster.conftest import NodeFactory
 from tests.redis_server import RedisServer
 
 STREAM, DEAD, GROUP = "pws:ingest", "pws:ingest:dead", "portfolio-ws"
 TOKEN = "ingest-admin-token-1234"
+TIMEOUT = 15.0  # each poll of Redis (the ingest's acknowledgements have no future to await from here)
 
 
 def entry(item: Any) -> dict[str, str]:
     return {"event": item if isinstance(item, str) else ujson.dumps(item)}
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0, what: str = "condition") -> None:
-    """Poll Redis (the ingest's acknowledgements have no future to await from here)."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        await asyncio.sleep(0.05)
 
 
 async def trades(client: Any, count: int) -> list[str]:
@@ -69,7 +61,7 @@ async def test_entries_reach_the_users_socket_in_stream_order(make_node: NodeFac
     for n in range(30):
         await raw.xadd(STREAM, entry(trade_item(alice, f"fill-{n}", f"t-{n}")))
     assert await trades(client, 30) == [f"t-{n}" for n in range(30)]
-    await until(lambda: _equals(pending(raw), 0), what="every entry acknowledged")
+    await until(lambda: _equals(pending(raw), 0), TIMEOUT, "every entry acknowledged")
     await client.assert_nothing_pending()
     stats = node.service.stats()["ingest"]
     assert stats["read"] == 30 and stats["published"] == 30 and stats["deadLettered"] == 0
@@ -95,7 +87,7 @@ async def test_a_poison_entry_is_dead_lettered_with_its_reason_and_later_entries
     last = await raw.xadd(STREAM, entry(trade_item(alice, "fill-2", "t-2")))
     assert first < last
     assert await trades(client, 2) == ["t-1", "t-2"]
-    await until(lambda: _equals(raw.xlen(DEAD), 5), what="five dead letters")
+    await until(lambda: _equals(raw.xlen(DEAD), 5), TIMEOUT, "five dead letters")
     # In the order of the poison entries (batches read one after another may settle in either order).
     dead = sorted(await raw.xrange(DEAD), key=lambda letter: poison.index(letter[1]["entry"]))
     assert [fields["entry"] for _, fields in dead] == poison
@@ -107,7 +99,7 @@ async def test_a_poison_entry_is_dead_lettered_with_its_reason_and_later_entries
     assert reasons[4] == "event: not UTF-8"
     assert ujson.loads(dead[2][1]["fields"]) == entry(bad_price)  # the original fields, to replay
     assert ujson.loads(dead[1][1]["fields"]) == {"payload": "no event field"}
-    await until(lambda: _equals(pending(raw), 0), what="the poison acknowledged too")
+    await until(lambda: _equals(pending(raw), 0), TIMEOUT, "the poison acknowledged too")
     response = await node.fetch("/api/admin/websocket-stats", headers={"Authorization": f"Bearer {TOKEN}"})
     (await fetch_docs(node)).http("/api/admin/websocket-stats", "GET", response)  # as the OpenAPI doc says
     stats = ujson.loads(response.body)["ingest"]
@@ -130,7 +122,7 @@ async def test_an_id_sent_twice_or_over_http_too_is_delivered_once(make_node: No
     assert await trades(client, 3) == ["t-0", "t-1", "t-2"]
     again = ujson.loads((await publish(a, [trade_item(alice, "fill-2", "t-2 over http")], key)).body)
     assert again["results"][0]["status"] == "duplicate"  # taken through the stream: the same ids
-    await until(lambda: _equals(pending(raw), 0), what="duplicates acknowledged")
+    await until(lambda: _equals(pending(raw), 0), TIMEOUT, "duplicates acknowledged")
     await client.assert_nothing_pending()
     stats = a.service.stats()["ingest"]
     assert (stats["published"], stats["duplicates"]) == (2, 2)
@@ -141,7 +133,7 @@ async def test_a_vanished_consumers_entries_are_claimed_and_one_delivered_too_of
     node = await make_node(ingest__enabled=True, ingest__claim_idle_seconds=1.0,
                            ingest__claim_interval_seconds=0.2, ingest__max_deliveries=3)
     alice, client = await watching(node, "alice")
-    await until(lambda: _has_group(raw), what="the group made")
+    await until(lambda: _has_group(raw), TIMEOUT, "the group made")
     # A consumer that read two entries and died holding them (never acknowledged): added and read in
     # one MULTI, so the node's own blocked read can't take them first.
     async with raw.pipeline(transaction=True) as pipe:
@@ -153,10 +145,10 @@ async def test_a_vanished_consumers_entries_are_claimed_and_one_delivered_too_of
     # The second has already been delivered 3 times (max_deliveries): it is dead-lettered, not retried.
     await raw.execute_command("XCLAIM", STREAM, GROUP, "ghost:dead", 0, ids[-1], "RETRYCOUNT", 3)
     assert await trades(client, 1) == ["t-1"]
-    await until(lambda: _equals(raw.xlen(DEAD), 1), what="the over-delivered entry dead-lettered")
+    await until(lambda: _equals(raw.xlen(DEAD), 1), TIMEOUT, "the over-delivered entry dead-lettered")
     [(_, fields)] = await raw.xrange(DEAD)
     assert fields["entry"] == ids[-1] and fields["reason"].startswith("not published after 3 deliveries")
-    await until(lambda: _equals(pending(raw), 0), what="nothing left pending")
+    await until(lambda: _equals(pending(raw), 0), TIMEOUT, "nothing left pending")
     assert node.service.stats()["ingest"]["claimed"] >= 1
     await client.assert_nothing_pending()
 
@@ -193,11 +185,11 @@ async def test_a_publish_not_confirmed_is_retried_not_dead_lettered_and_runs_onc
     await ingest.start()
     try:
         await raw.xadd(STREAM, entry(trade_item(alice, "fill-1", "t-1")))
-        await until(lambda: _at_least(ingest.counters, "retried", 3), what="the entry tried again")
+        await until(lambda: _at_least(ingest.counters, "retried", 3), TIMEOUT, "the entry tried again")
         [row] = await raw.xpending_range(STREAM, GROUP, "-", "+", 10)
         assert row["times_delivered"] >= 2 and await raw.xlen(DEAD) == 0  # pending, not dead-lettered
         await bus.start()  # Redis "back": the queued publish runs
-        await until(lambda: _equals(pending(raw), 0), what="the entry acknowledged")
+        await until(lambda: _equals(pending(raw), 0), TIMEOUT, "the entry acknowledged")
         assert await raw.xlen(bus.recovery_key(alice)) == 1  # the user's history holds the trade once
         assert bus.counters["published"] == 1 and ingest.counters["deadLettered"] == 0
         # Re-reads awaited the publish still queued instead of queueing more (one more at most: a

@@ -14,10 +14,13 @@ import time
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 import ujson
 
+from portfolio_ws.cluster.keys import KEY_PREFIX, key
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
 from tests.process.reliability.chaos import Report, Stream, check, recorded_trades
+from tests.poll import until
 from tests.procs import ServeProcess, add_sessions, add_users
 
 pytestmark = pytest.mark.slow
@@ -48,13 +51,6 @@ async def admin(node: ServeProcess) -> dict[str, Any]:
     response = await node.fetch("/api/admin/websocket-stats", headers={"Authorization": f"Bearer {TOKEN}"},
                                 request_timeout=10)
     return ujson.loads(response.body)  # type: ignore[no-any-return]
-
-
-async def until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        await asyncio.sleep(0.1)  # polling processes over HTTP: there is nothing to await
 
 
 class Cluster:
@@ -89,6 +85,11 @@ class Cluster:
 
     async def _all_streaming(self) -> bool:
         return all(len(s.data()) >= 3 for s in self.streams)
+
+    async def streaming_since(self, moment: float, timeout: float, what: str) -> None:
+        """Until every stream has had an event (or a snapshot) since ``moment``: the fault is over for
+        all of them. Past ``timeout`` (a little over the test's pause bound) the test fails here."""
+        await until(lambda: all(s.data(moment) for s in self.streams), timeout, f"every stream receiving events {what}")
 
     async def leader(self) -> ServeProcess:
         for node in self.nodes:
@@ -180,7 +181,8 @@ async def test_redis_restarted_empty_under_load(cluster: Cluster) -> None:
     await asyncio.sleep(STEADY)
     restarted_at = time.monotonic()
     cluster.redis.restart()  # no persistence: sessions cache, offsets, history, slots, the lock, all gone
-    await asyncio.sleep(TTL / 3 + 1.0)  # one renewal period (and a reconnect): slots are back
+    await until(lambda: _slots(cluster.redis, cluster.ids[USERS[0]], LOAD_SOCKETS), TTL + 2.0,
+                f"{USERS[0]}'s {LOAD_SOCKETS} connection slots in Redis again (a renewal period after the restart)")
     # One user's sockets across both nodes stay within the limit: its LOAD_SOCKETS streams and one
     # more (on node 1, from a login right after the restart) fill it, and the next is refused on node 2.
     cookie, _ = await cluster.nodes[0].login(USERS[0], timeout=60)  # an argon2 check on the loaded machine
@@ -193,6 +195,15 @@ async def test_redis_restarted_empty_under_load(cluster: Cluster) -> None:
     report = await cluster.verify((restarted_at, time.monotonic()), 10.0)
     print(f"Redis restart under load ({len(cluster.streams)} sockets): longest pause {report.max_gap:.1f} s, "
           f"{report.trades} trades, {report.gap_covers} gap snapshots, {time.monotonic() - started:.0f} s in all")
+
+
+async def _slots(redis: RedisServer, user_id: str, count: int) -> bool:
+    """At least ``count`` of the user's connection slots are in Redis (the nodes' renewals put them back)."""
+    raw = aioredis.Redis.from_url(redis.url)
+    try:
+        return int(await raw.zcard(key(KEY_PREFIX, "slots", "user", user_id))) >= count
+    finally:
+        await raw.aclose()
 
 
 async def _try_connect(node: ServeProcess, cookie: str) -> tuple[int | None, str | None]:
@@ -217,7 +228,8 @@ async def test_redis_paused_for_10_s(cluster: Cluster) -> None:
     finally:
         os.kill(process.pid, signal.SIGCONT)
     resumed_at = time.monotonic()
-    await asyncio.sleep(STEADY + 4)
+    await cluster.streaming_since(resumed_at, 10.0 + 2, "after Redis resumed")
+    await asyncio.sleep(STEADY)
     report = await cluster.verify((resumed_at, time.monotonic()), 10.0)
     print(f"Redis paused 10 s: longest pause after it {report.max_gap:.1f} s, {report.trades} trades")
 
@@ -241,7 +253,8 @@ async def test_kill_9_of_a_workers_worker(cluster: Cluster, tmp_path: Any) -> No
     victim = next(pid for pid in workers if _node_of(pid) == leader)  # the feed leader, again the harder case
     killed_at = time.monotonic()
     os.kill(victim, signal.SIGKILL)
-    await asyncio.sleep(STEADY + 2)
+    await cluster.streaming_since(killed_at, TAKEOVER + 1 + 2, "after the worker was killed")
+    await asyncio.sleep(STEADY)
     report = await cluster.verify((killed_at, time.monotonic()), TAKEOVER + 1)
     freed = server.log.read_text().count("of stopped processes freed")
     print(f"worker kill: longest pause {report.max_gap:.1f} s, {report.trades} trades, "

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 import ujson
 
 from tests.behaviour.server.test_publish import trade_ids, trade_item
+from tests.poll import until
 from tests.procs import ServeProcess, add_users
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
 
@@ -41,13 +42,6 @@ async def consumers(raw: Any) -> dict[str, int]:
         return {c["name"]: int(c["pending"]) for c in await raw.xinfo_consumers(STREAM, GROUP)}
     except aioredis.ResponseError:  # no group yet
         return {}
-
-
-async def until(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        await asyncio.sleep(0.05)  # polling Redis and other processes: nothing to await
 
 
 async def collect(client: Any, into: list[str], stop: asyncio.Event) -> None:

@@ -4,12 +4,10 @@ once - nothing the dead feed had published again, nothing it had not lost. Real 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import pickle
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -25,6 +23,7 @@ from simulator import Simulation
 from simulator.checkpoint import Checkpoint, Market
 from simulator.clock import SimClock
 from simulator.feed import SimulatorFeed
+from tests.poll import until
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
 from tests.unit.portfolio_ws.bus.test_contract import Received
 
@@ -48,12 +47,7 @@ class MemoryState(FeedState):
         self.writes += 1
 
 
-async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Poll a condition of the feed's background task (it has no future to await)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.005)
+TIMEOUT = 15.0  # polls of the feed's background task (it has no future to await): tests/poll.py
 
 
 def reference(market: Market, real_end: float) -> list[dict[str, Any]]:
@@ -99,14 +93,16 @@ async def advance(clock: FakeClock, feed: SimulatorFeed, bus: RedisBus, market: 
         clock.now += step
         target = sim_clock.sim_time(clock.now)
         await until(lambda: feed.simulation is not None and feed.simulation.now >= target
-                    and not feed.health().details["behind"] and bus.health()["pending"] == 0)
+                    and not feed.health().details["behind"] and bus.health()["pending"] == 0,
+                    TIMEOUT, f"the market run to {target} and sent")
 
 
 async def caught_up(feed: SimulatorFeed, bus: RedisBus, received: Received, events: int) -> None:
     """The feed has run the market to the clock, ``events`` have arrived and its bus sent all."""
-    await until(lambda: feed.health().details["marketEvents"] >= events and not feed.health().details["behind"])
+    await until(lambda: feed.health().details["marketEvents"] >= events and not feed.health().details["behind"],
+                TIMEOUT, f"{events} market events, none behind")
     await received.until(events)
-    await until(lambda: bus.health()["pending"] == 0)
+    await until(lambda: bus.health()["pending"] == 0, TIMEOUT, "the bus sent everything")
 
 
 @pytest.mark.slow
@@ -118,7 +114,7 @@ async def test_a_new_feed_continues_the_market_and_every_event_goes_out_once(
     first, first_bus = await leading(redis_server.url, "first", state, clock)
     market = Market.decode(state.records["market"])
     await advance(clock, first, first_bus, market, 40, step=10)  # 40 real seconds at speed 12; a checkpoint stored every 5
-    await until(lambda: "checkpoint-0" in state.records)
+    await until(lambda: "checkpoint-0" in state.records, TIMEOUT, "a checkpoint stored")
     published = first.health().details["marketEvents"]
     # The node dies: its feed stops, whatever its bus had not sent yet is lost with it.
     await first.stop()
@@ -190,7 +186,7 @@ async def test_a_hostile_checkpoint_in_redis_is_refused_and_the_market_goes_on_f
     first, first_bus = await leading(redis_server.url, "first", state, clock)
     market = Market.decode(await state.get("market") or b"")
     await advance(clock, first, first_bus, market, 20)  # four saves: both slots hold a checkpoint
-    await until(lambda: first._keeper is not None and first._keeper.saves >= 2)
+    await until(lambda: first._keeper is not None and first._keeper.saves >= 2, TIMEOUT, "two checkpoints saved")
     await first.stop()
     await first_bus.close(drain_seconds=0)
     real = ujson.loads(await state.get("checkpoint-1") or b"")
@@ -237,7 +233,7 @@ async def test_redis_emptied_then_the_leader_lost_still_publishes_each_event_onc
     assert await raw.exists(state.key("market")) == 0  # gone from Redis (this node still holds a copy)
     await raw.aclose()
     await advance(clock, first, first_bus, market, 15)  # the leader saves twice more: market, a checkpoint, positions back
-    await until(lambda: first._keeper is not None and first._keeper.saves >= 4)
+    await until(lambda: first._keeper is not None and first._keeper.saves >= 4, TIMEOUT, "four checkpoints saved")
     await first.stop()
     await first_bus.close(drain_seconds=0)
     second, second_bus = await leading(redis_server.url, "second", state, clock, clock=clock)

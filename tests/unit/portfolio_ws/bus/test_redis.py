@@ -20,15 +20,6 @@ from tests.unit.portfolio_ws.bus.test_contract import Received
 TIMEOUT = 15.0
 
 
-async def until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    """Poll a condition of something with no awaitable change (a simulator feed's progress, a
-    checkpoint store). The Redis bus's own flags and counters: ``bus_until``, no polling."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
-
-
 async def bus_until(bus: RedisBus, condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
     """Until ``condition`` holds, re-checked at each change of the bus's connection flags and
     counters (``RedisBus.when``): a reconnect or a publish's reply has no future of its own."""

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -13,6 +12,7 @@ from portfolio_ws.bus.memory import InMemoryBus
 from portfolio_ws.feeds.leader import LeaderFeed, RedisFeedState
 from portfolio_ws.core.health import FeedHealth
 from portfolio_ws.feeds import Feed, FeedState
+from tests.poll import until
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
 
 TTL = 0.6
@@ -39,6 +39,20 @@ async def changed(feed: LeaderFeed, timeout: float = 5 * TTL) -> None:
     feed.changed.clear()
 
 
+async def after_round(feed: LeaderFeed, condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """Until ``condition`` holds after one of the feed's rounds with the lock (``LeaderFeed.when``): a
+    follower reads the shared health and copies the records in its rounds, on its own timer."""
+    try:
+        await asyncio.wait_for(feed.when(condition), timeout)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"{what}: not within {timeout:g} s") from None
+
+
+async def until_shared(follower: LeaderFeed) -> None:
+    await after_round(follower, lambda: follower.health().details.get("leaderNode") is not None,
+                      f"{follower.node_id} reading the leader's shared health")
+
+
 async def test_one_node_runs_the_feed_and_another_takes_over_when_it_dies(
         io_loop: Any, redis_server: RedisServer) -> None:
     inner_a, inner_b = CountingFeed(), CountingFeed()
@@ -48,7 +62,7 @@ async def test_one_node_runs_the_feed_and_another_takes_over_when_it_dies(
     await changed(a)
     await b.start(InMemoryBus())
     assert inner_a.running and a.health().details["leader"] is True
-    await asyncio.wait_for(_until_shared(b), 5)
+    await until_shared(b)
     shared = b.health()  # the follower reports the leader's feed, not its own idle copy
     assert shared.connected and shared.details == {"leader": False, "nodeId": "b", "leaderNode": "a"}
     # Node a crashes: its renewals stop, its lock is not released.
@@ -87,7 +101,7 @@ async def test_redis_restarted_empty_leaves_the_feed_with_its_leader(io_loop: An
     await a.start(InMemoryBus())
     await changed(a)
     await b.start(InMemoryBus())
-    await asyncio.wait_for(_until_shared(b), 5)  # b has seen a's lease
+    await until_shared(b)  # b has seen a's lease
     redis_server.restart()
     try:
         await asyncio.wait_for(b.changed.wait(), 2 * ttl)  # a lease and more: b must stay a follower
@@ -128,9 +142,9 @@ async def test_after_redis_restarted_empty_the_next_leader_continues_from_the_mi
     await a.start(InMemoryBus())
     await changed(a)
     await b.start(InMemoryBus())
-    await asyncio.wait_for(_until_shared(b), 5)
-    with contextlib.suppress(asyncio.TimeoutError):  # b copies the records on its next polls
-        await asyncio.wait_for(_until_mirrored(b, b"market day-1 at event 5000"), 3 * ttl)
+    await until_shared(b)
+    await after_round(b, lambda: b._state.copies.get("market", (None,))[0] == b"market day-1 at event 5000",
+                      "b's copy of the leader's record", 3 * ttl)
     redis_server.restart()
     a.abandon()  # the leader dies before its next renewal
     a.leading = False
@@ -149,20 +163,10 @@ async def test_a_leader_writes_its_records_back_when_redis_comes_back_empty(
     await changed(a)
     redis_server.restart()
     reader = RedisFeedState(redis_server.url)
-    try:
-        while (found := await reader.get("market")) is None:  # back within a renewal, unasked
-            await asyncio.sleep(0.05)
+    try:  # back within a renewal, unasked; Redis is asked from outside (tests/poll.py)
+        found = await until(lambda: reader.get("market"), 5 * ttl, "the leader's record written back to Redis")
         assert found == b"market day-1 at event 5000" and inner.handed == [None]
     finally:
         await reader.close()
         await a.stop()
 
-
-async def _until_mirrored(feed: LeaderFeed, record: bytes) -> None:
-    while getattr(feed._state, "copies", {}).get("market", (None,))[0] != record:
-        await asyncio.sleep(0.02)  # the follower copies the records on its own timer
-
-
-async def _until_shared(feed: LeaderFeed) -> None:
-    while feed.health().details.get("leaderNode") is None:
-        await asyncio.sleep(0.02)  # the follower reads the leader's health on its own timer
