@@ -22,11 +22,20 @@ SECURITY_HEADERS = {
 }
 
 
-def error_body(status_code: int, reason: str, message: str | None = None) -> str:
-    """``{"error": {"code", "message"}}`` of a status: a handler's own message, else the reason."""
+def error_body(status_code: int, reason: str, message: str | None = None, field: str | None = None) -> str:
+    """``{"error": {"code", "message"}}`` of a status: a handler's own message, else the reason;
+    with ``field`` when one field of the request was refused."""
     code = reason.upper().replace(" ", "_")
-    return ujson.dumps({"error": {"code": code, "message": message or reason}}, ensure_ascii=False,
-                       escape_forward_slashes=False)
+    error = {"code": code, "message": message or reason, **({"field": field} if field is not None else {})}
+    return ujson.dumps({"error": error}, ensure_ascii=False, escape_forward_slashes=False)
+
+
+class InvalidField(HTTPError):
+    """400 ``INVALID_REQUEST`` naming the one field of the body that was refused (``error.field``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(400, message, reason="Invalid Request")  # ApiHandler never logs a 4xx (no % formatting)
+        self.field = field
 
 
 class Hardened(RequestHandler):
@@ -45,7 +54,8 @@ class Hardened(RequestHandler):
         message = exc.log_message if isinstance(exc, HTTPError) and status_code < 500 else None
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        self.finish(error_body(status_code, self._reason, message))
+        field = exc.field if isinstance(exc, InvalidField) else None
+        self.finish(error_body(status_code, self._reason, message, field))
 
 
 class NotFoundPage(Hardened):

@@ -22,13 +22,14 @@ from ..core import wire
 from ..cluster.equity import RedisEquityHistory
 from ..core.equity import EquityHistory
 from .admin import AdminReport
-from .headers import Hardened
+from .headers import Hardened, InvalidField
 from .peers import TrustedProxies, origin_allowed
 from .. import market_calendar  # the NYSE calendar (sessions, holidays, early closes)
 
 log = logging.getLogger("portfolio_ws.http")
 
 MAX_LOGIN_BODY = 4096
+LOGIN_FIELDS = ("username", "password")
 
 
 class Stream(Protocol):
@@ -88,7 +89,9 @@ class ApiHandler(Hardened):
             raise HTTPError(401, "Authentication required", reason="Unauthorized")
         return user
 
-    def json_body(self) -> dict[str, Any]:
+    def json_body(self, fields: Sequence[str]) -> dict[str, Any]:
+        """The body's JSON object, holding no field but ``fields`` (an unknown one, e.g. a misspelt
+        optional field, is refused 400 naming it rather than silently dropped)."""
         if len(self.request.body) > MAX_LOGIN_BODY:
             raise HTTPError(413, "Request body too large", reason="Payload Too Large")
         try:
@@ -99,6 +102,10 @@ class ApiHandler(Hardened):
             raise HTTPError(400, "Body must be a JSON object", reason="Invalid JSON")
         if not encodable(body):  # a lone surrogate ("\ud800") can't become UTF-8 for the store
             raise HTTPError(400, "Strings must be valid Unicode (no lone surrogates)", reason="Invalid JSON")
+        unknown = sorted(name for name in body if name not in fields)
+        if unknown:
+            raise InvalidField(unknown[0], f"{unknown[0][:64]!r} is not a field of this request "
+                                           f"(it takes {', '.join(fields)})")
         return body
 
 
@@ -170,7 +177,7 @@ class LoginHandler(SessionChangeHandler):
         if content_type != "application/json":
             raise HTTPError(415, "The body must be JSON (Content-Type: application/json)",
                             reason="Unsupported Media Type")
-        body = self.json_body()
+        body = self.json_body(LOGIN_FIELDS)
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not username:
             raise HTTPError(400, "username is required and must be a non-empty string", reason="Invalid Request")

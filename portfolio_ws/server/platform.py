@@ -35,6 +35,7 @@ from .http import ApiHandler
 log = logging.getLogger("portfolio_ws.platform")
 
 USERS_PATH = "/api/v1/users"
+USER_FIELDS = ("username", "password")  # a body with any other field is refused, naming it
 
 
 class PlatformHandler(ApiHandler):
@@ -88,7 +89,7 @@ class UsersHandler(PlatformHandler):
     async def post(self) -> None:
         key = await self.require_key("admin")
         self.require_json()
-        body = self.json_body()
+        body = self.json_body(USER_FIELDS)
         username: Any = body.get("username")  # a str once validated
         password: Any = body.get("password")
         try:

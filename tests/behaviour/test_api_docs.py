@@ -307,6 +307,7 @@ async def test_every_http_response_matches_the_openapi_document(make_server):
     cookie = login.headers["Set-Cookie"].split(";", 1)[0].split("=", 1)[1]
     assert (await call("/api/auth/login", "POST", body="{nope")).code == 400
     assert (await call("/api/auth/login", "POST", body={"username": "alice"})).code == 400
+    assert (await call("/api/auth/login", "POST", body={"username": "alice", "password": "x", "otp": "1"})).code == 400
     assert (await call("/api/auth/login", "POST", body="x" * 5000)).code == 413
     for _ in range(2):
         assert (await call("/api/auth/login", "POST", body={"username": "mallory", "password": "guess"})).code == 401
@@ -378,6 +379,7 @@ async def test_every_http_response_matches_the_openapi_document(make_server):
     assert (await call("/api/v1/users", "POST", body={"username": "dave"}, headers=admin_key)).code == 201
     assert (await call("/api/v1/users", "POST", body={"username": "Carol"}, headers=admin_key)).code == 409
     assert (await call("/api/v1/users", "POST", body={"username": "x y"}, headers=admin_key)).code == 400
+    assert (await call("/api/v1/users", "POST", body={"username": "erin", "pasword": PASSWORD}, headers=admin_key)).code == 400
     assert (await call("/api/v1/users", "POST", body="[", headers=admin_key)).code == 400
     assert (await call("/api/v1/users", "POST", body={"username": "erin"})).code == 401
     assert (await call("/api/v1/users", "POST", body={"username": "erin"}, headers=bearer)).code == 403

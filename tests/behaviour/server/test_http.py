@@ -245,3 +245,14 @@ async def test_equity_today_from_the_first_account_update_with_the_session(make_
                               {"t": "2026-01-05T16:05:00.000Z", "equity": "101234.56"}]
     # Only one's own.
     assert ujson.loads((await server.fetch("/api/portfolio/equity", cookie=bob_cookie)).body)["points"] == []
+
+
+async def test_a_login_with_an_unknown_field_is_refused_naming_it(make_server):
+    server = await make_server()
+    server.add_user("alice")
+    for extra in ({"remember": True}, {"user": "alice"}, {"otp": "123456"}):
+        response = await server.fetch("/api/auth/login", "POST", {"username": "alice", "password": "x", **extra})
+        error = ujson.loads(response.body)["error"]
+        assert response.code == 400 and error == {"code": "INVALID_REQUEST", "field": next(iter(extra)),
+                                                  "message": error["message"]}, error
+        assert "Set-Cookie" not in response.headers

@@ -122,3 +122,23 @@ async def test_removing_a_user_unlinks_their_broker_account_and_no_one_elses(mak
         assert [account.user_id for account in store.list()] == [bob.user_id]
     finally:
         store.close()
+
+
+UNKNOWN_FIELDS = [{"username": "erin", "pasword": PASSWORD}, {"username": "erin", "admin": True},
+                  {"username": "erin", "password": PASSWORD, "isAdmin": True}, {"username": "erin", "userId": "user-1"},
+                  {"username": "erin", "": 1}, {"username": "erin", "Password": PASSWORD},
+                  {"username": "erin", "x" * 200: None}]
+
+
+async def test_an_unknown_field_is_refused_naming_it_and_nothing_is_created(make_server):
+    """A misspelt ``pasword`` made a user who can never log in, answered 201 (a new user's trial)."""
+    server = await make_server()
+    key = new_key(server, "platform-admin", scope="admin")
+    for body in UNKNOWN_FIELDS:
+        response = await create(server, body, key)
+        [unknown] = [name for name in body if name not in ("username", "password")]
+        error = ujson.loads(response.body)["error"]
+        assert response.code == 400 and error["code"] == "INVALID_REQUEST" and error["field"] == unknown, body
+        assert "username, password" in error["message"], error
+    assert server.users.list() == []
+
