@@ -163,8 +163,9 @@ class JsonHandler(tornado.web.RequestHandler):
         self.finish(json.dumps(body))
 
 
-class _BrokerRest(JsonHandler):
-    """Basic auth with the broker key; ``account_id`` of the path picks the account."""
+class BrokerRest(JsonHandler):
+    """Basic auth with the broker key; ``account_id`` of the path picks the account (the answers
+    themselves: ``rest_routes`` in tests/alpaca_server.py, one set for both REST flavours)."""
 
     def initialize(self, server: AlpacaTestServer) -> None:
         self.server = server
@@ -186,38 +187,8 @@ class _BrokerRest(JsonHandler):
         self.account = account
 
 
-
-def broker_routes(server: AlpacaTestServer) -> list[Any]:
-    from tests.alpaca_server import clock_json, orders_json
-
-    account_id = r"([0-9a-f-]{36})"
-
-    class Account(_BrokerRest):
-        def get(self, _: str) -> None:
-            assert self.account is not None
-            self.reply(self.account.to_json())
-
-    class Positions(_BrokerRest):
-        def get(self, _: str) -> None:
-            assert self.account is not None
-            self.reply([p.to_json() for _, p in sorted(self.account.positions.items())])
-
-    class Orders(_BrokerRest):
-        def get(self, _: str) -> None:
-            assert self.account is not None
-            self.reply(orders_json(self.account, self))
-
-    class Clock(_BrokerRest):
-        def get(self) -> None:
-            self.reply(clock_json(self.server))
-
-    return [
-        (r"/(v1|v2)/events/trades", _Versioned, {"server": server}),
-        (rf"/v1/trading/accounts/{account_id}/account", Account, {"server": server}),
-        (rf"/v1/trading/accounts/{account_id}/positions", Positions, {"server": server}),
-        (rf"/v1/trading/accounts/{account_id}/orders", Orders, {"server": server}),
-        (r"/v1/clock", Clock, {"server": server}),
-    ]
+def events_routes(server: AlpacaTestServer) -> list[Any]:
+    return [(r"/(v1|v2)/events/trades", _Versioned, {"server": server})]
 
 
 class _Versioned(_EventsHandler):

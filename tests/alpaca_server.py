@@ -35,7 +35,7 @@ import tornado.netutil
 import tornado.web
 import tornado.websocket
 
-from tests.alpaca_broker_server import BrokerPartner, JsonHandler, broker_routes
+from tests.alpaca_broker_server import BrokerPartner, BrokerRest, JsonHandler, events_routes
 
 ZERO = Decimal(0)
 
@@ -269,11 +269,9 @@ class AlpacaTestServer:
         app = tornado.web.Application([
             (r"/stream", _TradingSocket, {"server": self}),
             (r"/v2/(?:iex|sip|test)", _DataSocket, {"server": self}),
-            (r"/v2/account", _AccountHandler, {"server": self}),
-            (r"/v2/positions", _PositionsHandler, {"server": self}),
-            (r"/v2/orders", _OrdersHandler, {"server": self}),
-            (r"/v2/clock", _ClockHandler, {"server": self}),
-            *broker_routes(self),
+            *rest_routes(self, _RestHandler, "/v2/{}", "/v2/clock"),
+            *rest_routes(self, BrokerRest, r"/v1/trading/accounts/([0-9a-f-]{{36}})/{}", "/v1/clock"),
+            *events_routes(self),
         ])
         sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
         self.port = sockets[0].getsockname()[1]
@@ -633,27 +631,35 @@ class _RestHandler(JsonHandler):
             self.account = self.server.accounts[key]
 
 
-class _AccountHandler(_RestHandler):
-    def get(self) -> None:
-        assert self.account is not None
-        self.reply(self.account.to_json())
+def rest_routes(server: AlpacaTestServer, auth: type[_RestHandler] | type[BrokerRest], accounts: str,
+                clock: str) -> list[Any]:
+    """One account's REST answers (``account``, ``positions``, ``orders``) at ``accounts`` (``{}``
+    stands for the resource) and the market clock at ``clock``. ``auth`` is the flavour: its
+    ``prepare`` checks the credentials and picks ``self.account`` (the trading key's own account, or
+    the account the broker key names in the path)."""
 
+    class Account(auth):  # type: ignore[valid-type,misc]
+        def get(self, *_: str) -> None:
+            assert self.account is not None
+            self.reply(self.account.to_json())
 
-class _PositionsHandler(_RestHandler):
-    def get(self) -> None:
-        assert self.account is not None
-        self.reply([p.to_json() for _, p in sorted(self.account.positions.items())])
+    class Positions(auth):  # type: ignore[valid-type,misc]
+        def get(self, *_: str) -> None:
+            assert self.account is not None
+            self.reply([p.to_json() for _, p in sorted(self.account.positions.items())])
 
+    class Orders(auth):  # type: ignore[valid-type,misc]
+        def get(self, *_: str) -> None:
+            assert self.account is not None
+            self.reply(orders_json(self.account, self))
 
-class _OrdersHandler(_RestHandler):
-    def get(self) -> None:
-        assert self.account is not None
-        self.reply(orders_json(self.account, self))
+    class Clock(auth):  # type: ignore[valid-type,misc]
+        def get(self, *_: str) -> None:
+            self.reply(clock_json(self.server))
 
-
-class _ClockHandler(_RestHandler):
-    def get(self) -> None:
-        self.reply(clock_json(self.server))
+    return [*((accounts.format(name), handler, {"server": server})
+              for name, handler in (("account", Account), ("positions", Positions), ("orders", Orders))),
+            (clock, Clock, {"server": server})]
 
 
 OPEN_STATUSES = {"new", "accepted", "pending_new", "partially_filled", "pending_cancel", "pending_replace",

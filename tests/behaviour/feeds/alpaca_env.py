@@ -117,6 +117,17 @@ def default_portfolios(server: AlpacaTestServer, users: dict[str, tuple[str, str
     carol.set_position("MSFT", qty="20", avg_entry="300", price="310")
 
 
+def mapped_accounts(ids: dict[str, str]) -> tuple[tuple[AlpacaAccount, ...], dict[str, str]]:
+    """Each named user (``USERS``; ``ids``: name -> user id) mapped to their account by the
+    environment variables ``<NAME>_KEY`` and ``<NAME>_SECRET``: the accounts, and that environment."""
+    accounts = tuple(AlpacaAccount(user=ids[n], key_env=f"{n.upper()}_KEY", secret_env=f"{n.upper()}_SECRET")
+                     for n in ids)
+    env = {}
+    for n in ids:
+        env[f"{n.upper()}_KEY"], env[f"{n.upper()}_SECRET"] = USERS[n]
+    return accounts, env
+
+
 @asynccontextmanager
 async def alpaca_env(
     users: list[str] | None = None,
@@ -132,12 +143,7 @@ async def alpaca_env(
     setup(server, USERS)
     await server.start()
     names = users if users is not None else list(USERS)
-    accounts = tuple(
-        AlpacaAccount(user=u, key_env=f"{u.upper()}_KEY", secret_env=f"{u.upper()}_SECRET") for u in names
-    )
-    env = {}
-    for u in names:
-        env[f"{u.upper()}_KEY"], env[f"{u.upper()}_SECRET"] = USERS[u]
+    accounts, env = mapped_accounts({u: u for u in names})
     env.update(env_overrides or {})
     options: dict[str, Any] = {"account_update_interval_seconds": 0.0, "sync_interval_seconds": 60.0}
     options.update(settings)

@@ -40,9 +40,12 @@ class BrokerEnv:
                 f"first account update of {user}")
 
 
-def broker_settings(server: AlpacaTestServer, users: list[str], **settings: Any) -> AlpacaBrokerSettings:
+def broker_settings(server: AlpacaTestServer, users: list[str], ids: dict[str, str] | None = None,
+                    **settings: Any) -> AlpacaBrokerSettings:
+    """``users`` (names in ``USERS``; ``ids``: their user ids, if not the names) mapped to their accounts."""
     # Written in capitals: Alpaca's events carry them in lower case, and a UUID is a UUID either way.
-    accounts = tuple(BrokerAccount(user=u, account_id=server.accounts[USERS[u][0]].id.upper()) for u in users)
+    accounts = tuple(BrokerAccount(user=(ids or {}).get(u, u), account_id=server.accounts[USERS[u][0]].id.upper())
+                     for u in users)
     return AlpacaBrokerSettings(accounts=accounts, rest_url=server.rest_url, **settings)
 
 
