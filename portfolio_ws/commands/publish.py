@@ -9,13 +9,13 @@ usage or a refused batch.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any
 
 import click
 
+from ..core import jsontext
 from ..publish import BATCH_SIZE, PublishError, Publisher
 
 KEY_VARIABLE = "PORTFOLIO_WS_API_KEY"
@@ -57,11 +57,11 @@ def command(url: str, batch_size: int) -> None:
     for number, line in enumerate(sys.stdin, start=1):
         if not line.strip():
             continue
-        try:
-            batch.append((number, json.loads(line)))
-        except ValueError:
+        try:  # the server's own reading: a line it would refuse is named here, not its whole batch
+            batch.append((number, jsontext.loads(line)))
+        except jsontext.NotJson as exc:
             refused += 1
-            click.echo(f"line {number}: not JSON", err=True)
+            click.echo(f"line {number}: not JSON: {exc}", err=True)
             continue
         if len(batch) == batch_size:
             send()

@@ -5,18 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-import json
-
 from .. import constants as c
+from . import jsontext
 
 
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")
-
-
-# Strict RFC 8259: no NaN/Infinity, no leading zeros, no raw control characters in strings (ujson
-# takes all three). Client messages are small and rate-limited, so the stdlib parser costs nothing.
-_decode = json.JSONDecoder(parse_constant=_not_json, strict=True).decode
+def _decode(frame: str) -> Any:
+    # Strict RFC 8259 (jsontext): no NaN/Infinity, no leading zeros, no raw control characters in
+    # strings (ujson takes all three). Client messages are small and rate-limited, so the stdlib
+    # parser costs nothing. A name twice is taken as before (the last wins): protocol.md section 3.
+    return jsontext.loads(frame, unique_names=False)
 
 
 @dataclass(frozen=True, slots=True)

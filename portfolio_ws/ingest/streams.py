@@ -37,6 +37,7 @@ from ..auth.users import UserStoreBase
 from ..bus import EventBus
 from ..cluster.keys import key
 from ..cluster.redis import client as redis_client
+from ..core import jsontext
 from ..core.ingest import Item, ItemError
 from ..settings import IngestSettings
 from .items import KnownUsers, check_items
@@ -62,11 +63,9 @@ def decode(fields: dict[bytes, bytes]) -> tuple[Any, str | None]:
     if len(raw) > MAX_ENTRY_BYTES:
         return None, f"event: larger than {MAX_ENTRY_BYTES} bytes"
     try:
-        return ujson.loads(raw.decode("utf-8")), None
-    except UnicodeDecodeError:
-        return None, "event: not UTF-8"
-    except (ValueError, OverflowError, RecursionError):
-        return None, "event: not JSON"
+        return jsontext.loads(raw), None
+    except jsontext.NotJson as exc:
+        return None, f"event: not JSON: {exc}" if str(exc) != "not UTF-8" else "event: not UTF-8"
 
 
 def text(value: bytes) -> str:

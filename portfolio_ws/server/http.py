@@ -18,7 +18,7 @@ from ..auth.hashqueue import HashQueue, HashQueueFull
 from ..auth.sessions import SessionStore
 from ..auth.throttle import Blocked, LoginThrottle
 from ..auth.users import User, UserStoreBase
-from ..core import wire
+from ..core import jsontext, wire
 from ..cluster.equity import RedisEquityHistory
 from ..core.equity import EquityHistory
 from .admin import AdminReport
@@ -95,9 +95,9 @@ class ApiHandler(Hardened):
         if len(self.request.body) > MAX_LOGIN_BODY:
             raise HTTPError(413, "Request body too large", reason="Payload Too Large")
         try:
-            body = ujson.loads(self.request.body or b"")
-        except (ValueError, OverflowError, RecursionError):
-            raise HTTPError(400, "Body must be a JSON object", reason="Invalid JSON") from None
+            body = jsontext.loads(self.request.body or b"")
+        except jsontext.NotJson as exc:
+            raise HTTPError(400, f"Body must be a JSON object: {exc}", reason="Invalid JSON") from None
         if not isinstance(body, dict):
             raise HTTPError(400, "Body must be a JSON object", reason="Invalid JSON")
         if not encodable(body):  # a lone surrogate ("\ud800") can't become UTF-8 for the store

@@ -18,7 +18,6 @@ import asyncio
 import logging
 from typing import Any, Callable
 
-import ujson
 from redis.exceptions import RedisError
 from tornado.web import HTTPError
 
@@ -27,6 +26,7 @@ from ..auth.stores import open_key_store
 from ..auth.sessions import SessionStore
 from ..auth.users import UserStoreBase
 from ..bus import EventBus
+from ..core import jsontext
 from ..core.ingest import Item, ItemError
 from ..core.seen import SeenIds
 from ..ingest.items import check_items
@@ -75,9 +75,9 @@ class PublishHandler(PlatformHandler):
         key = await self.require_key("publish")
         self.require_json()
         try:
-            items = ujson.loads(self.request.body or b"")
-        except (ValueError, OverflowError, RecursionError):
-            raise HTTPError(400, "The body must be a JSON array of events", reason="Invalid JSON") from None
+            items = jsontext.loads(self.request.body or b"")
+        except jsontext.NotJson as exc:
+            raise HTTPError(400, f"The body must be a JSON array of events: {exc}", reason="Invalid JSON") from None
         if not isinstance(items, list) or not encodable(items):
             raise HTTPError(400, "The body must be a JSON array of events (valid Unicode)", reason="Invalid JSON")
         if not items or len(items) > MAX_ITEMS:

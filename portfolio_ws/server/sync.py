@@ -18,12 +18,12 @@ import asyncio
 import logging
 from typing import Any, Callable
 
-import ujson
 from redis.exceptions import RedisError
 from tornado.web import HTTPError
 
 from ..auth.sessions import SessionStore
 from ..auth.users import UserStoreBase
+from ..core import jsontext
 from ..core.ingest import TEXT_MAX
 from ..ingest.items import check_sync, known_users
 from .http import encodable
@@ -50,9 +50,9 @@ class SyncHandler(PlatformHandler):
         key = await self.require_key("publish")
         self.require_json()
         try:
-            body: Any = ujson.loads(self.request.body or b"")
-        except (ValueError, OverflowError, RecursionError):
-            raise HTTPError(400, "The body must be a JSON object: account, positions, orders",
+            body: Any = jsontext.loads(self.request.body or b"")
+        except jsontext.NotJson as exc:
+            raise HTTPError(400, f"The body must be a JSON object: account, positions, orders ({exc})",
                             reason="Invalid JSON") from None
         if not encodable(body):
             raise HTTPError(400, "Strings must be valid Unicode (no lone surrogates)", reason="Invalid JSON")

@@ -110,3 +110,26 @@ async def test_a_sync_holding_one_bad_field_changes_nothing_and_names_its_path(m
     assert answer["error"]["message"].startswith(f"{path}: ")
     await client.assert_nothing_pending()
     assert server.service.core.portfolio(user_id)[0] == 1
+
+
+NOT_STRICT_JSON = ['[{"type": "trade", "type": "order"}]', '[NaN]', '[01]', '[1e999]', '{"a": 1, "a": 1}',
+                   b'[\xff]', '[{"data": {"price": "1", "price": "2"}}]']
+
+
+@pytest.mark.parametrize("body", NOT_STRICT_JSON)
+async def test_a_body_that_is_not_strict_json_is_refused_on_every_route(make_server, body):
+    """A name twice in one object is read differently by different parsers (ujson took the last)."""
+    server = await make_server()
+    user_id, client = await watching(server, "alice")
+    key = new_key(server)
+    admin = new_key(server, "platform-admin", scope="admin")
+    bearer = {"Content-Type": "application/json"}
+    calls = [("/api/v1/publish", "POST", key), (f"/api/v1/users/{user_id}/portfolio", "PUT", key),
+             ("/api/v1/users", "POST", admin), ("/api/auth/login", "POST", None)]
+    for path, method, with_key in calls:
+        headers = {**bearer, **({"Authorization": f"Bearer {with_key}"} if with_key else {})}
+        response = await server.fetch(path, method, body, headers=headers)
+        error = ujson.loads(response.body)["error"]
+        assert response.code == 400 and error["code"] == "INVALID_JSON", (path, response.body)
+    await client.assert_nothing_pending()
+    assert len(server.users.list()) == 1

@@ -92,7 +92,7 @@ async def test_a_poison_entry_is_dead_lettered_with_its_reason_and_later_entries
     dead = sorted(await raw.xrange(DEAD), key=lambda letter: poison.index(letter[1]["entry"]))
     assert [fields["entry"] for _, fields in dead] == poison
     reasons = [fields["reason"] for _, fields in dead]
-    assert reasons[0] == "event: not JSON"
+    assert reasons[0].startswith("event: not JSON: ")
     assert reasons[1].startswith('no "event" field')
     assert reasons[2].startswith("data.price: ") and "decimal" in reasons[2]
     assert reasons[3] == "userId: no such user"

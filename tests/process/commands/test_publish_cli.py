@@ -33,12 +33,14 @@ async def test_lines_are_published_and_refused_ones_named_by_line(make_server):
     env = {**os.environ, "PORTFOLIO_WS_API_KEY": key}
     bad = trade_item(user_id, "b", "t-b")
     bad["data"]["side"] = "hold"
+    twice = json.dumps(trade_item(user_id, "d", "t-d")).replace('"side": "buy"', '"side": "buy", "side": "sell"')
     lines = [json.dumps(trade_item(user_id, "a", "t-a")), "{not json", "", json.dumps(bad),
-             json.dumps(trade_item(user_id, "c", "t-c"))]
+             json.dumps(trade_item(user_id, "c", "t-c")), twice]
     code, out, err = await run("\n".join(lines) + "\n", env, "--url", server.url, "--batch-size", "1")
     assert code == 1, err
     assert "line 2: not JSON" in err and "line 4.data.side:" in err
-    assert "2 accepted, 0 already taken, 2 refused" in err
+    assert "line 6: not JSON: the name 'side' appears twice" in err  # as the server reads it: refused alone
+    assert "2 accepted, 0 already taken, 3 refused" in err
     assert [(await client.expect("trade_executed"))["data"]["tradeId"] for _ in range(2)] == ["t-a", "t-c"]
     code, _, err = await run("\n".join(lines[:1]) + "\n", env, "--url", server.url)
     assert code == 0 and "0 accepted, 1 already taken, 0 refused" in err
