@@ -25,6 +25,7 @@ from ...settings import AlpacaAccount, AlpacaSettings
 from . import mapping as m
 from .account import Account, configured_account, halt_accounts
 from .report import feed_health
+from .state import Applied
 from .sdk import (Credentials, LoopStockDataStream, LoopTradingStream, StreamStatus, describe, halt, in_executor,
                   order_queries, trading_client)
 
@@ -194,12 +195,17 @@ class AlpacaFeed(Feed):
         except Exception:  # e.g. an event the model refuses: skip the frame, keep the stream
             log.exception("alpaca %s: skipping a trade update that failed", account.user_id)
             return
+        self._deliver(account, applied)
+        await self._update_symbols()
+
+    def _deliver(self, account: Account, applied: Applied) -> None:
+        """Publish what a trade update changed; after a fill the account too, and a REST re-read a
+        moment later (once Alpaca's REST view has caught up). Both feeds' trade updates end here."""
         self._publish(account, applied.events)
         if applied.filled:
             self._send_account(account)
         if applied.resync:
             self._request_sync(account, delay=POST_FILL_SYNC_DELAY)
-        await self._update_symbols()
 
     # --- data stream --------------------------------------------------------------------------
     async def _on_price(self, message: Any) -> None:

@@ -28,7 +28,7 @@ from .. import FeedState
 from ...settings import AlpacaAccount, AlpacaBrokerSettings, AlpacaSettings
 from ..alpaca import mapping as m
 from ..alpaca.account import Account
-from ..alpaca.feed import POST_FILL_SYNC_DELAY, STOP_TIMEOUT, AlpacaFeed
+from ..alpaca.feed import STOP_TIMEOUT, AlpacaFeed
 from ..alpaca.sdk import Credentials, StreamStatus, iso_or_none
 from ..alpaca.state import AccountState
 from .cursor import Cursor, MalformedEvent, TradeEvent
@@ -214,11 +214,7 @@ class AlpacaBrokerFeed(AlpacaFeed):
             log.exception("alpaca broker: event %s of %s failed", event.event_id, account.user_id)
             self._reject(f"event {event.event_id} of {account.user_id}: {type(exc).__name__}")
             return
-        self._publish(account, applied.events)
-        if applied.filled:
-            self._send_account(account)
-        if applied.resync:
-            self._request_sync(account, delay=POST_FILL_SYNC_DELAY)
+        self._deliver(account, applied)
 
     def _reject(self, why: str) -> None:
         """Counted and shown in health always; the log line is thinned like every repeated warning

@@ -39,6 +39,17 @@ async def changed(feed: LeaderFeed, timeout: float = 5 * TTL) -> None:
     feed.changed.clear()
 
 
+async def leader_then_follower(redis: RedisServer, inner_a: Feed, inner_b: Feed, ttl: float,
+                               ttl_b: float | None = None) -> tuple[LeaderFeed, LeaderFeed]:
+    """Node a takes the feed lock (its feed started), then node b starts beside it."""
+    a = LeaderFeed(inner_a, redis.url, "a", ttl)
+    b = LeaderFeed(inner_b, redis.url, "b", ttl if ttl_b is None else ttl_b)
+    await a.start(InMemoryBus())
+    await changed(a)
+    await b.start(InMemoryBus())
+    return a, b
+
+
 async def after_round(feed: LeaderFeed, condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
     """Until ``condition`` holds after one of the feed's rounds with the lock (``LeaderFeed.when``): a
     follower reads the shared health and copies the records in its rounds, on its own timer."""
@@ -56,11 +67,7 @@ async def until_shared(follower: LeaderFeed) -> None:
 async def test_one_node_runs_the_feed_and_another_takes_over_when_it_dies(
         io_loop: Any, redis_server: RedisServer) -> None:
     inner_a, inner_b = CountingFeed(), CountingFeed()
-    a = LeaderFeed(inner_a, redis_server.url, "a", TTL)
-    b = LeaderFeed(inner_b, redis_server.url, "b", TTL)
-    await a.start(InMemoryBus())
-    await changed(a)
-    await b.start(InMemoryBus())
+    a, b = await leader_then_follower(redis_server, inner_a, inner_b, TTL)
     assert inner_a.running and a.health().details["leader"] is True
     await until_shared(b)
     shared = b.health()  # the follower reports the leader's feed, not its own idle copy
@@ -80,11 +87,8 @@ async def test_one_node_runs_the_feed_and_another_takes_over_when_it_dies(
 
 async def test_a_clean_stop_hands_over_at_once(io_loop: Any, redis_server: RedisServer) -> None:
     inner_a, inner_b = CountingFeed(), CountingFeed()
-    a = LeaderFeed(inner_a, redis_server.url, "a", 30.0)  # a TTL far longer than the test
-    b = LeaderFeed(inner_b, redis_server.url, "b", 0.3)
-    await a.start(InMemoryBus())
-    await changed(a)
-    await b.start(InMemoryBus())
+    # a: a TTL far longer than the test
+    a, b = await leader_then_follower(redis_server, inner_a, inner_b, 30.0, ttl_b=0.3)
     await a.stop()
     await changed(b, timeout=5.0)
     assert inner_b.running and not inner_a.running
@@ -96,11 +100,7 @@ async def test_redis_restarted_empty_leaves_the_feed_with_its_leader(io_loop: An
     the market over); the leader takes it back at its next renewal."""
     ttl = 1.2
     inner_a, inner_b = CountingFeed(), CountingFeed()
-    a = LeaderFeed(inner_a, redis_server.url, "a", ttl)
-    b = LeaderFeed(inner_b, redis_server.url, "b", ttl)
-    await a.start(InMemoryBus())
-    await changed(a)
-    await b.start(InMemoryBus())
+    a, b = await leader_then_follower(redis_server, inner_a, inner_b, ttl)
     await until_shared(b)  # b has seen a's lease
     redis_server.restart()
     try:
@@ -137,11 +137,7 @@ async def test_after_redis_restarted_empty_the_next_leader_continues_from_the_mi
     node taking over continues from its own copy (not a new day), and writes it back."""
     ttl = 0.6
     inner_a, inner_b = KeepingFeed(b"market day-1 at event 5000"), KeepingFeed(b"market day-1 at event 6000")
-    a = LeaderFeed(inner_a, redis_server.url, "a", ttl)
-    b = LeaderFeed(inner_b, redis_server.url, "b", ttl)
-    await a.start(InMemoryBus())
-    await changed(a)
-    await b.start(InMemoryBus())
+    a, b = await leader_then_follower(redis_server, inner_a, inner_b, ttl)
     await until_shared(b)
     await after_round(b, lambda: b._state.copies.get("market", (None,))[0] == b"market day-1 at event 5000",
                       "b's copy of the leader's record", 3 * ttl)
