@@ -101,6 +101,8 @@ class PositionUpdate:
             raise InvalidEvent(f"PositionUpdate.side must be long or short, got {self.side!r}")
         if self.quantity < 0:
             raise InvalidEvent("PositionUpdate.quantity is unsigned; use side='short'")
+        if self.market_value < 0:
+            raise InvalidEvent("PositionUpdate.market_value is unsigned; side says short")
 
     @property
     def key(self) -> str:
@@ -136,6 +138,8 @@ class OrderUpdate:
             raise InvalidEvent(f"OrderUpdate.status {self.status!r} is not one of {c.ORDER_STATUSES}")
         if self.side not in c.ORDER_SIDES:
             raise InvalidEvent(f"OrderUpdate.side must be buy or sell, got {self.side!r}")
+        if self.qty < 0 or self.filled_qty < 0:
+            raise InvalidEvent("OrderUpdate.qty and filled_qty are unsigned; side says buy or sell")
 
     @property
     def key(self) -> str:
@@ -197,6 +201,8 @@ class TradeExecuted:
         _check(self)
         if self.side not in c.ORDER_SIDES:
             raise InvalidEvent(f"TradeExecuted.side must be buy or sell, got {self.side!r}")
+        if self.quantity <= 0:
+            raise InvalidEvent("TradeExecuted.quantity must be more than zero (a fill of something)")
 
     @property
     def key(self) -> str:

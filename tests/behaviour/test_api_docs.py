@@ -277,7 +277,8 @@ async def test_the_documents_reject_what_the_protocol_forbids(make_server):
     assert docs.server_message(good) == "positionUpdate"
     bad_values = [("currentPrice", 242.1), ("currentPrice", "242.1000"), ("currentPrice", "242.1"),
                   ("quantity", "20.0"), ("quantity", "-20"), ("unrealizedPnl", "-0.00"), ("entryPrice", "250.001"),
-                  ("marketValue", "0.5"), ("side", "flat"), ("openedAt", "2026-01-05T15:00:00Z")]
+                  ("marketValue", "0.5"), ("marketValue", "-4842.00"), ("side", "flat"),
+                  ("openedAt", "2026-01-05T15:00:00Z")]
     for field, value in bad_values:
         with pytest.raises(AssertionError):
             docs.server_message({**good, "data": {**good["data"], field: value}})

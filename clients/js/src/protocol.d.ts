@@ -5,10 +5,14 @@
 
 /** Money and prices: decimal strings, 2 decimals (4 below $1.00). Parse with a decimal library. */
 export type Money = string;
+/** Money without a sign: a position's marketValue (its side says long or short). */
+export type UnsignedMoney = Money;
 /** Percentages, times 100, 2 decimals: "3.08" is 3.08 %. */
 export type Percent = string;
 /** Quantities: exact decimal strings, no trailing zeros: "100", "0.5", "0". */
 export type Quantity = string;
+/** A quantity more than zero: a trade's. */
+export type PositiveQuantity = Quantity;
 /** ISO 8601 UTC with milliseconds and Z: "2026-01-05T15:00:00.000Z". */
 export type Timestamp = string;
 /** Per-user offset: keep the highest one applied and send it as resumeFrom. */
@@ -35,7 +39,7 @@ export interface Position {
   entryPrice: Money;
   unrealizedPnl: Money;
   unrealizedPnlPercent: Percent;
-  marketValue: Money;
+  marketValue: UnsignedMoney;
   side: "long" | "short";
   strategyId: string | null;
   openedAt: Timestamp | null;
@@ -72,7 +76,7 @@ export interface Trade {
   tradeId: string;
   symbol: string;
   side: "buy" | "sell";
-  quantity: Quantity;
+  quantity: PositiveQuantity;
   price: Money;
   pnl: Money | null;
   executedAt: Timestamp;

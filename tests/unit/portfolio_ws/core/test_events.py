@@ -93,3 +93,20 @@ def test_order_last_time_prefers_updated_then_filled_then_submitted() -> None:
     filled = dataclasses.replace(base, status="filled", filled_at=later(60))
     assert filled.last_time == later(60)
     assert dataclasses.replace(filled, updated_at=later(120)).last_time == later(120)
+
+
+@pytest.mark.parametrize("event,changes", [
+    (position(), {"market_value": Decimal("-17550.00")}),   # unsigned from every feed (protocol.md section 4)
+    (position(side="short"), {"market_value": Decimal("-1")}),
+    (order(), {"qty": Decimal("-50")}),
+    (order(), {"filled_qty": Decimal("-1")}),
+    (trade(), {"quantity": Decimal("0")}),
+    (trade(), {"quantity": Decimal("-25")}),
+])
+def test_what_the_wire_promises_unsigned_is_refused_signed_from_any_feed(event: object, changes: dict) -> None:
+    with pytest.raises(InvalidEvent, match="unsigned|more than zero"):
+        dataclasses.replace(event, **changes)  # type: ignore[type-var]
+
+
+def test_a_notional_order_not_yet_filled_has_quantity_zero() -> None:
+    assert order(qty="0").qty == 0
