@@ -14,6 +14,10 @@ with each user's last position up to there. A new leader starts from the newest 
 events all reached the bus (each user's position in the bus at or past the checkpoint's), else from
 the market's start, and publishes from there on; the bus refuses any event at or below its user's
 position, so what the dead leader had published goes out once, and what it had not goes out now.
+``Positions`` is the bus's positions as the leader last read them, kept as a record of its own:
+Redis restarted empty loses them with everything else, and every node's copy of the records
+(feeds/leader.py) brings them back, so the checkpoint is still known covered and the bus refuses
+again what it had already taken.
 
 A checkpoint is JSON (``snapshot.py`` for the simulation in it) with a format name and a version,
 never a pickle: whoever can write to Redis must not be able to run code on the leader through it. A
@@ -99,6 +103,47 @@ class Market:
             return 0
         market_id, _, n = position.rpartition(":")
         return int(n) if market_id == self.market_id and n.isdigit() else 0
+
+
+@dataclass(frozen=True)
+class Positions:
+    """How far each user's events of a market were known to be on the bus (its positions there, read
+    back), kept as a feed record beside the checkpoints: every node holds a copy, so after Redis
+    restarted empty a new leader can still tell that a checkpoint is covered, and put the positions
+    back before it publishes (else the bus would take every event of a user again)."""
+
+    market_id: str
+    last: dict[str, int]  # user -> ordinal of its last event the bus had
+
+    def merged(self, market: Market, positions: dict[str, str]) -> Positions:
+        """These and the bus's own ``positions`` of ``market``, the furthest of each user."""
+        last = dict(self.last) if self.market_id == market.market_id else {}
+        for user, position in positions.items():
+            n = market.ordinal(position)
+            if n > last.get(user, 0):
+                last[user] = n
+        return Positions(market.market_id, last)
+
+    def of(self, market: Market) -> dict[str, str]:
+        """As the bus's positions (``"<market>:<n>"``)."""
+        return {user: market.position(n) for user, n in self.last.items()} if self.market_id == market.market_id \
+            else {}
+
+    def encode(self) -> bytes:
+        return ujson.dumps({"market": self.market_id, "last": self.last}).encode()
+
+    @staticmethod
+    def decode(raw: bytes) -> Positions:
+        """Raises ``ValueError`` on anything that is not a positions record."""
+        try:
+            d = ujson.loads(raw)
+            last = d["last"]
+            if not isinstance(last, dict) or not all(
+                    isinstance(u, str) and isinstance(n, int) and not isinstance(n, bool) for u, n in last.items()):
+                raise ValueError("last")
+            return Positions(str(d["market"]), dict(last))
+        except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"not a positions record: {exc}") from None
 
 
 @dataclass

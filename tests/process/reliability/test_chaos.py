@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -36,6 +37,10 @@ STEADY = 6.0  # seconds of normal streaming before the fault, and after it
 LOAD_USERS = [*USERS, *(f"load-{n:02d}" for n in range(int(os.environ.get("CHAOS_LOAD_USERS", "10")) - 3))]
 LOAD_SOCKETS = int(os.environ.get("CHAOS_LOAD_SOCKETS", "10"))
 LOAD_LIMIT = LOAD_SOCKETS + 1  # per user: each user's sockets and one more
+# Simulated seconds a new leader may re-send after Redis restarted empty under a crashed leader: what
+# it published after its last positions record reached the survivor (two renewal periods of real
+# time at speed 20, and one more for the checkpoint; docs/reliability.md). Not the day.
+REPEAT_WINDOW = 3 * TTL / 3 * 20
 
 
 def env(redis: RedisServer, node: str, **extra: str) -> dict[str, str]:
@@ -204,6 +209,50 @@ async def _slots(redis: RedisServer, user_id: str, count: int) -> bool:
         return int(await raw.zcard(key(KEY_PREFIX, "slots", "user", user_id))) >= count
     finally:
         await raw.aclose()
+
+
+async def test_redis_restarted_empty_then_the_leader_lost_before_positions_return(cluster: Cluster) -> None:
+    """Redis comes back empty (the users' positions on the bus gone with the rest) and the feed leader
+    dies before it published or saved anything into it: the survivor must continue the market from
+    a checkpoint (every node's copy of the records says where each user's events were), not re-run
+    it from its start (which re-published trades clients already had)."""
+    await cluster.start(2)
+    await cluster.open_streams()
+    leader = await cluster.leader()
+    follower = next(n for n in cluster.nodes if n is not leader)
+    await asyncio.sleep(STEADY)
+    assert leader.proc is not None
+    leader.proc.send_signal(signal.SIGSTOP)  # frozen: nothing more of its reaches the new Redis
+    restarted_at = time.monotonic()
+    cluster.redis.restart()
+    leader.proc.send_signal(signal.SIGKILL)
+    await leader.proc.wait()
+    await until(lambda: _leads(follower), TAKEOVER + 3, "the survivor taking over")
+    await cluster.streaming_since(restarted_at, TAKEOVER + 1 + 2, "after the takeover")
+    await asyncio.sleep(STEADY)
+    report = await cluster.verify((restarted_at, time.monotonic()), TAKEOVER + 1)
+    for stream in cluster.streams:  # a market re-run from its start showed the morning's balances again
+        times = _account_times(stream)
+        back = max([a - b for a, b in zip(times, times[1:])], default=0.0)
+        assert times and back <= REPEAT_WINDOW, f"{stream.name}: the account went back {back:.0f} s in time"
+    for name in cluster.users:  # the cluster's history after the restart holds each trade once
+        recorded = list((await recorded_trades(cluster.redis.url, cluster.ids[name])).values())
+        assert len(recorded) == len(set(recorded)), (name, len(recorded), len(set(recorded)))
+    details = (await admin(follower))["feed"]["details"]
+    assert details["resumedFrom"].startswith("checkpoint at event"), details["resumedFrom"]
+    print(f"Redis emptied, then the leader lost: longest pause {report.max_gap:.1f} s, {report.trades} trades, "
+          f"resumed from {details['resumedFrom']}")
+
+
+def _account_times(stream: Stream) -> list[float]:
+    """The account's own times (``data.timestamp``, epoch seconds), in arrival order."""
+    found = []
+    for _, message in stream.data():
+        data = message.get("data") or {}
+        account = data if message["type"] == "account_update" else data.get("account")
+        if isinstance(account, dict) and "timestamp" in account:
+            found.append(datetime.fromisoformat(account["timestamp"].replace("Z", "+00:00")).timestamp())
+    return found
 
 
 async def _try_connect(node: ServeProcess, cookie: str) -> tuple[int | None, str | None]:

@@ -20,7 +20,7 @@ from portfolio_ws.core.events import TradeExecuted
 from portfolio_ws.feeds import FeedState
 from portfolio_ws.settings import SimulatorSettings
 from simulator import Simulation
-from simulator.checkpoint import Checkpoint, Market
+from simulator.checkpoint import Checkpoint, Market, Positions
 from simulator.clock import SimClock
 from simulator.feed import SimulatorFeed
 from tests.poll import until
@@ -249,6 +249,46 @@ async def test_redis_emptied_then_the_leader_lost_still_publishes_each_event_onc
         await state.close()
 
 
+@pytest.mark.slow
+async def test_redis_emptied_and_the_leader_lost_at_once_the_successor_puts_the_positions_back(
+        io_loop: Any, redis_server: RedisServer) -> None:
+    """Redis restarted empty and the leader died before saving into it: the bus has no user's
+    position, yet the successor continues from a checkpoint (the positions record, from this node's
+    copy, covers it) and puts the positions back before publishing, so nothing goes out twice."""
+    from portfolio_ws.feeds.leader import RedisFeedState
+
+    clock = FakeClock(ny("2025-03-03 10:00"))
+    state = RedisFeedState(redis_server.url)  # its copies: what every node holds of the records
+    watcher, received = await watching(redis_server.url, USERS, clock=clock)
+    first, first_bus = await leading(redis_server.url, "first", state, clock, clock=clock)
+    market = Market.decode(await state.get("market") or b"")
+    await advance(clock, first, first_bus, market, 20)
+    keeper = first._keeper
+    assert keeper is not None and keeper.saves >= 2
+    # One more save, with everything published on the bus: the positions record then covers every
+    # event (events published after the last save are the window a crash re-sends: reliability.md).
+    saves, keeper.saved_at = keeper.saves, float("-inf")
+    await until(lambda: keeper.saves > saves, TIMEOUT, "one more checkpoint saved")
+    await first.stop()
+    await first_bus.close(drain_seconds=0)
+    raw = aioredis.Redis.from_url(redis_server.url)
+    await raw.flushall()
+    await raw.aclose()
+    clock.now += 15  # the lease runs out; another node takes over
+    second, second_bus = await leading(redis_server.url, "second", state, clock, clock=clock)
+    try:
+        assert second.health().details["resumedFrom"].startswith("checkpoint at event")
+        expected = reference(market, clock.now)
+        await caught_up(second, second_bus, received, len(expected))
+        assert [to_dict(e) for e in received.events] == expected  # nothing twice, nothing lost
+        assert sorted(await second_bus.positions(USERS)) == sorted(USERS)  # back on the bus
+    finally:
+        await second.stop()
+        await second_bus.close()
+        await watcher.close()
+        await state.close()
+
+
 async def test_a_user_added_later_joins_the_market_and_a_successor_re_runs_the_join(
         io_loop: Any, redis_server: RedisServer) -> None:
     clock = FakeClock(ny("2025-03-03 10:00"))
@@ -297,3 +337,16 @@ def test_a_checkpoint_with_open_orders_and_positions_reads_back_with_their_statu
     assert after == before
     assert [type(getattr(e, "side", None)) for e in after] == [type(getattr(e, "side", None)) for e in before]
     assert [type(getattr(e, "status", None)) for e in after] == [type(getattr(e, "status", None)) for e in before]
+
+
+def test_a_positions_record_takes_the_furthest_of_each_user_of_its_own_market_and_refuses_garbage() -> None:
+    market = Market("m1", "f", 0.0, 0.0, False, ("ann", "ben", "cat"))
+    kept = Positions.decode(Positions("m1", {"ann": 40, "ben": 7}).encode())
+    merged = kept.merged(market, {"ann": "m1:12", "ben": "m1:9", "cat": "old:99"})  # cat's: another market
+    assert merged == Positions("m1", {"ann": 40, "ben": 9})
+    assert merged.of(market) == {"ann": "m1:40", "ben": "m1:9"}
+    assert Positions("m0", {"ann": 40}).merged(market, {"ben": "m1:3"}) == Positions("m1", {"ben": 3})
+    for raw in (b"\x80", b"[]", b'{"market": "m1"}', b'{"market": "m1", "last": {"ann": "40"}}',
+                b'{"market": "m1", "last": {"ann": true}}'):
+        with pytest.raises(ValueError, match="not a positions record"):
+            Positions.decode(raw)
