@@ -8,7 +8,8 @@ the lock taken) stops its feed, so two feeds never run longer than one renewal i
 
 The feed continues where the last leader stopped: it keeps its records in ``RedisFeedState``
 (``<prefix>feed:<name>``, expiring ``STATE_KEEP_SECONDS`` after their last write, so a market no node
-ran for that long is over). The holder also shares its feed's health (``<prefix>feed-health``,
+ran for that long is over). Each record that changed gets a new stamp in ``<prefix>feed-stamps``, so
+a follower copying the records reads only those whose stamp it has not seen. The holder also shares its feed's health (``<prefix>feed-health``,
 expiring with the lock): every other node reports the feed as the leader sees it, not as its own
 idle copy.
 """
@@ -19,6 +20,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+import uuid
 from typing import Awaitable, Callable
 
 import redis.asyncio as aioredis
@@ -36,6 +38,9 @@ from . import Feed, FeedState
 log = logging.getLogger(__name__)
 
 STATE_KEEP_SECONDS = 600.0
+# A record written again unchanged is stamped anew at most this often: followers then re-read it,
+# which keeps their copy's age (what ``_young`` trusts) within this of the record's in Redis.
+RESTAMP_SECONDS = 60.0
 
 # KEYS: lock, released marker. ARGV: node id, ttl ms, "peek" to only look unless the holder let it
 # go cleanly (the marker). Takes a free lock or renews our own: 1 if we renewed it, 2 if we took it
@@ -67,15 +72,21 @@ return 0
 
 class RedisFeedState(FeedState):
     """The records in Redis, and a copy of each on this node (``mirror``): what it last wrote, or on a
-    follower what it last read there. A record Redis lost (restarted empty) comes back from the copy."""
+    follower what it last read there. A record Redis lost (restarted empty) comes back from the copy.
+    A write that changes a record (or is the first in ``RESTAMP_SECONDS``) sets a new random stamp for
+    it in ``stamps_key``; ``mirror`` reads the stamps first and then only the records whose stamp
+    changed, so a follower's poll costs one small read while the records stand still."""
 
     def __init__(self, url: str, prefix: str = KEY_PREFIX, keep_seconds: float = STATE_KEEP_SECONDS,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.prefix = prefix
         self.keep_ms = int(keep_seconds * 1000)
         self.index_key = key(prefix, "feed-records")
+        self.stamps_key = key(prefix, "feed-stamps")
         self._clock = clock
         self.copies: dict[str, tuple[bytes, float]] = {}  # name -> (record, when it was written: clock)
+        self._stamped: dict[str, float] = {}  # name -> when this node last stamped it (clock)
+        self._seen: dict[str, str] = {}  # name -> the stamp of the record as this node last read it
         # Bytes (records are the feed's own encoding); a socket timeout so a paused Redis can't hold the feed.
         self._redis: aioredis.Redis = redis_client(url, text=False, socket_timeout=10.0)
 
@@ -91,12 +102,22 @@ class RedisFeedState(FeedState):
         return None
 
     async def put(self, name: str, value: bytes) -> None:
-        self.copies[name] = (value, self._clock())
-        await self._store(name, value, self._clock())
+        now = self._clock()
+        copy = self.copies.get(name)
+        stamp = copy is None or copy[0] != value or now - self._stamped.get(name, float("-inf")) >= RESTAMP_SECONDS
+        self.copies[name] = (value, now)
+        await self._store(name, value, now, stamp=stamp)
 
     async def mirror(self) -> None:
-        """Copy every record from Redis (a follower, on each poll of the lock)."""
-        names = sorted(n.decode() if isinstance(n, bytes) else n for n in await self._redis.smembers(self.index_key))
+        """Copy from Redis every record whose stamp changed since this node last read it (a
+        follower, on each poll of the lock); every record when none is stamped (an older leader)."""
+        stamps = {_text(n): _text(v) for n, v in (await self._redis.hgetall(self.stamps_key)).items()}
+        if stamps:
+            names = sorted(n for n, stamp in stamps.items() if self._seen.get(n) != stamp)
+        else:
+            names = sorted(_text(n) for n in await self._redis.smembers(self.index_key))
+        if not names:
+            return
         async with self._redis.pipeline(transaction=False) as pipe:
             for name in names:
                 pipe.get(self.key(name))
@@ -104,10 +125,12 @@ class RedisFeedState(FeedState):
             found = await pipe.execute()
         now = self._clock()
         for name, value, left in zip(names, found[::2], found[1::2]):
+            if name in stamps:  # read at or after that stamp: a later write brings a later one
+                self._seen[name] = stamps[name]
             if not isinstance(value, bytes):
                 continue
             written = now - (self.keep_ms - int(left)) / 1000 if int(left) > 0 else now
-            if name not in self.copies or self.copies[name][0] != value:
+            if name not in self.copies or self.copies[name][0] != value or name in stamps:
                 self.copies[name] = (value, written)
 
     async def restore(self) -> None:
@@ -121,19 +144,29 @@ class RedisFeedState(FeedState):
         copy = self.copies.get(name)
         return copy if copy is not None and self._clock() - copy[1] < self.keep_ms / 1000 else None
 
-    async def _store(self, name: str, value: bytes, written: float, only_missing: bool = False) -> None:
+    async def _store(self, name: str, value: bytes, written: float, only_missing: bool = False,
+                     stamp: bool = True) -> None:
         left = max(1, self.keep_ms - int((self._clock() - written) * 1000))
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(self.key(name), value, px=left, nx=only_missing)
             pipe.sadd(self.index_key, name)
             pipe.pexpire(self.index_key, self.keep_ms)
+            if stamp:  # random, not a counter: one Redis restarted empty counts again from 1
+                pipe.hset(self.stamps_key, name, uuid.uuid4().hex[:16])
+            pipe.pexpire(self.stamps_key, self.keep_ms)
             await pipe.execute()
+        if stamp:
+            self._stamped[name] = self._clock()
 
     def key(self, name: str) -> str:
         return key(self.prefix, "feed", name)
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+def _text(name: bytes | str) -> str:
+    return name.decode() if isinstance(name, bytes) else name
 
 
 def _health_record(health: FeedHealth, node_id: str) -> str:

@@ -166,3 +166,45 @@ async def test_a_leader_writes_its_records_back_when_redis_comes_back_empty(
         await reader.close()
         await a.stop()
 
+
+
+async def _commands(raw: Any, *names: str) -> int:
+    """How many of these commands Redis has run so far (INFO commandstats)."""
+    stats = await raw.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in names)
+
+
+async def test_a_follower_reads_only_the_records_whose_stamp_changed(io_loop: Any, redis_server: RedisServer) -> None:
+    """A follower polls the records every renewal: while they stand still a poll reads no record;
+    a changed record is read on the next poll; one written again unchanged is re-read once a
+    RESTAMP_SECONDS (so the follower's copy stays as young as the record in Redis)."""
+    import redis.asyncio as aioredis
+
+    from portfolio_ws.feeds.leader import RESTAMP_SECONDS
+
+    now = [1000.0]
+    leader = RedisFeedState(redis_server.url, clock=lambda: now[0])
+    follower = RedisFeedState(redis_server.url, clock=lambda: now[0])
+    raw = aioredis.Redis.from_url(redis_server.url)
+    try:
+        await leader.put("market", b"market m1")
+        await leader.put("checkpoint-0", b"checkpoint at 10")
+        await follower.mirror()
+        assert {n: c[0] for n, c in follower.copies.items()} == {"market": b"market m1", "checkpoint-0": b"checkpoint at 10"}
+        reads = await _commands(raw, "get", "smembers")
+        await follower.mirror()  # nothing changed: the stamps only
+        assert await _commands(raw, "get", "smembers") == reads
+        await leader.put("market", b"market m1")  # rewritten unchanged (every save does)
+        await leader.put("checkpoint-0", b"checkpoint at 20")
+        await follower.mirror()
+        assert follower.copies["checkpoint-0"][0] == b"checkpoint at 20"
+        assert await _commands(raw, "get") == reads + 1  # the changed record only
+        now[0] += RESTAMP_SECONDS
+        await leader.put("market", b"market m1")
+        await follower.mirror()
+        assert await _commands(raw, "get") == reads + 2
+        assert follower.copies["market"][0] == b"market m1" and follower.copies["market"][1] == pytest.approx(now[0], abs=0.01)
+    finally:
+        await raw.aclose()
+        await leader.close()
+        await follower.close()
