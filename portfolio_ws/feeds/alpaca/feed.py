@@ -373,9 +373,7 @@ class AlpacaFeed(Feed):
     async def _clock_loop(self) -> None:
         """Keep ``market_open`` from Alpaca's clock, read through any account that answers."""
         while self._started:
-            for account in list(self._accounts):
-                if account.client is None:
-                    continue
+            for account in [a for a in self._accounts if a.client is not None]:
                 try:
                     self._market_open = m.clock_is_open(await in_executor(account.client.get_clock))
                     break
