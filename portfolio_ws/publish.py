@@ -17,6 +17,10 @@ backoff, ``retries`` times) when it may not have been taken: no answer, 429 or a
 than 429 is the caller's mistake and raises ``PublishError`` at once. Per-item refusals are not
 errors: they come back in ``PublishResult.rejected`` with the index into the events you passed.
 
+Values: ``Decimal`` is sent as the wire's decimal string (``Decimal("1E+2")`` as ``"100"``), an aware
+``datetime`` as RFC 3339; a NaN, an infinity or a naive ``datetime`` raises ``ValueError`` before
+anything is sent (the server would refuse the whole batch as invalid JSON, or the item).
+
 ``sync(user_id, state)`` replaces one user's whole state (``PUT /api/v1/users/{userId}/portfolio``,
 all or nothing) and returns the server's answer (``offset``, the counts). It is retried like a batch:
 a sync sent twice leaves the same state (each one takes an offset and sends the user's sockets a
@@ -33,6 +37,8 @@ import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, Iterable
 
 BATCH_SIZE = 500
@@ -68,6 +74,24 @@ def with_ids(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e if not isinstance(e, dict) or e.get("id") else {**e, "id": str(uuid.uuid4())} for e in events]
 
 
+def _wire(value: Any) -> str:
+    """``json.dumps``'s ``default``: what a Python program holds, as the wire takes it."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a decimal the wire takes (finite decimals only)")
+        return format(value, "f")  # never an exponent: the wire's grammar has none
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"{value.isoformat()} has no time zone (the wire takes RFC 3339 times)")
+        return value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def to_json(value: Any) -> bytes:
+    """The body sent: strict JSON (no NaN or Infinity), decimals and times as the wire writes them."""
+    return json.dumps(value, allow_nan=False, default=_wire).encode()
+
+
 def _retryable(status: int | None) -> bool:
     return status is None or status == 429 or status >= 500
 
@@ -95,7 +119,7 @@ class _Base:
 
     def _batches(self, events: Iterable[dict[str, Any]]) -> list[tuple[int, bytes]]:
         items = with_ids(events)
-        return [(start, json.dumps(items[start:start + self.batch_size]).encode())
+        return [(start, to_json(items[start:start + self.batch_size]))
                 for start in range(0, len(items), self.batch_size)]
 
     def _sync_url(self, user_id: str) -> str:
@@ -113,7 +137,7 @@ class Publisher(_Base):
 
     def sync(self, user_id: str, state: dict[str, Any]) -> dict[str, Any]:
         """Replace the user's whole state; the server's answer (``offset``, counts, ``tradesKept``)."""
-        return self._send("PUT", self._sync_url(user_id), json.dumps(state).encode(), "sync")
+        return self._send("PUT", self._sync_url(user_id), to_json(state), "sync")
 
     def _send(self, method: str, url: str, body: bytes, what: str = "publish") -> dict[str, Any]:
         for attempt in range(self.retries + 1):
@@ -156,7 +180,7 @@ class AsyncPublisher(_Base):
 
     async def sync(self, user_id: str, state: dict[str, Any]) -> dict[str, Any]:
         """Replace the user's whole state; the server's answer (``offset``, counts, ``tradesKept``)."""
-        return await self._send("PUT", self._sync_url(user_id), json.dumps(state).encode(), "sync")
+        return await self._send("PUT", self._sync_url(user_id), to_json(state), "sync")
 
     async def _send(self, method: str, url: str, body: bytes, what: str = "publish") -> dict[str, Any]:
         from tornado.httpclient import HTTPClientError

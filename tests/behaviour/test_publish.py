@@ -5,6 +5,8 @@ server on its own socket forwards each request and, the first time, answers 503 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -116,4 +118,28 @@ async def test_sync_replaces_the_state_and_a_refused_one_names_every_field(make_
     answer = await asyncio.get_running_loop().run_in_executor(None, blocking.sync, user_id,
                                                               state(positions=[]))
     assert answer["offset"] == 2 and (await client.expect("snapshot"))["data"]["positions"] == []
+    await client.assert_nothing_pending()
+
+
+async def test_decimals_and_aware_times_are_sent_as_the_wire_writes_them(make_server):
+    """A Python program holds Decimal and datetime: the publisher sends the wire's strings (no
+    exponent, RFC 3339), and a NaN or a naive time is refused before anything is sent."""
+    server = await make_server()
+    user_id, client = await watching(server, "alice", "trades")
+    item = trade_item(user_id, "dec-1", "t-dec")
+    item["data"].update(quantity=Decimal("1E+1"), price=Decimal("520.50"),
+                        executedAt=datetime(2026, 1, 5, 15, 30, 0, 250000, tzinfo=timezone.utc))
+    async with AsyncPublisher(server.url, new_key(server), retries=0) as publisher:
+        result = await publisher.publish([item])
+        assert len(result.accepted) == 1 and not result.rejected
+        message = await client.recv()
+        assert message is not None and message["type"] == "trade_executed"
+        assert (message["data"]["quantity"], message["data"]["price"]) == ("10", "520.50")
+        assert message["data"]["executedAt"].startswith("2026-01-05T15:30:00.25")
+        for bad, why in ((Decimal("NaN"), "finite"), (float("inf"), "Out of range"),
+                         (datetime(2026, 1, 5, 15, 30), "no time zone")):
+            refused = trade_item(user_id, "dec-2", "t-bad")
+            refused["data"]["price" if not isinstance(bad, datetime) else "executedAt"] = bad
+            with pytest.raises(ValueError, match=why):
+                await publisher.publish([refused])
     await client.assert_nothing_pending()
