@@ -9,9 +9,13 @@ to a node), subscribed to every channel; then a publisher process puts ``rate`` 
 (60% position updates, batched; 40% trades, sent at once) for users taken round-robin through its
 own RedisBus, as a feed leader would. After ``warmup`` seconds, node CPU (/proc) and client
 messages are counted for ``seconds``. Runs alternate 1, 2, 4 nodes so a noisy spell of the shared
-machine falls on all of them; figures are medians over ``runs``.
+machine falls on all of them; figures are medians over ``runs``, and the CPU share is also given run
+by run (each count's run i, back to back). ``--pin`` puts the nodes on the first CPU and
+redis-server, the clients and the publisher on the others, as on machines of their own (on a
+2-core machine the 4 nodes then share one core).
 
     python benchmarks/cluster_scaling.py                          # 1,000 users, 1,000 events/s, 3 runs each
+    python benchmarks/cluster_scaling.py --nodes 1,4 --runs 5 --pin      # the load off the nodes' core
     python benchmarks/cluster_scaling.py --users 400 --rate 800 --runs 1 --out /tmp/scaling.json
 """
 
@@ -127,7 +131,10 @@ async def clients(plan: list[tuple[int, str]], seconds: float, out: Path) -> Non
 
 # ---- one run -------------------------------------------------------------------------------------
 def one_run(nodes: int, users: int, rate: float, warmup: float, seconds: float, seed: int,
-            scratch: Path, idle: float = 5.0) -> dict[str, Any]:
+            scratch: Path, idle: float = 5.0, pin: bool = False) -> dict[str, Any]:
+    everywhere = os.sched_getaffinity(0)
+    nodes_cpus, load_cpus = ({min(everywhere)}, everywhere - {min(everywhere)}) if pin else (everywhere, everywhere)
+    os.sched_setaffinity(0, load_cpus)  # redis-server, clients and publisher inherit it
     redis_port = free_port()
     redis = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(redis_port),
                               "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
@@ -148,8 +155,10 @@ def one_run(nodes: int, users: int, rate: float, warmup: float, seconds: float, 
             servers.append(Server([sys.executable, "-m", "cli", "serve", "--config", str(config), "--port", str(port),
                                    "--database", database, "--feed", "none"], port,
                                   scratch / f"node-{nodes}-{i}.log", env))
+        os.sched_setaffinity(0, nodes_cpus)
         for server in servers:
             server.start(ready_within=60)
+        os.sched_setaffinity(0, load_cpus)
         plan = [(servers[i % nodes].port, session) for i, (_, session) in enumerate(sessions)]
         plan_file, client_out = scratch / "plan.json", scratch / f"clients-{nodes}-{seed}.json"
         plan_file.write_text(json.dumps(plan))
@@ -194,6 +203,7 @@ def one_run(nodes: int, users: int, rate: float, warmup: float, seconds: float, 
             server.stop()
         redis.terminate()
         redis.wait()
+        os.sched_setaffinity(0, everywhere)
     messages = sum(1 for at in got["arrivals"] if window_start <= at < window_end)
     lat = sorted(v for at, v in got["latencies"] if window_start <= at < window_end)
     node_cpu = [100 * spent[s.pid] / seconds for s in servers]
@@ -203,7 +213,7 @@ def one_run(nodes: int, users: int, rate: float, warmup: float, seconds: float, 
     cluster_events = sum(taken)
     per_thousand = [1000 * spent[s.pid] * 1000 / cluster_events if cluster_events else 0.0 for s in servers]
     return {
-        "nodes": nodes, "users": users, "rate": rate, "seconds": seconds,
+        "nodes": nodes, "users": users, "rate": rate, "seconds": seconds, "pinned": pin,
         "nodeCpuPercent": [round(v, 1) for v in node_cpu],           # each node, % of one core
         "nodeCpuPercentMean": round(statistics.mean(node_cpu), 1),
         "idleNodeCpuPercentMean": round(statistics.mean(idle_cpu), 1),  # sockets open, no events
@@ -242,6 +252,9 @@ def main() -> None:
     parser.add_argument("--nodes", default=",".join(map(str, NODE_COUNTS)),
                         help="node counts to run, comma-separated (the first is the baseline of the shares)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/cluster_scaling.json")
+    parser.add_argument("--pin", action="store_true",
+                        help="nodes on the first CPU, redis-server and the load (clients, publisher) on the "
+                             "others, as on machines of their own: the load's work and caches off the nodes' core")
     parser.add_argument("--redis")
     parser.add_argument("--users-file", type=Path)
     parser.add_argument("--plan", type=Path)
@@ -259,7 +272,7 @@ def main() -> None:
             for nodes in counts:  # alternating, so noise falls on every count alike
                 print(f"{nodes} node(s), run {run + 1}/{args.runs} ...", flush=True)
                 result = one_run(nodes, args.users, args.rate, args.warmup, args.seconds, run + args.seed,
-                                 Path(scratch))
+                                 Path(scratch), pin=args.pin)
                 print("   ", json.dumps(result), flush=True)
                 results.setdefault(str(nodes), []).append(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -284,7 +297,11 @@ def main() -> None:
     one = median([r["nodeCpuMsPerThousandClusterEvents"] for r in results[str(counts[0])]])
     for n in counts[1:]:
         share = median([r["nodeCpuMsPerThousandClusterEvents"] for r in results[str(n)]]) / one if one else 0
-        print(f"{n} nodes: CPU per node {share:.0%} of the {counts[0]}-node figure, for the same events")
+        # Each run's pair (the counts run back to back), so a noisy spell falls on both of a pair.
+        paired = [b["nodeCpuMsPerThousandClusterEvents"] / a["nodeCpuMsPerThousandClusterEvents"]
+                  for a, b in zip(results[str(counts[0])], results[str(n)]) if a["nodeCpuMsPerThousandClusterEvents"]]
+        print(f"{n} nodes: CPU per node {share:.0%} of the {counts[0]}-node figure, for the same events "
+              f"(run by run: {', '.join(f'{v:.0%}' for v in paired)}; median {statistics.median(paired):.0%})")
 
 if __name__ == "__main__":
     main()
