@@ -199,8 +199,7 @@ class AlpacaFeed(Feed):
         await self._update_symbols()
 
     def _deliver(self, account: Account, applied: Applied) -> None:
-        """Publish what a trade update changed; after a fill the account too, and a REST re-read a
-        moment later (once Alpaca's REST view has caught up). Both feeds' trade updates end here."""
+        """Publish a trade update's events; after a fill the account too, and a REST re-read (both feeds)."""
         self._publish(account, applied.events)
         if applied.filled:
             self._send_account(account)
