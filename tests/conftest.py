@@ -5,7 +5,7 @@ runs a test in an empty directory with none of the service's variables set.
 
 Markers (registered in setup.cfg, strict): ``browser`` (drives Chromium), ``redis`` (starts a
 redis-server), ``postgres`` (starts a PostgreSQL server), ``slow`` (load, soak, long property runs:
-over ~2 s on a shared 2-core machine). The first three are applied here from what a test uses, so a
+over ~0.5 s on a shared 2-core machine). The first three are applied here from what a test uses, so a
 new test is selected right without remembering to mark it; ``slow`` is marked by hand, from
 ``pytest --durations``. The quick selection the README names excludes all four.
 """
