@@ -33,6 +33,14 @@ POSITIONS = "positions"
 MAX_SHARE = 0.02  # of the loop's time that taking checkpoints may use
 
 
+def _why(exc: Exception) -> str:
+    """What went wrong, for the log: a store that did not answer in time says so (a timeout's own
+    text is empty: operators saw `cannot store market ()` while Redis was paused)."""
+    if isinstance(exc, TimeoutError):  # asyncio.wait_for's
+        return f"no answer within {IO_TIMEOUT:g} s"
+    return str(exc) or type(exc).__name__
+
+
 class MarketKeeper:
     def __init__(self, state: FeedState, interval: float) -> None:
         self.state = state
@@ -47,14 +55,14 @@ class MarketKeeper:
         try:
             return await asyncio.wait_for(self.state.get(name), IO_TIMEOUT)
         except Exception as exc:  # a store that can't answer: start from what we can
-            log.warning("simulator: cannot read %s (%s)", name, exc)
+            log.warning("simulator: cannot read %s (%s)", name, _why(exc))
             return None
 
     async def _put(self, name: str, value: bytes) -> None:
         try:
             await asyncio.wait_for(self.state.put(name, value), IO_TIMEOUT)
         except Exception as exc:
-            log.warning("simulator: cannot store %s (%s); the next save tries again", name, exc)
+            log.warning("simulator: cannot store %s (%s); the next save tries again", name, _why(exc))
 
     async def open(self, bus: EventBus, settings: SimulatorSettings, users: list[str],
                    now: float) -> tuple[Market, Checkpoint | None, str]:
@@ -128,7 +136,7 @@ class MarketKeeper:
             await asyncio.wait_for(self.state.put("market", market.encode()), IO_TIMEOUT)
             return True
         except Exception as exc:
-            log.warning("simulator: cannot store the market (%s); users join later", exc)
+            log.warning("simulator: cannot store the market (%s); users join later", _why(exc))
             return False
 
     def due(self, now: float) -> bool:

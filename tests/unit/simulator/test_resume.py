@@ -350,3 +350,31 @@ def test_a_positions_record_takes_the_furthest_of_each_user_of_its_own_market_an
                 b'{"market": "m1", "last": {"ann": true}}'):
         with pytest.raises(ValueError, match="not a positions record"):
             Positions.decode(raw)
+
+
+async def test_a_paused_redis_is_logged_as_a_timeout_not_as_an_empty_reason(
+        io_loop: Any, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Redis frozen (SIGSTOP) while the leader saves: the record can't be read or stored in time, and
+    the log line says so. An operator saw `simulator: cannot store market ()`: the timeout's empty text."""
+    import os
+    import signal
+
+    from portfolio_ws.feeds.leader import RedisFeedState
+    from simulator import resume
+
+    monkeypatch.setattr(resume, "IO_TIMEOUT", 0.3)
+    state = RedisFeedState(redis_server.url)
+    keeper = resume.MarketKeeper(state, 1.0)
+    await state.put("market", b"m")  # the connection is made while Redis answers
+    assert redis_server.process is not None
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
+    try:
+        with caplog.at_level(logging.WARNING, logger="simulator.resume"):
+            await keeper._put("market", b"x")
+            assert await keeper._get("market") is None
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    lines = [r.getMessage() for r in caplog.records if r.name == "simulator.resume"]
+    assert lines == ["simulator: cannot store market (no answer within 0.3 s); the next save tries again",
+                     "simulator: cannot read market (no answer within 0.3 s)"], lines
