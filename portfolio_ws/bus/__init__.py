@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable
 
 from ..core.events import Event
+from ..core.portfolio import PortfolioState
 from ..core.sync import Sync
 from ..core.users import UserSnapshot
 
@@ -94,6 +95,10 @@ class EventBus(ABC):
     async def load_user(self, user_id: str) -> UserSnapshot:
         """The user's state, offset and held history as the bus keeps them (``holds_state``)."""
         raise NotImplementedError("this bus keeps no state")
+
+    def hold_states(self, held: Callable[[str], "tuple[int, PortfolioState] | None"]) -> None:
+        """``held(user)``: the state this process holds for the user and its offset (None: none),
+        for a bus that keeps states to put back what its store lost. The default keeps none."""
 
     async def follow(self, user_id: str) -> None:
         """Deliver the user's events to this process from now on; returns once that holds. A bus

@@ -37,6 +37,7 @@ from ..errors import InvalidEvent
 from ..settings import ClusterSettings
 from .positions import RedisPositions
 from .watched import Watched
+from .putback import PutBack
 from .script import PUBLISH_LUA, SYNC_LUA
 from .state import READ_LUA, snapshot_from, state_args
 from .subscription import Subscription
@@ -49,7 +50,7 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.05, 5.0
 LIVENESS_SECONDS = 2.0       # an idle subscription is PINGed this often, so a dead Redis is noticed
 
 
-class RedisBus(RedisPositions, Watched, EventBus):
+class RedisBus(RedisPositions, PutBack, Watched, EventBus):
     def __init__(self, url: str, *, prefix: str = KEY_PREFIX, node_id: str = "", max_events: int = 1000,
                  max_age_seconds: float = 300.0, clock: Callable[[], float] = time.time,
                  state_keep_seconds: float = ClusterSettings.state_keep_days * 86400) -> None:
@@ -66,6 +67,7 @@ class RedisBus(RedisPositions, Watched, EventBus):
         self._redis: aioredis.Redis = redis_client(url, retry=False)
         self._script = self._redis.register_script(PUBLISH_LUA)
         self._sync_script = self._redis.register_script(SYNC_LUA)
+        self._init_put_back(self._redis)
         # Loads come in bursts (a reconnect storm): a blocking pool queues them (cluster/redis.py).
         self._read_state = request_client(url).register_script(READ_LUA)
         self._handlers: list[NumberedHandler] = []
@@ -88,8 +90,9 @@ class RedisBus(RedisPositions, Watched, EventBus):
         # Redis was down), "deduplicated" (a publish whose marker existed: a retry that had run),
         # "duplicates" (an offset at or below the last delivered here), "invalid" (not an event).
         # Each change of these or of the connection flags re-checks what ``when`` awaits (watched.py).
+        # "restored": users' states this node put back after Redis lost them (``_put_back``).
         self._watch(("published", "delivered", "repaired", "dropped", "deduplicated", "duplicates", "reconnects",
-                     "invalid"))
+                     "invalid", "restored"))
 
     # ---- interface ----------------------------------------------------------------------------
     def publish(self, event: Event, position: str | None = None) -> None:
@@ -345,7 +348,10 @@ class RedisBus(RedisPositions, Watched, EventBus):
             self._deliver(event, seq)
 
     async def _repair(self, user_id: str, after: int, before: int) -> None:
-        """Deliver the user's held events with offsets in (after, before): those this node missed."""
+        """Deliver the user's held events with offsets in (after, before): those this node missed.
+        A gap may also be Redis numbering afresh after it lost the user (restarted empty): the
+        state held here is then put back (``PutBack``) once delivered."""
+        self._restoring.add(user_id)
         entries: list[tuple[str, dict[str, str]]] = await self._redis.xrange(  # type: ignore[assignment]
             self.recovery_key(user_id), f"{after + 1}-1", f"{before - 1}-1", count=self.max_events)
         horizon = self.clock() - self.max_age
@@ -379,3 +385,5 @@ class RedisBus(RedisPositions, Watched, EventBus):
                 handler(event, seq)
             except Exception:  # one broken subscriber must not starve the others
                 log.exception("event handler failed for %s", type(event).__name__)
+        if self._restoring and event.user_id in self._restoring:
+            self.put_back_soon(event.user_id)

@@ -36,7 +36,10 @@ if ARGV[12] ~= '' then
 """ + CLAIM_LUA + """
 end
 if ARGV[7] ~= '' then redis.call('SET', KEYS[4], ARGV[7], 'EX', """ + str(POSITION_KEEP_SECONDS) + """) end
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[2]) end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SET', KEYS[1], ARGV[2])
+  redis.call('HSET', KEYS[5], 'r', '1')  -- a fresh offset: the state holds only what follows (RESTORE_LUA)
+end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-1', 'e', ARGV[1], 't', ARGV[6])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
@@ -90,4 +93,32 @@ for _, key in ipairs({KEYS[1], sk, tk}) do
   if ARGV[7] == '0' then redis.call('PERSIST', key) else redis.call('EXPIRE', key, ARGV[7]) end
 end
 return seq
+"""
+
+# A node puts back a user's state it holds after Redis lost it (restarted empty): the offset then
+# starts afresh (the publish time in ms, so it never goes down) and the state holds only the events
+# published since, marked ``r`` by PUBLISH_LUA. A node that followed the user throughout holds the
+# whole state; it writes it here only at the very offset Redis is at (nothing published since that
+# it has not applied) and only while the mark stands (the first node to do it clears it; a sync
+# clears it too, holding a whole state). The events are its state's (``state.state_events``),
+# applied like a sync's by ``APPLY_LUA``.
+# KEYS: seq, state, trades. ARGV: the node's offset, the seconds kept (0: until deleted), the number
+# of events, then per event: its JSON, kind, field, day, flag. Returns 1 when written, 0 when there
+# is no mark (nothing lost, or put back already), -1 when Redis is at another offset (try again later).
+RESTORE_LUA = """
+if redis.call('HGET', KEYS[2], 'r') ~= '1' then return 0 end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local sk, tk = KEYS[2], KEYS[3]
+redis.call('DEL', sk, tk)
+local function apply(payload, kind, field, day, flag)
+""" + APPLY_LUA + """
+end
+for i = 0, tonumber(ARGV[3]) - 1 do
+  local at = 4 + i * 5
+  apply(ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4])
+end
+for _, key in ipairs({KEYS[1], sk, tk}) do
+  if ARGV[2] == '0' then redis.call('PERSIST', key) else redis.call('EXPIRE', key, ARGV[2]) end
+end
+return 1
 """

@@ -99,6 +99,13 @@ def state_args(event: Event) -> tuple[str, str, str, str]:
     return "t", "", _day(event.executed_at), "0"
 
 
+def state_events(state: PortfolioState) -> list[Event]:
+    """The events that build ``state`` again from nothing (``APPLY_LUA`` in this order): the
+    account, the positions, the orders, then the trades, oldest first."""
+    events: list[Event] = [state.account] if state.account is not None else []
+    return events + list(state.positions.values()) + list(state.orders.values()) + list(state.trades)
+
+
 def _day(moment: Any) -> str:
     return str(trading_day(moment).toordinal())
 

@@ -111,6 +111,13 @@ class UserLoading:
             else:
                 self.receive_event(event, at, seq)
 
+    def held_state(self, user_id: str) -> tuple[int, PortfolioState] | None:
+        """The user's offset and state as this node holds them, once loaded (None: not held whole)."""
+        user = self.users.get(user_id)
+        if user is None or not user.loaded or user.held is not None:
+            return None
+        return user.seq, user.state
+
     def is_loaded(self, user_id: str) -> bool:
         user = self.users.get(user_id)
         return user is not None and user.loaded

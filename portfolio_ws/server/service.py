@@ -117,7 +117,8 @@ class Service:
         self._resumed = True
         self.recheck.start()
         self.heartbeat.start()
-        if self.bus.holds_state:
+        if self.bus.holds_state:  # the bus puts back in Redis what it lost from the states held here
+            self.bus.hold_states(self.core.held_state)
             self._unfollower = PeriodicCallback(self._unfollow_idle, self.follow_linger * 1000 / 4)
             self._unfollower.start()
         self.report.feed_started_at = self.clock()
@@ -263,9 +264,8 @@ class Service:
         return bool(self._background)
 
     def when(self, condition: Callable[[], bool]) -> "asyncio.Future[None]":
-        """A future resolved once ``condition()`` holds: at once, or after the input that makes it
-        hold (a socket attached or detached, a frame, an event, a tick, background work done).
-        Await it instead of polling (tests); cancel it to stop waiting."""
+        """A future resolved once ``condition()`` holds: at once, or after the input that makes it hold (a
+        socket attached or detached, a frame, an event, a tick, background work done); cancel it to stop waiting."""
         return self._conditions.when(condition)
 
     def _settle(self) -> None:

@@ -16,6 +16,7 @@ from tests.process.cluster.conftest import NodeFactory
 from tests.unit.portfolio_ws.bus.test_redis import bus_until
 from tests.harness import Client
 from tests.harness import TestServer as Node
+from tests.redis_server import RedisServer
 
 ALL = ["positions", "orders", "account", "trades"]
 
@@ -126,3 +127,36 @@ async def test_a_node_that_never_saw_the_user_resumes_a_client_from_the_history_
     assert [t["tradeId"] for t in replay["data"]["trades"]] == ["t2", "t3"]
     info = await resumed.expect("info", "RESUMED")
     assert info["data"]["details"] == {"recovered": True, "from": last, "to": last + 2}
+
+
+async def test_after_redis_restarted_empty_a_node_that_never_served_the_user_gives_the_same_answer(
+        io_loop: Any, make_node: NodeFactory, redis_server: RedisServer) -> None:
+    """Redis restarted empty numbers the user's events afresh and holds only what follows; node a,
+    which served the user throughout, puts its whole state back at the offset Redis is at, so node
+    b, which never served the user, loads the same snapshot and ``GET /api/portfolio``."""
+    a = await make_node()
+    alice = a.add_user("alice").user_id
+    cookie = await a.login("alice")
+    watcher = await a.connect(cookie)
+    await watcher.subscribe(*ALL)
+    await watcher.expect("snapshot")
+    for event in day_of_events(alice):
+        a.publish(event)
+    while (msg := await watcher.recv()) is None or "t3" not in ujson.dumps(msg.get("data")):
+        pass
+    redis_server.restart()  # empty: no offset, no state, no history
+    a.publish(trade(alice, "t4", at=later(20)))  # the first event after: a fresh offset
+    while (msg := await watcher.recv()) is None or "t4" not in ujson.dumps(msg.get("data")):
+        pass
+    await bus_until(a.bus, lambda: a.bus.counters["restored"] == 1)  # type: ignore[attr-defined]
+    seq_a, snap_a = await rest_of(a, cookie)
+    assert len(snap_a["trades"]) == 4 and len(snap_a["orders"]) == 3 and snap_a["account"]
+
+    b = await make_node()                   # never saw the user: loads it from Redis
+    seq_b, snap_b, on_b = await snapshot_of(b, cookie)
+    assert (seq_b, snap_b) == (seq_a, snap_a)
+    assert await rest_of(b, cookie) == (seq_a, snap_a)
+    a.publish(order(alice, "o2", "canceled", at=later(21)))  # and both go on alike
+    await until_taken_in(on_b, seq_a + 1)
+    assert await rest_of(b, cookie) == await rest_of(a, cookie)
+    assert a.bus.counters["restored"] == 1 and b.bus.counters["restored"] == 0  # type: ignore[attr-defined]
