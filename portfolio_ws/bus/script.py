@@ -58,6 +58,25 @@ end
 return seq
 """
 
+
+def apply_events(count: int) -> str:
+    """A Lua fragment: ``apply`` (``APPLY_LUA`` on ``sk``/``tk``) defined, then run on the events laid
+    out in ARGV from ``count``: their number, then per event its JSON, kind, field, day and flag."""
+    return ("\nlocal function apply(payload, kind, field, day, flag)\n" + APPLY_LUA + "end\n"
+            f"for i = 0, tonumber(ARGV[{count}]) - 1 do\n"
+            f"  local at = {count + 1} + i * 5\n"
+            "  apply(ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4])\n"
+            "end\n")
+
+
+def keep_state(seconds: int) -> str:
+    """A Lua fragment: the offset (KEYS[1]), ``sk`` and ``tk`` kept ARGV[seconds] seconds (0: until deleted)."""
+    return ("for _, key in ipairs({KEYS[1], sk, tk}) do\n"
+            f"  if ARGV[{seconds}] == '0' then redis.call('PERSIST', key) "
+            f"else redis.call('EXPIRE', key, ARGV[{seconds}]) end\n"
+            "end\n")
+
+
 # A sync (core/sync.py): the user's whole state replaced, in one atomic step like a publish. Run
 # once (its marker), numbered once (INCR), the user's history emptied and started again with the
 # sync's entry (field ``s``: a node that missed the message repairs from it; a load skips it, the
@@ -78,22 +97,11 @@ redis.call('DEL', KEYS[2], sk, tk)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-1', 's', ARGV[1], 't', ARGV[6])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('SPUBLISH', ARGV[5], seq .. ' ' .. ARGV[1])
-local function apply(payload, kind, field, day, flag)
-""" + APPLY_LUA + """
-end
-for i = 0, tonumber(ARGV[9]) - 1 do
-  local at = 10 + i * 5
-  apply(ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4])
-end
-for _, entry in ipairs(kept) do
+""" + apply_events(9) + """for _, entry in ipairs(kept) do
   local day, payload = string.match(entry, '^(%d+) (.*)$')
   apply(payload, 't', '', day, '0')
 end
-for _, key in ipairs({KEYS[1], sk, tk}) do
-  if ARGV[7] == '0' then redis.call('PERSIST', key) else redis.call('EXPIRE', key, ARGV[7]) end
-end
-return seq
-"""
+""" + keep_state(7) + "return seq\n"
 
 # A node puts back a user's state it holds after Redis lost it (restarted empty): the offset then
 # starts afresh (the publish time in ms, so it never goes down) and the state holds only the events
@@ -110,15 +118,4 @@ if redis.call('HGET', KEYS[2], 'r') ~= '1' then return 0 end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 local sk, tk = KEYS[2], KEYS[3]
 redis.call('DEL', sk, tk)
-local function apply(payload, kind, field, day, flag)
-""" + APPLY_LUA + """
-end
-for i = 0, tonumber(ARGV[3]) - 1 do
-  local at = 4 + i * 5
-  apply(ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4])
-end
-for _, key in ipairs({KEYS[1], sk, tk}) do
-  if ARGV[2] == '0' then redis.call('PERSIST', key) else redis.call('EXPIRE', key, ARGV[2]) end
-end
-return 1
-"""
+""" + apply_events(3) + keep_state(2) + "return 1\n"
