@@ -351,7 +351,7 @@ class RedisBus(RedisPositions, PutBack, Watched, EventBus):
         """Deliver the user's held events with offsets in (after, before): those this node missed.
         A gap may also be Redis numbering afresh after it lost the user (restarted empty): the
         state held here is then put back (``PutBack``) once delivered."""
-        self._restoring.add(user_id)
+        self.may_have_lost(user_id, after)
         entries: list[tuple[str, dict[str, str]]] = await self._redis.xrange(  # type: ignore[assignment]
             self.recovery_key(user_id), f"{after + 1}-1", f"{before - 1}-1", count=self.max_events)
         horizon = self.clock() - self.max_age
@@ -373,10 +373,14 @@ class RedisBus(RedisPositions, PutBack, Watched, EventBus):
             chunk = users[start:start + 500]
             current = await self._redis.mget([self.seq_key(u) for u in chunk])
             for user_id, value in zip(chunk, current):
-                if value is not None and int(value) > self._last[user_id]:
+                if value is None:  # Redis lost the user (restarted empty): put back what is held here
+                    self.may_have_lost(user_id, self._last[user_id])
+                    self.put_back_soon(user_id)
+                elif int(value) > self._last[user_id]:
                     await self._repair(user_id, self._last[user_id], int(value) + 1)
 
     def _deliver(self, event: Event | Sync, seq: int) -> None:
+        after = self._before_sync(event) if isinstance(event, Sync) else None
         self._last[event.user_id] = seq
         self.counters["delivered"] += 1
         handlers: list[Any] = self._sync_handlers if isinstance(event, Sync) else self._handlers
@@ -385,5 +389,7 @@ class RedisBus(RedisPositions, PutBack, Watched, EventBus):
                 handler(event, seq)
             except Exception:  # one broken subscriber must not starve the others
                 log.exception("event handler failed for %s", type(event).__name__)
+        if after is not None:
+            after(seq)
         if self._restoring and event.user_id in self._restoring:
             self.put_back_soon(event.user_id)

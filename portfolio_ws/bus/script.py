@@ -103,19 +103,38 @@ redis.call('SPUBLISH', ARGV[5], seq .. ' ' .. ARGV[1])
 end
 """ + keep_state(7) + "return seq\n"
 
-# A node puts back a user's state it holds after Redis lost it (restarted empty): the offset then
-# starts afresh (the publish time in ms, so it never goes down) and the state holds only the events
-# published since, marked ``r`` by PUBLISH_LUA. A node that followed the user throughout holds the
-# whole state; it writes it here only at the very offset Redis is at (nothing published since that
-# it has not applied) and only while the mark stands (the first node to do it clears it; a sync
-# clears it too, holding a whole state). The events are its state's (``state.state_events``),
-# applied like a sync's by ``APPLY_LUA``.
-# KEYS: seq, state, trades. ARGV: the node's offset, the seconds kept (0: until deleted), the number
-# of events, then per event: its JSON, kind, field, day, flag. Returns 1 when written, 0 when there
-# is no mark (nothing lost, or put back already), -1 when Redis is at another offset (try again later).
+# A node puts back a user's state it holds after Redis lost it (restarted empty, or the keys
+# expired while the node still served the user), as a sync (``SYNC_LUA``) at a new offset: every node
+# following the user replaces its state with it and its sockets get a snapshot, and a node that
+# loads the user afterwards gets the whole state. Redis has lost the user when its offset is gone
+# (nothing published since), or when the state is marked ``r`` by PUBLISH_LUA (started on a fresh
+# offset: it holds only the events published since). The node writes only at the very offset
+# Redis is at (it has applied everything published since), and a later put-back replaces an
+# earlier one only from a further offset before the loss (``f``, kept in the state hash) and with
+# nothing published in between: the furthest state wins, and no offset is ever used twice.
+# KEYS: seq, recovery, state, trades. ARGV: the node's offset, the offset it held before the loss,
+# the seq base (publish time in ms), max events, max age, channel, publish time, the seconds kept
+# (0: until deleted), the sync's JSON, the number of events, then per event: its JSON, kind, field,
+# day, flag. Returns the new offset; 0 when Redis holds the whole state (nothing lost, or put back
+# from as far), -1 when Redis is at another offset (events on their way to the node: try again).
 RESTORE_LUA = """
-if redis.call('HGET', KEYS[2], 'r') ~= '1' then return 0 end
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-local sk, tk = KEYS[2], KEYS[3]
-redis.call('DEL', sk, tk)
-""" + apply_events(3) + keep_state(2) + "return 1\n"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  if cur ~= ARGV[1] then return -1 end
+  if redis.call('HGET', KEYS[3], 'r') ~= '1' then
+    local from = redis.call('HGET', KEYS[3], 'f')
+    if not from or tonumber(from) >= tonumber(ARGV[2]) then return 0 end
+  end
+elseif tonumber(ARGV[3]) > tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+local seq = redis.call('INCR', KEYS[1])
+local sk, tk = KEYS[3], KEYS[4]
+redis.call('DEL', KEYS[2], sk, tk)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], seq .. '-1', 's', ARGV[9], 't', ARGV[7])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+redis.call('SPUBLISH', ARGV[6], seq .. ' ' .. ARGV[9])
+""" + apply_events(10) + """redis.call('HSET', sk, 'f', ARGV[2])
+""" + keep_state(8) + "return seq\n"

@@ -58,18 +58,23 @@ def from_dict(data: dict[str, Any]) -> Event:
 
 
 def sync_to_dict(sync: Sync) -> dict[str, Any]:
-    """``{"sync": <user id>, "keepTrades": bool, "events": [to_dict(event), ...]}``."""
-    return {"sync": sync.user_id, "keepTrades": sync.keep_trades, "events": [to_dict(e) for e in sync.events]}
+    """``{"sync": <user id>, "keepTrades": bool, "events": [to_dict(event), ...]}``, and ``"putBack":
+    <offset>`` for a node's put-back (bus/putback.py)."""
+    data: dict[str, Any] = {"sync": sync.user_id, "keepTrades": sync.keep_trades, "events": [to_dict(e) for e in sync.events]}
+    if sync.put_back_from is not None:
+        data["putBack"] = sync.put_back_from
+    return data
 
 
 def decode(data: dict[str, Any]) -> Event | Sync:
     """The event ``to_dict`` or the sync ``sync_to_dict`` made. Raises ``InvalidEvent`` for anything else."""
     if not isinstance(data, dict) or "sync" not in data:
         return from_dict(data)
-    user_id, events = data.get("sync"), data.get("events")
-    if not isinstance(user_id, str) or not isinstance(events, list) or not isinstance(data.get("keepTrades"), bool):
+    user_id, events, origin = data.get("sync"), data.get("events"), data.get("putBack")
+    if not isinstance(user_id, str) or not isinstance(events, list) or not isinstance(data.get("keepTrades"), bool) \
+            or not (origin is None or type(origin) is int):
         raise InvalidEvent("not an encoded sync")
     decoded = tuple(from_dict(e) for e in events)
     if any(event.user_id != user_id for event in decoded):
         raise InvalidEvent("an encoded sync holds another user's event")
-    return Sync(user_id, decoded, data["keepTrades"])
+    return Sync(user_id, decoded, data["keepTrades"], origin)

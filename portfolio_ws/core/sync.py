@@ -58,6 +58,9 @@ class Sync:
     user_id: str
     events: tuple[Event, ...]
     keep_trades: bool  # no ``trades`` part: the trades held stay
+    # A node's put-back after Redis lost the user (bus/putback.py): the offset the node held before
+    # Redis numbered afresh, so a node that held more puts its own back over it. None: a platform's sync.
+    put_back_from: int | None = None
 
     def state(self, held: PortfolioState) -> PortfolioState:
         """The state after the sync, from the state ``held`` before it."""

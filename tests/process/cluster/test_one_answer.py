@@ -146,8 +146,12 @@ async def test_after_redis_restarted_empty_a_node_that_never_served_the_user_giv
         pass
     redis_server.restart()  # empty: no offset, no state, no history
     a.publish(trade(alice, "t4", at=later(20)))  # the first event after: a fresh offset
-    while (msg := await watcher.recv()) is None or "t4" not in ujson.dumps(msg.get("data")):
-        pass
+    seen_t4 = put_back = False  # a puts back at its reconnect or at t4's jump: its socket gets a snapshot
+    while not (seen_t4 and put_back):
+        msg = await watcher.recv()
+        assert msg is not None, "closed"
+        seen_t4 = seen_t4 or "t4" in ujson.dumps(msg.get("data"))
+        put_back = put_back or msg["type"] == "snapshot"
     await bus_until(a.bus, lambda: a.bus.counters["restored"] == 1)  # type: ignore[attr-defined]
     seq_a, snap_a = await rest_of(a, cookie)
     assert len(snap_a["trades"]) == 4 and len(snap_a["orders"]) == 3 and snap_a["account"]
@@ -160,3 +164,53 @@ async def test_after_redis_restarted_empty_a_node_that_never_served_the_user_giv
     await until_taken_in(on_b, seq_a + 1)
     assert await rest_of(b, cookie) == await rest_of(a, cookie)
     assert a.bus.counters["restored"] == 1 and b.bus.counters["restored"] == 0  # type: ignore[attr-defined]
+
+
+async def next_snapshot(client: Client) -> dict[str, Any]:
+    """Read a client's messages until a snapshot comes unasked (a sync, or a node's put-back)."""
+    while (msg := await client.recv()) is None or msg["type"] != "snapshot":
+        assert msg is not None, "closed"
+    return msg
+
+
+async def test_after_redis_restarted_empty_a_user_with_no_events_since_is_put_back_on_every_node(
+        io_loop: Any, make_node: NodeFactory, redis_server: RedisServer) -> None:
+    """Redis restarted empty and no event of the user since: node a, which served her throughout,
+    puts her state back as soon as its subscription returns (her offset is gone), at a new offset,
+    and its socket gets a snapshot; node c, whose client connected right after the restart (before
+    or after the put-back), and node b, started later, serve the same whole state as a. Before, both
+    served an empty portfolio until her next event, and c kept building on it afterwards."""
+    a = await make_node()
+    c = await make_node()
+    alice = a.add_user("alice").user_id
+    cookie = await a.login("alice")
+    watcher = await a.connect(cookie)
+    await watcher.subscribe(*ALL)
+    await watcher.expect("snapshot")
+    for event in day_of_events(alice):
+        a.publish(event)
+    while (msg := await watcher.recv()) is None or "t3" not in ujson.dumps(msg.get("data")):
+        pass
+    seq_before, whole = await rest_of(a, cookie)
+    assert len(whole["trades"]) == 3 and len(whole["orders"]) == 3 and whole["account"]
+
+    redis_server.restart()  # empty: no offset, no state, no history
+    on_c = await c.connect(cookie)  # right after the restart
+    await on_c.subscribe(*ALL)
+    put_back = await next_snapshot(watcher)  # a's socket: the put-back, at a new offset
+    assert put_back["seq"] > seq_before and put_back["data"] == whole
+    await bus_until(a.bus, lambda: a.bus.counters["restored"] == 1)  # type: ignore[attr-defined]
+    while (snap := await next_snapshot(on_c))["seq"] < put_back["seq"]:
+        pass  # c's first snapshot may come before the put-back (then empty); the put-back's replaces it
+    assert (snap["seq"], snap["data"]) == (put_back["seq"], whole)
+    assert await rest_of(c, cookie) == await rest_of(a, cookie) == (put_back["seq"], whole)
+
+    b = await make_node()  # started later: loads her from Redis
+    seq_b, snap_b, on_b = await snapshot_of(b, cookie)
+    assert (seq_b, snap_b) == (put_back["seq"], whole)
+    a.publish(trade(alice, "t4", at=later(20)))  # and all go on alike, offsets continuing
+    await until_taken_in(on_b, put_back["seq"] + 1)
+    await until_taken_in(on_c, put_back["seq"] + 1)
+    assert await rest_of(b, cookie) == await rest_of(c, cookie) == await rest_of(a, cookie)
+    assert (await rest_of(a, cookie))[0] == put_back["seq"] + 1
+    assert b.bus.counters["restored"] == c.bus.counters["restored"] == 0  # type: ignore[attr-defined]

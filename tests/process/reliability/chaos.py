@@ -118,6 +118,8 @@ async def recorded_trades(redis_url: str, user_id: str, prefix: str = "pws:") ->
         await client.aclose()
     found: dict[int, str] = {}
     for entry_id, fields in entries:
+        if "e" not in fields:  # a sync or a node's put-back ("s"): a whole state, no new trade
+            continue
         event = ujson.loads(fields["e"])
         if event.get("event") == "trade_executed":
             found[int(entry_id.split("-", 1)[0])] = event["trade_id"]
