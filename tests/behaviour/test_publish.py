@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import tornado.web
 from tornado.httpclient import AsyncHTTPClient
-from tornado.netutil import bind_sockets
 from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
 
-from portfolio_ws.publish import AsyncPublisher, PublishError, Publisher
-from tests.behaviour.server.test_publish import new_key, trade_ids, trade_item, watching
-from tests.behaviour.server.test_sync import POSITION, state
+from portfolio_ws.publish import AsyncPublisher, Publisher, PublishError
+from tests.publishing import new_key, trade_ids, trade_item, watching
+from tests.syncing import POSITION, state
 
 
 class LosingFront(tornado.web.RequestHandler):

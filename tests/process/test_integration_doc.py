@@ -17,8 +17,8 @@ import redis.asyncio
 import ujson
 
 from tests import ROOT
-from tests.behaviour.server.test_publish import new_key, watching
 from tests.process.cluster.conftest import make_node  # noqa: F401  (a fixture: a node on a real redis-server)
+from tests.publishing import new_key, watching
 from tests.redis_server import redis_server  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow  # real processes (the CLI, node, curl, python)

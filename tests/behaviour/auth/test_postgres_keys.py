@@ -13,8 +13,8 @@ import ujson
 from click.testing import CliRunner
 
 import cli
-from tests.behaviour.server.test_publish import publish, trade_item
 from tests.postgres_server import PostgresServer, postgres_server  # noqa: F401  (a fixture)
+from tests.publishing import publish, trade_item
 
 
 def keys(*args: str) -> Any:

@@ -7,8 +7,8 @@ import ujson
 
 from portfolio_ws.client import Snapshot
 from tests.behaviour.client.test_client import started
-from tests.behaviour.server.test_publish import new_key
-from tests.behaviour.server.test_sync import state, sync
+from tests.publishing import new_key
+from tests.syncing import state, sync
 
 
 async def test_an_unasked_snapshot_after_a_sync_replaces_the_clients_state(make_server, make_client):

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import ujson
 
-from tests.behaviour.server.test_publish import new_key, trade_item
 from tests.harness import PASSWORD
+from tests.publishing import new_key, trade_item
 
 WRONG = [123, 1.5, True, None, [], ["correct horse battery"], {}, {"a": "b"}]
 LOGIN = "/api/auth/login"

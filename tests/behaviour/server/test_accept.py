@@ -16,21 +16,11 @@ from tornado.iostream import IOStream
 from portfolio_ws.server import accept
 from portfolio_ws.server.gate import STALLED_AFTER, PendingGate
 from tests.harness import PASSWORD
+from tests.rawhttp import closed_by_server
 
 LOGIN = "/api/auth/login"
 SHORT = {"server__idle_timeout_seconds": 0.5, "server__header_timeout_seconds": 1.0,
          "server__body_timeout_seconds": 1.0}
-
-
-async def closed_by_server(reader: asyncio.StreamReader, within: float) -> bytes:
-    """Everything the server sent until it closed (fails if it didn't close within ``within``)."""
-    data = b""
-    deadline = time.monotonic() + within
-    while True:
-        chunk = await asyncio.wait_for(reader.read(65536), max(0.01, deadline - time.monotonic()))
-        if not chunk:
-            return data
-        data += chunk
 
 
 async def login_from(port: int, host: str, body: bytes) -> bytes:

@@ -7,7 +7,7 @@ import ujson
 from prometheus_client.parser import text_string_to_metric_families
 
 from portfolio_ws.publish import AsyncPublisher
-from tests.behaviour.server.test_publish import new_key, publish, trade_item
+from tests.publishing import new_key, publish, trade_item
 
 ADMIN = {"Authorization": "Bearer s3cret-token"}
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import ujson
 
-from tests.behaviour.server.test_publish import new_key, publish, watching
-from tests.behaviour.server.test_sync import ACCOUNT, ORDER, POSITION, state, sync
+from tests.publishing import new_key, publish, watching
+from tests.syncing import ACCOUNT, ORDER, POSITION, state, sync
 
 TRADE = {"tradeId": "t-1", "symbol": "NVDA", "side": "buy", "quantity": "25", "price": "520.50",
          "executedAt": "2026-01-05T15:30:00.000Z", "pnl": "12.00", "strategyId": "s-1"}

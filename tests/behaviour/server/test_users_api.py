@@ -9,7 +9,7 @@ from typing import Any
 
 import ujson
 
-from tests.behaviour.server.test_publish import new_key
+from tests.publishing import new_key
 
 USERS = "/api/v1/users"
 PASSWORD = "correct horse battery"
@@ -108,7 +108,8 @@ async def test_removing_a_user_ends_their_sessions_and_closes_their_sockets(make
 async def test_removing_a_user_unlinks_their_broker_account_and_no_one_elses(make_server):
     # As `users remove` does: a running Alpaca feed (feeds/alpaca/linked.py) stops streaming an
     # account whose row is gone, so a removed user's broker keys are neither used nor kept.
-    from portfolio_ws.auth.linked import LinkedAccountStore, new_key as new_accounts_key
+    from portfolio_ws.auth.linked import LinkedAccountStore
+    from portfolio_ws.auth.linked import new_key as new_accounts_key
 
     server = await make_server()
     key = new_key(server, "platform-admin", scope="admin")

@@ -10,7 +10,7 @@ from playwright.async_api import expect
 
 from portfolio_ws.server.headers import CONTENT_SECURITY_POLICY
 from tests.process.browser.conftest import new_page
-from tests.process.browser.test_dashboard import log_in, seed
+from tests.process.browser.dashboard import log_in, seed
 
 # Every violation of the page's policy, recorded before any of its own scripts run.
 RECORD_VIOLATIONS = """

@@ -7,33 +7,11 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from portfolio_ws.core.events import AccountUpdate
+from tests.builders import order, position, trade
 from tests.process.browser.conftest import WAIT_MS, new_page
-from tests.builders import account, later, order, position, trade
-from tests.harness import PASSWORD
+from tests.process.browser.dashboard import account_at, log_in, seed
 
 expect.set_options(timeout=WAIT_MS)
-
-
-def account_at(user: str, equity: str, minute: int, day_pnl: str = "1234.56") -> AccountUpdate:
-    return account(user, equity, day_pnl=day_pnl, at=later(minute * 60))
-
-
-def seed(server: Any, user: str) -> None:
-    server.publish(position(user, "AAPL", "100", "175.50", "170.25"))
-    server.publish(position(user, "SNDL", "1500", "0.4567", "0.5123"))
-    server.publish(order(user, "order-1", "new"))
-    server.publish(account_at(user, "104308.75", 0))
-    server.publish(trade(user, "trade-1"))
-
-
-async def log_in(page: Any, server: Any, username: str) -> None:
-    await page.goto(server.url + "/")
-    await expect(page.locator("#login-form")).to_be_visible()
-    await page.fill("#login-username", username)
-    await page.fill("#login-password", PASSWORD)
-    await page.click("#login-form button[type=submit]")
-    await expect(page.locator("#dashboard")).to_be_visible()
 
 
 def row(page: Any, symbol: str) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 from playwright.async_api import expect
 
 from tests.process.browser.conftest import FAST_OPTIONS, WAIT_MS, new_page
-from tests.process.browser.test_dashboard import log_in, seed
+from tests.process.browser.dashboard import log_in, seed
 
 expect.set_options(timeout=WAIT_MS)
 

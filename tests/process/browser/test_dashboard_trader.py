@@ -19,9 +19,9 @@ from portfolio_ws.auth.stores import open_user_store
 from portfolio_ws.settings import SimulatorSettings
 from simulator.feed import SimulatorFeed
 from tests import ROOT
-from tests.process.browser.conftest import WAIT_MS, new_page
-from tests.process.browser.test_dashboard import log_in
 from tests.harness import FAST_HASHER, PASSWORD, start_server
+from tests.process.browser.conftest import WAIT_MS, new_page
+from tests.process.browser.dashboard import log_in
 
 expect.set_options(timeout=WAIT_MS)
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.behaviour.server.test_publish import new_key
 from tests.harness import Client
 from tests.process.cluster.conftest import NodeFactory
+from tests.publishing import new_key
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

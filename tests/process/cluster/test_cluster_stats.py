@@ -9,9 +9,9 @@ from typing import Any
 import ujson
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.process.cluster.conftest import NodeFactory
-from tests.unit.portfolio_ws.bus.test_redis import bus_until
 from tests.builders import position
+from tests.buses import bus_until
+from tests.process.cluster.conftest import NodeFactory
 from tests.redis_server import RedisServer
 
 TOKEN = "cluster-admin-token-5678"

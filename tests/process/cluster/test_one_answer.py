@@ -12,10 +12,10 @@ import ujson
 
 from portfolio_ws.core.events import Event
 from tests.builders import account, later, order, position, trade
-from tests.process.cluster.conftest import NodeFactory
-from tests.unit.portfolio_ws.bus.test_redis import bus_until
+from tests.buses import bus_until
 from tests.harness import Client
 from tests.harness import TestServer as Node
+from tests.process.cluster.conftest import NodeFactory
 from tests.redis_server import RedisServer
 
 ALL = ["positions", "orders", "account", "trades"]

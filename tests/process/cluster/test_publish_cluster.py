@@ -10,7 +10,7 @@ import ujson
 
 from portfolio_ws.auth.apikeys import ApiKeyStore
 from tests.process.cluster.conftest import NodeFactory
-from tests.behaviour.server.test_publish import publish, trade_ids, trade_item
+from tests.publishing import publish, trade_ids, trade_item
 from tests.redis_server import RedisServer
 
 

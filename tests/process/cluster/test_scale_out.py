@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.builders import position, trade
+from tests.buses import bus_until
 from tests.process.cluster.conftest import NodeFactory
-from tests.unit.portfolio_ws.bus.test_redis import bus_until
 
 
 async def test_each_node_takes_in_only_its_own_users_events(io_loop: Any, make_node: NodeFactory) -> None:

@@ -13,9 +13,9 @@ import redis.asyncio as aioredis
 import ujson
 
 from tests.behaviour.test_api_docs import fetch_docs
-from tests.behaviour.server.test_publish import new_key, publish, trade_ids, trade_item
 from tests.poll import until
 from tests.process.cluster.conftest import NodeFactory
+from tests.publishing import new_key, publish, trade_ids, trade_item
 from tests.redis_server import RedisServer
 
 STREAM, DEAD, GROUP = "pws:ingest", "pws:ingest:dead", "portfolio-ws"

@@ -11,9 +11,9 @@ import ujson
 
 from portfolio_ws import constants as c
 from portfolio_ws.auth.apikeys import ApiKeyStore
-from tests.behaviour.server.test_publish import publish, trade_item
-from tests.behaviour.server.test_sync import POSITION, state, sync
 from tests.process.cluster.conftest import NodeFactory
+from tests.publishing import publish, trade_item
+from tests.syncing import POSITION, state, sync
 
 
 async def portfolio(node: Any, cookie: str) -> dict[str, Any]:

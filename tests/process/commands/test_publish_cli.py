@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.behaviour.server.test_publish import new_key, trade_item, watching
+from tests.publishing import new_key, trade_item, watching
 
 pytestmark = pytest.mark.slow  # real processes (the CLI, node, curl, python)
 

@@ -17,9 +17,9 @@ import pytest
 import redis.asyncio as aioredis
 import ujson
 
-from tests.behaviour.server.test_publish import trade_ids, trade_item
 from tests.poll import until
 from tests.procs import ServeProcess, add_users
+from tests.publishing import trade_ids, trade_item
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow

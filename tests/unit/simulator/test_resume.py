@@ -23,13 +23,12 @@ from simulator import Simulation
 from simulator.checkpoint import Checkpoint, Market, Positions
 from simulator.clock import SimClock
 from simulator.feed import SimulatorFeed
+from tests.buses import Received
 from tests.poll import until
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
-from tests.unit.portfolio_ws.bus.test_contract import Received
 
 from .runs import ny
 from .test_feed import USERS, FakeClock, settings
-
 
 SETTINGS = settings(speed=12.0)  # a few thousand events: enough trades, quick through Redis
 

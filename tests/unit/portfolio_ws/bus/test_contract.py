@@ -6,7 +6,6 @@ process); the Redis bus gets one per ``node()`` call, all on one private redis-s
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
@@ -17,35 +16,10 @@ from portfolio_ws.bus.memory import InMemoryBus
 from portfolio_ws.bus.redis import RedisBus
 from portfolio_ws.core.events import Event
 from tests.builders import account, order, position, trade
+from tests.buses import Received
 from tests.redis_server import RedisServer
 
 TIMEOUT = 10.0
-
-
-class Received:
-    """What one subscriber got, awaitable by count (no sleeps)."""
-
-    def __init__(self, bus: EventBus) -> None:
-        self.items: list[tuple[Event, int | None]] = []
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self.unsubscribe = bus.subscribe_numbered(self.on_event)
-
-    def on_event(self, event: Event, seq: int | None) -> None:
-        self.items.append((event, seq))
-        for count, future in self._waiters:
-            if len(self.items) >= count and not future.done():
-                future.set_result(None)
-
-    async def until(self, count: int) -> list[tuple[Event, int | None]]:
-        if len(self.items) < count:
-            future = asyncio.get_running_loop().create_future()
-            self._waiters.append((count, future))
-            await asyncio.wait_for(future, TIMEOUT)
-        return self.items
-
-    @property
-    def events(self) -> list[Event]:
-        return [event for event, _ in self.items]
 
 
 NodeFactory = Callable[[], Awaitable[EventBus]]

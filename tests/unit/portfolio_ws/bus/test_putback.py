@@ -10,8 +10,8 @@ from portfolio_ws.bus.redis import RedisBus
 from portfolio_ws.bus.state import state_events
 from portfolio_ws.core.portfolio import PortfolioState
 from tests.builders import later, position, trade
+from tests.buses import bus_until
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
-from tests.unit.portfolio_ws.bus.test_redis import bus_until
 
 ALL = ("positions", "orders", "account", "trades")
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 import ujson
@@ -14,16 +13,8 @@ from portfolio_ws.bus.redis import RedisBus
 from portfolio_ws.core.codec import sync_to_dict, to_dict
 from portfolio_ws.core.sync import Sync
 from tests.builders import position
+from tests.buses import Received, bus_until
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
-from tests.unit.portfolio_ws.bus.test_contract import Received
-
-TIMEOUT = 15.0
-
-
-async def bus_until(bus: RedisBus, condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    """Until ``condition`` holds, re-checked at each change of the bus's connection flags and
-    counters (``RedisBus.when``): a reconnect or a publish's reply has no future of its own."""
-    await asyncio.wait_for(bus.when(condition), timeout)
 
 
 async def test_a_missed_message_is_repaired_from_the_recovery_stream(io_loop: Any, redis_server: RedisServer) -> None:

@@ -14,8 +14,8 @@ from portfolio_ws import constants as c
 from portfolio_ws.bus.redis import RedisBus
 from portfolio_ws.settings import ClusterSettings
 from tests.builders import account, position, trade
+from tests.buses import Received
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
-from tests.unit.portfolio_ws.bus.test_contract import Received
 
 DAY = 86400
 

@@ -19,8 +19,8 @@ from portfolio_ws.core.events import Event
 from portfolio_ws.core.portfolio import SNAPSHOT_TRADES, PortfolioState
 from portfolio_ws.core.sync import Sync
 from tests.builders import T0, account, order, position, trade
+from tests.buses import Received
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
-from tests.unit.portfolio_ws.bus.test_contract import Received
 
 STATUSES = ["new", "accepted", "partially_filled", "filled", "canceled", "rejected", "expired"]
 

@@ -14,8 +14,8 @@ from redis.exceptions import InvalidResponse, ResponseError
 from portfolio_ws.bus.redis import RedisBus
 from portfolio_ws.bus.subscription import Subscription, parse_replies
 from tests.builders import position
+from tests.buses import Received
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
-from tests.unit.portfolio_ws.bus.test_contract import Received
 
 # What a subscription connection receives: confirmations, messages (one with CRLF and a space in
 # its data, one empty), a pong, an integer, a null, a RESP3 push and an error.

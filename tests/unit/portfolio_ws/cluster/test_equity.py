@@ -16,8 +16,8 @@ from portfolio_ws.bus.redis import RedisBus
 from portfolio_ws.cluster.equity import RedisEquityHistory
 from portfolio_ws.core.equity import EquityHistory
 from tests.builders import account
+from tests.buses import Received
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
-from tests.unit.portfolio_ws.bus.test_contract import Received
 
 OPEN = datetime(2026, 1, 5, 14, 30, tzinfo=timezone.utc)   # 09:30 New York
 
