@@ -16,7 +16,7 @@ import pytest
 from portfolio_ws.commands import watch
 from tests import ROOT
 from tests.builders import position
-from tests.process.commands.test_watch_cli import Watch
+from tests.process.commands.watching import Watch
 from tests.harness import start_server
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

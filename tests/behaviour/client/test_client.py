@@ -22,6 +22,7 @@ from portfolio_ws.errors import UsageError
 from tests.behaviour.client.conftest import FAST
 from tests.builders import account, order, position, trade
 from tests.harness import PASSWORD
+from tests.behaviour.client.clients import started
 
 LONG_WINDOW = 600_000
 
@@ -34,17 +35,6 @@ def close_from_server(server, close):
     """The server closes every socket it has, as it would for that reason."""
     for conn_id in server.connection_ids():
         server.close_connection(conn_id, close)
-
-
-async def started(make_client, server, user="alice", **kwargs):
-    """A user with a position and an order, and a started client that has its first snapshot."""
-    u, session = await server.user_session(user)
-    server.publish(position(u.user_id, "AAPL", "100"))
-    server.publish(order(u.user_id, "order-1", "new"))
-    client, rec = make_client(server, session_id=session, **kwargs)
-    await client.start()
-    await rec.next(Snapshot)
-    return u, client, rec
 
 
 # ---- connecting ----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ujson
 
 from portfolio_ws.client import Snapshot
-from tests.behaviour.client.test_client import started
+from tests.behaviour.client.clients import started
 from tests.publishing import new_key
 from tests.syncing import state, sync
 

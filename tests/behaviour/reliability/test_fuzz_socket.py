@@ -20,7 +20,7 @@ from tests.builders import position
 from tests.harness import start_server
 from tests.hostile import hostile_frames
 from tests.rawws import BINARY, CLOSE, PING, PONG, TEXT, RawPeer, client_frame
-from tests.unit.portfolio_ws.core.test_fuzz import CASES, FUZZ, check_reply, decode
+from tests.fuzzing import CASES, FUZZ, check_reply, decode
 
 SENTINEL = '{"type":"ping","sentinel":true}'
 

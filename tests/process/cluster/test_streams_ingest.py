@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 import ujson
 
-from tests.behaviour.test_api_docs import fetch_docs
+from tests.apidocs import fetch_docs
 from tests.poll import until
 from tests.process.cluster.conftest import NodeFactory
 from tests.publishing import new_key, publish, trade_ids, trade_item

@@ -15,7 +15,7 @@ from portfolio_ws.core import wire
 from portfolio_ws.core.events import AccountUpdate, PositionUpdate
 from portfolio_ws.feeds.alpaca.state import AccountState
 from simulator.accounting import Book
-from tests.unit.portfolio_ws.feeds.alpaca.test_state import ACCOUNT, NOW, fill
+from tests.alpaca_events import ACCOUNT, NOW, fill
 
 D = Decimal
 AT = datetime(2026, 1, 5, 15, 0, tzinfo=timezone.utc)

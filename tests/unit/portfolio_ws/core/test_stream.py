@@ -14,7 +14,7 @@ import ujson
 from portfolio_ws.core.output import Closing, Outgoing
 from tests.builders import NOW, account, later, order, position, trade
 from tests.unit.portfolio_ws.core.driver import CONTROL_TYPES, DATA_TYPES, Sent, connect, drain, make_core, publish, send
-from tests.unit.portfolio_ws.core.test_wire import ISO_MS
+from tests.wiretime import ISO_MS
 
 ALL = ["positions", "orders", "account", "trades"]
 

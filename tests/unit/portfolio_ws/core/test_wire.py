@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 
 from portfolio_ws.core import wire
 from tests.builders import T0, account, order, position, trade
-
-ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+from tests.wiretime import ISO_MS
 
 
 @pytest.mark.parametrize("value, text", [

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -11,36 +9,12 @@ import pytest
 from portfolio_ws.core.events import AccountUpdate, OrderUpdate, PositionUpdate, TradeExecuted
 from portfolio_ws.feeds.alpaca.mapping import MalformedAlpaca
 from portfolio_ws.feeds.alpaca.state import AccountState
-
-D = Decimal
-NOW = datetime(2026, 1, 5, 15, 0, tzinfo=timezone.utc)
-ACCOUNT = {"cash": "10000", "buying_power": "20000", "equity": "11500", "last_equity": "11000"}
+from tests.alpaca_events import NOW, ACCOUNT, D, order, fill
 
 
 def position(symbol: str, qty: str, entry: str, price: str, side: str = "long", asset_class: str = "us_equity"):
     return {"symbol": symbol, "qty": qty, "side": side, "avg_entry_price": entry, "current_price": price,
             "asset_class": asset_class}
-
-
-def order(oid: str = "o1", side: str = "buy", qty: str = "10", filled: str = "0", status: str = "new",
-          symbol: str = "AAPL", updated: str = "2026-01-05T15:00:00Z") -> dict[str, Any]:
-    return {"id": "alpaca-" + oid, "client_order_id": oid, "symbol": symbol, "side": side, "type": "market",
-            "qty": qty, "filled_qty": filled, "filled_avg_price": None, "status": status,
-            "created_at": "2026-01-05T14:59:00Z", "submitted_at": "2026-01-05T14:59:00Z", "updated_at": updated}
-
-
-def fill(oid: str, side: str, qty: str, price: str, position_qty: str | None, total: str, order_qty: str,
-         execution_id: str | None = None, event: str | None = None, symbol: str = "AAPL") -> dict[str, Any]:
-    done = D(total) >= D(order_qty)
-    data: dict[str, Any] = {
-        "event": event or ("fill" if done else "partial_fill"),
-        "timestamp": "2026-01-05T15:00:05Z",
-        "execution_id": execution_id or f"x-{oid}-{total}",
-        "price": price, "qty": qty, "position_qty": position_qty,
-        "order": {**order(oid, side, order_qty, total, "filled" if done else "partially_filled", symbol,
-                          updated=f"2026-01-05T15:00:0{total[-1]}Z"), "filled_avg_price": price},
-    }
-    return data
 
 
 def synced(*positions: dict[str, Any]) -> AccountState:
