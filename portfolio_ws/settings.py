@@ -173,6 +173,9 @@ class SimulatorSettings:
     # Load tests only: generate this many simulated seconds of events at start, then publish them
     # on schedule, so the server's CPU while measured excludes generating them (0: generate live).
     pregenerate_seconds: float = 0.0
+    # Seconds between the simulator's reads of the users table while it runs: a user added meanwhile
+    # (portfolio-ws users add, POST /api/v1/users) starts trading within this. 0: only the users at start.
+    user_poll_seconds: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -239,6 +239,7 @@ RULES: dict[str, Rule] = {
     "simulator.account_updates_per_minute": Range(maximum=6.5, above=0, why="one at most every 6 s a user"),
     "simulator.margin": Range(1, 4, why="1 = cash account, 2 = Reg-T, 4 = day-trading margin"),
     "simulator.pregenerate_seconds": Range(0, 3600),
+    "simulator.user_poll_seconds": Range(0, 3600),
     "alpaca.accounts[].user": Check(_non_empty, ("",)),
     "alpaca.accounts[].key_env": Check(_env_name, ("", "PK ABC/123")),
     "alpaca.accounts[].secret_env": Check(_env_name, ("", "secret=xyz")),

@@ -17,7 +17,7 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from typing import Callable
+from typing import Awaitable, Callable, Iterable
 
 from portfolio_ws.bus import EventBus
 from portfolio_ws.core.events import Event
@@ -44,8 +44,14 @@ class SimulatorFeed(Feed):
     max_events_per_step = MAX_EVENTS_PER_STEP
 
     def __init__(self, user_ids: list[str], settings: SimulatorSettings,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 users: Callable[[], Awaitable[Iterable[str]]] | None = None) -> None:
+        """``users``: every user id there is now (the users table), read every
+        ``settings.user_poll_seconds`` while the feed runs: a user added meanwhile starts trading."""
         self._user_ids = list(dict.fromkeys(user_ids))
+        self._users = users
+        self._watch: asyncio.Task[None] | None = None
+        self._users_error: str | None = None
         self._settings = settings
         self._clock = clock
         self._bus: EventBus | None = None
@@ -114,15 +120,39 @@ class SimulatorFeed(Feed):
         if self._keeper is not None:
             self._keeper.saved_at = now  # the first checkpoint one interval from now
         self._task = asyncio.get_running_loop().create_task(self._run(), name="simulator-feed")
+        if self._users is not None and self._settings.user_poll_seconds > 0 and not self._ahead:
+            self._watch = asyncio.get_running_loop().create_task(self._watch_users(), name="simulator-users")
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
+        for task in (self._task, self._watch):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        self._task = self._watch = None
+
+    async def _watch_users(self) -> None:
+        """Read the users table every ``user_poll_seconds``; a user not simulated yet is added
+        (``add_user``: at once, or in cluster mode recorded in the market first). A failed read is
+        logged once and shown in health; the next poll tries again. Removed users are left alone."""
+        assert self._users is not None
+        while True:
+            await asyncio.sleep(self._settings.user_poll_seconds)
             try:
-                await task
-            except asyncio.CancelledError:
-                pass
+                found = list(await self._users())
+            except Exception as exc:  # the database away: the users simulated go on
+                error = f"users not read: {type(exc).__name__}: {exc}"
+                if error != self._users_error:
+                    log.error("simulator: %s", error)
+                self._users_error = error
+                continue
+            self._users_error = None
+            for user_id in found:
+                if user_id not in self._user_ids:
+                    log.info("simulator: user %s added while running: simulated from now on", user_id)
+                    self.add_user(user_id)
 
     def health(self) -> FeedHealth:
         sim = self._sim
@@ -136,6 +166,8 @@ class SimulatorFeed(Feed):
             details["speed"] = 1.0 if self._sim_clock and self._sim_clock.wall_clock else self._settings.speed
         if self._error:
             details["lastError"] = self._error
+        if self._users_error:
+            details["usersError"] = self._users_error
         return FeedHealth(source=self.source, connected=self._task is not None and not self._task.done(),
                           last_event_at=self._last_event_at,
                           market_open=sim.market_open if sim is not None else False, details=details)

@@ -196,6 +196,10 @@ class UserStoreBase(Tables):
         """Every user, oldest first."""
         return [_user(row) for row in self._fetchall(f"SELECT {_COLUMNS} FROM users ORDER BY created_at, username")]
 
+    async def user_ids_async(self) -> builtins.list[str]:
+        """Every user's id, oldest first (the simulator's poll for users added while it runs)."""
+        return [row[0] for row in await self._afetchall("SELECT user_id FROM users ORDER BY created_at, username")]
+
     def _after_login(self, user: User | None, old_hash: str | None,
                      verification: Verification) -> tuple[str, tuple[Any, ...]] | None:
         """The statement that re-hashes a password checked with outdated parameters, if needed."""

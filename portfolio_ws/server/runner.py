@@ -34,7 +34,7 @@ def build_feed(settings: Settings, users: UserStoreBase) -> Feed:
     if source == "simulator":
         from simulator.feed import SimulatorFeed
 
-        return SimulatorFeed([u.user_id for u in users.list()], settings.simulator)
+        return SimulatorFeed([u.user_id for u in users.list()], settings.simulator, users=users.user_ids_async)
     if source == "alpaca":
         from ..auth.linked import LinkedAccountStore
         from ..feeds.alpaca.feed import AlpacaFeed

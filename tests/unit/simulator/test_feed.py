@@ -121,6 +121,41 @@ def test_add_user_publishes_its_state_at_once() -> None:
     asyncio.run(main())
 
 
+def test_users_added_while_it_runs_are_read_and_simulated_and_a_failed_read_is_shown() -> None:
+    """The users table is read every ``user_poll_seconds``: a new id starts trading (its starting
+    state at once), a failed read is named in health and the next read goes on."""
+    async def main() -> None:
+        table = ["alice"]
+        reads = {"n": 0, "fail": False}
+        read = asyncio.Event()
+
+        async def users() -> list[str]:
+            reads["n"] += 1
+            read.set()
+            if reads["fail"]:
+                raise OSError("database is locked")
+            return list(table)
+
+        feed = SimulatorFeed(["alice"], settings(user_poll_seconds=0.01), FakeClock(1_000_000.0), users=users)
+        bus = InMemoryBus()
+        seen = Collector(bus)
+        await feed.start(bus)
+        reads["fail"] = True
+        read.clear()
+        await asyncio.wait_for(read.wait(), 10)
+        while "usersError" not in feed.health().details:
+            read.clear()
+            await asyncio.wait_for(read.wait(), 10)
+        assert feed.health().details["usersError"] == "users not read: OSError: database is locked"
+        reads["fail"] = False
+        table.append("bob")
+        await seen.until(lambda events: any(e.user_id == "bob" and isinstance(e, AccountUpdate) for e in events))
+        assert "usersError" not in feed.health().details and feed.health().details["users"] == 2
+        await feed.stop()
+
+    asyncio.run(main())
+
+
 def test_a_failing_step_is_reported_and_the_feed_keeps_going() -> None:
     async def main() -> None:
         real = FakeClock(1_000_000.0)
