@@ -129,21 +129,28 @@ async def test_a_node_that_never_saw_the_user_resumes_a_client_from_the_history_
     assert info["data"]["details"] == {"recovered": True, "from": last, "to": last + 2}
 
 
+async def served_a_morning(node: Node) -> tuple[str, str, Client]:
+    """Alice, served by ``node`` through a morning of events: her id, session and a socket of hers
+    that has them all."""
+    alice = node.add_user("alice").user_id
+    cookie = await node.login("alice")
+    watcher = await node.connect(cookie)
+    await watcher.subscribe(*ALL)
+    await watcher.expect("snapshot")
+    for event in day_of_events(alice):
+        node.publish(event)
+    while (msg := await watcher.recv()) is None or "t3" not in ujson.dumps(msg.get("data")):
+        pass
+    return alice, cookie, watcher
+
+
 async def test_after_redis_restarted_empty_a_node_that_never_served_the_user_gives_the_same_answer(
         io_loop: Any, make_node: NodeFactory, redis_server: RedisServer) -> None:
     """Redis restarted empty numbers the user's events afresh and holds only what follows; node a,
     which served the user throughout, puts its whole state back at the offset Redis is at, so node
     b, which never served the user, loads the same snapshot and ``GET /api/portfolio``."""
     a = await make_node()
-    alice = a.add_user("alice").user_id
-    cookie = await a.login("alice")
-    watcher = await a.connect(cookie)
-    await watcher.subscribe(*ALL)
-    await watcher.expect("snapshot")
-    for event in day_of_events(alice):
-        a.publish(event)
-    while (msg := await watcher.recv()) is None or "t3" not in ujson.dumps(msg.get("data")):
-        pass
+    alice, cookie, watcher = await served_a_morning(a)
     redis_server.restart()  # empty: no offset, no state, no history
     a.publish(trade(alice, "t4", at=later(20)))  # the first event after: a fresh offset
     seen_t4 = put_back = False  # a puts back at its reconnect or at t4's jump: its socket gets a snapshot
@@ -182,15 +189,7 @@ async def test_after_redis_restarted_empty_a_user_with_no_events_since_is_put_ba
     served an empty portfolio until her next event, and c kept building on it afterwards."""
     a = await make_node()
     c = await make_node()
-    alice = a.add_user("alice").user_id
-    cookie = await a.login("alice")
-    watcher = await a.connect(cookie)
-    await watcher.subscribe(*ALL)
-    await watcher.expect("snapshot")
-    for event in day_of_events(alice):
-        a.publish(event)
-    while (msg := await watcher.recv()) is None or "t3" not in ujson.dumps(msg.get("data")):
-        pass
+    alice, cookie, watcher = await served_a_morning(a)
     seq_before, whole = await rest_of(a, cookie)
     assert len(whole["trades"]) == 3 and len(whole["orders"]) == 3 and whole["account"]
 
