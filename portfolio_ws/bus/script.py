@@ -38,7 +38,7 @@ end
 if ARGV[7] ~= '' then redis.call('SET', KEYS[4], ARGV[7], 'EX', """ + str(POSITION_KEEP_SECONDS) + """) end
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('SET', KEYS[1], ARGV[2])
-  redis.call('HSET', KEYS[5], 'r', '1')  -- a fresh offset: the state holds only what follows (RESTORE_LUA)
+  redis.call('HSET', KEYS[5], 'r', ARGV[2])  -- numbered afresh above it: the state holds only what follows (RESTORE_LUA)
 end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-1', 'e', ARGV[1], 't', ARGV[6])
@@ -107,28 +107,33 @@ end
 # expired while the node still served the user), as a sync (``SYNC_LUA``) at a new offset: every node
 # following the user replaces its state with it and its sockets get a snapshot, and a node that
 # loads the user afterwards gets the whole state. Redis has lost the user when its offset is gone
-# (nothing published since), or when the state is marked ``r`` by PUBLISH_LUA (started on a fresh
-# offset: it holds only the events published since). The node writes only at the very offset
-# Redis is at (it has applied everything published since), and a later put-back replaces an
-# earlier one only from a further offset before the loss (``f``, kept in the state hash) and with
-# nothing published in between: the furthest state wins, and no offset is ever used twice.
+# (nothing published since), or when the state is marked ``r`` by PUBLISH_LUA (numbered afresh above
+# the offset ``r``: it holds only the events published since). The node writes only at the very
+# offset Redis is at (it has applied everything published since), only a state it held from before
+# the loss (its offset before the loss below ``r``: a node that loaded the user after the loss, from
+# the events since alone, and then missed one, must not put that partial state back over the whole
+# one), and a later put-back replaces an earlier one only from a further offset before the loss
+# (``f``; ``r`` and ``f`` kept in the state hash until a platform's sync) and with nothing published
+# in between: the furthest state wins, and no offset is ever used twice.
 # KEYS: seq, recovery, state, trades. ARGV: the node's offset, the offset it held before the loss,
 # the seq base (publish time in ms), max events, max age, channel, publish time, the seconds kept
 # (0: until deleted), the sync's JSON, the number of events, then per event: its JSON, kind, field,
 # day, flag. Returns the new offset; 0 when Redis holds the whole state (nothing lost, or put back
 # from as far), -1 when Redis is at another offset (events on their way to the node: try again).
 RESTORE_LUA = """
-local cur = redis.call('GET', KEYS[1])
+local cur, fresh = redis.call('GET', KEYS[1]), nil
 if cur then
   if cur ~= ARGV[1] then return -1 end
-  if redis.call('HGET', KEYS[3], 'r') ~= '1' then
-    local from = redis.call('HGET', KEYS[3], 'f')
-    if not from or tonumber(from) >= tonumber(ARGV[2]) then return 0 end
-  end
-elseif tonumber(ARGV[3]) > tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], ARGV[3])
+  fresh = redis.call('HGET', KEYS[3], 'r')
+  if not fresh then return 0 end
+  if fresh == '1' then fresh = cur end  -- the mark of an earlier build: where it started is unknown
+  if tonumber(ARGV[2]) >= tonumber(fresh) then return 0 end
+  local from = redis.call('HGET', KEYS[3], 'f')
+  if from and tonumber(from) >= tonumber(ARGV[2]) then return 0 end
 else
-  redis.call('SET', KEYS[1], ARGV[1])
+  fresh = ARGV[1]
+  if tonumber(ARGV[3]) > tonumber(fresh) then fresh = ARGV[3] end
+  redis.call('SET', KEYS[1], fresh)
 end
 local seq = redis.call('INCR', KEYS[1])
 local sk, tk = KEYS[3], KEYS[4]
@@ -136,5 +141,5 @@ redis.call('DEL', KEYS[2], sk, tk)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], seq .. '-1', 's', ARGV[9], 't', ARGV[7])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 redis.call('SPUBLISH', ARGV[6], seq .. ' ' .. ARGV[9])
-""" + apply_events(10) + """redis.call('HSET', sk, 'f', ARGV[2])
+""" + apply_events(10) + """redis.call('HSET', sk, 'f', ARGV[2], 'r', fresh)
 """ + keep_state(8) + "return seq\n"

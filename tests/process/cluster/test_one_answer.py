@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+import redis.asyncio as aioredis
 import ujson
 
+from portfolio_ws.bus import redis as redis_bus
 from portfolio_ws.core.events import Event
 from tests.builders import account, later, order, position, trade
 from tests.buses import bus_until
@@ -213,3 +216,52 @@ async def test_after_redis_restarted_empty_a_user_with_no_events_since_is_put_ba
     assert await rest_of(b, cookie) == await rest_of(c, cookie) == await rest_of(a, cookie)
     assert (await rest_of(a, cookie))[0] == put_back["seq"] + 1
     assert b.bus.counters["restored"] == c.bus.counters["restored"] == 0  # type: ignore[attr-defined]
+
+
+async def served_all(node: Node, user: str, cookie: str) -> Client:
+    """A socket of ``user`` on ``node`` once it took in ``day_of_events`` (published there)."""
+    watcher = await node.connect(cookie)
+    await watcher.subscribe(*ALL)
+    await watcher.expect("snapshot")
+    for event in day_of_events(user):
+        node.publish(event)
+    while (msg := await watcher.recv()) is None or "101250.75" not in ujson.dumps(msg.get("data")):
+        pass  # the last event's equity: nothing more is on its way
+    return watcher
+
+
+async def test_after_redis_restarted_empty_a_node_that_loaded_the_user_meanwhile_is_made_whole(
+        io_loop: Any, make_node: NodeFactory, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Node c loads the user after Redis restarted empty and before node a put its state back: it
+    loads what Redis holds (nothing), then takes a's put-back like a sync - its socket gets the
+    whole snapshot - and the next event; both answer alike at the same seq."""
+    monkeypatch.setattr(redis_bus, "BACKOFF_FIRST", 1.0)  # a comes back a second after the restart
+    a, c = await make_node(), await make_node()
+    alice = a.add_user("alice").user_id
+    cookie = await a.login("alice")
+    watcher = await served_all(a, alice, cookie)
+    seq_before, whole = await rest_of(a, cookie)
+    redis_server.restart()  # empty; c loads the user at once, a puts it back on reconnecting
+    on_c = await c.connect(cookie)
+    await on_c.subscribe(*ALL)
+    first = await on_c.expect("snapshot")
+    assert first["data"]["orders"] == [], "c loaded the user after a put it back: not the window"
+    seqs, pushed = [first["seq"]], []
+    a.publish(trade(alice, "t4", at=later(20)))
+    await bus_until(a.bus, lambda: a.bus.counters["restored"] == 1 and a.bus.counters["published"] == 13)  # type: ignore[arg-type, attr-defined]
+    raw = aioredis.Redis.from_url(redis_server.url)
+    last = int(await raw.get(a.bus.seq_key(alice)))  # type: ignore[arg-type, attr-defined]
+    await raw.aclose()
+    await until_taken_in(watcher, last)
+    while seqs[-1] < last:
+        msg = await on_c.recv()
+        assert msg is not None, "closed"
+        seqs.append(msg.get("seq", seqs[-1]))
+        if msg["type"] == "snapshot":
+            pushed.append(msg["data"])
+    assert seqs == sorted(seqs) and seqs[-1] == last > seq_before
+    seq_a, snap_a = await rest_of(a, cookie)
+    assert seq_a == last and len(snap_a["trades"]) == 4 and snap_a["orders"] == whole["orders"]
+    assert pushed and pushed[0]["orders"] == whole["orders"]  # c's socket: the whole state, unasked
+    assert await rest_of(c, cookie) == (seq_a, snap_a)
+    assert (await snapshot_of(c, cookie))[:2] == (await snapshot_of(a, cookie))[:2] == (seq_a, snap_a)

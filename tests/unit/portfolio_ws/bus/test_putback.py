@@ -4,6 +4,7 @@ offset, and no offset is used twice."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from portfolio_ws.bus.redis import RedisBus
@@ -50,4 +51,40 @@ async def test_the_further_state_wins_when_two_nodes_put_back(io_loop: Any, redi
         assert (await c.load_user("alice")).state.snapshot(ALL) == whole.snapshot(ALL)
     finally:
         for bus in (a, b, c):
+            await bus.close()
+
+
+async def test_a_node_that_loaded_the_user_after_the_loss_never_puts_its_partial_state_back(
+        io_loop: Any, redis_server: RedisServer) -> None:
+    """Node c took alice in after Redis lost her (from the event since alone) and then saw a jump in
+    her offsets (a missed event, a reconnect): it must not put that partial state back, neither
+    before node a, which held her whole state, puts back, nor over a's put-back when it arrives."""
+    whole = state_of(position("alice", "AAPL", qty="100", at=later(1)), trade("alice", "t1", at=later(2)))
+    since = trade("alice", "t2", at=later(3))
+    a, c = RedisBus(redis_server.url, node_id="a"), RedisBus(redis_server.url, node_id="c")
+    partial = state_of(since)
+    held = {"c": (0, partial)}
+    c.hold_states(lambda user: held.get("c"))
+    c.subscribe_numbered(lambda event, seq: held.__setitem__("c", (seq or 0, partial)))
+    c.subscribe_syncs(lambda sync, seq: held.__setitem__("c", (seq or 0, sync.state(held["c"][1]))))
+    for bus in (a, c):
+        await bus.start()
+    try:
+        await c.follow("alice")
+        c.publish(since)  # the first event after the loss: numbered afresh
+        await bus_until(c, lambda: c.counters["delivered"] == 1)
+        fresh = held["c"][0]
+        assert await c._restore("alice", fresh, state_events(partial), fresh) == 0  # before a's put-back
+        c.may_have_lost("alice", fresh)  # c would put back again when a's put-back reaches it
+        whole.apply(since)
+        put_back = await a._restore("alice", fresh, state_events(whole), 100)  # a held offset 100 before
+        assert put_back == fresh + 1
+        await bus_until(c, lambda: c.counters["delivered"] == 2)
+        await asyncio.gather(*c._tasks[2:])  # c's try over a's put-back, if it made one
+        assert await c._restore("alice", put_back, state_events(partial), fresh) == 0
+        snapshot = await a.load_user("alice")
+        assert (snapshot.seq, snapshot.state.snapshot(ALL)) == (put_back, whole.snapshot(ALL))
+        assert c.counters["restored"] == 0 and held["c"][1].snapshot(ALL) == whole.snapshot(ALL)
+    finally:
+        for bus in (a, c):
             await bus.close()
