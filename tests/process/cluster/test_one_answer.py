@@ -142,8 +142,8 @@ async def served_a_morning(node: Node) -> tuple[str, str, Client]:
     await watcher.expect("snapshot")
     for event in day_of_events(alice):
         node.publish(event)
-    while (msg := await watcher.recv()) is None or "t3" not in ujson.dumps(msg.get("data")):
-        pass
+    while (msg := await watcher.recv()) is None or "101250.75" not in ujson.dumps(msg.get("data")):
+        pass  # the last event's equity (t3 came one event before it): nothing more is on its way
     return alice, cookie, watcher
 
 
@@ -218,18 +218,6 @@ async def test_after_redis_restarted_empty_a_user_with_no_events_since_is_put_ba
     assert b.bus.counters["restored"] == c.bus.counters["restored"] == 0  # type: ignore[attr-defined]
 
 
-async def served_all(node: Node, user: str, cookie: str) -> Client:
-    """A socket of ``user`` on ``node`` once it took in ``day_of_events`` (published there)."""
-    watcher = await node.connect(cookie)
-    await watcher.subscribe(*ALL)
-    await watcher.expect("snapshot")
-    for event in day_of_events(user):
-        node.publish(event)
-    while (msg := await watcher.recv()) is None or "101250.75" not in ujson.dumps(msg.get("data")):
-        pass  # the last event's equity: nothing more is on its way
-    return watcher
-
-
 async def test_after_redis_restarted_empty_a_node_that_loaded_the_user_meanwhile_is_made_whole(
         io_loop: Any, make_node: NodeFactory, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """Node c loads the user after Redis restarted empty and before node a put its state back: it
@@ -237,9 +225,7 @@ async def test_after_redis_restarted_empty_a_node_that_loaded_the_user_meanwhile
     whole snapshot - and the next event; both answer alike at the same seq."""
     monkeypatch.setattr(redis_bus, "BACKOFF_FIRST", 1.0)  # a comes back a second after the restart
     a, c = await make_node(), await make_node()
-    alice = a.add_user("alice").user_id
-    cookie = await a.login("alice")
-    watcher = await served_all(a, alice, cookie)
+    alice, cookie, watcher = await served_a_morning(a)
     seq_before, whole = await rest_of(a, cookie)
     redis_server.restart()  # empty; c loads the user at once, a puts it back on reconnecting
     on_c = await c.connect(cookie)
