@@ -8,12 +8,21 @@ since its start, so a restarted node's totals start again from zero. A killed no
 its field: every node, as it writes its own, deletes the fields whose figures are older than
 ``STALE_AFTER_SECONDS`` (one script, so a field rewritten meanwhile is never deleted), so the hash
 holds the live nodes and those dead for less than the bound plus one period (issue 14).
+
+A node id is one live node's: a second node started under an id still in use (an operator's
+copy-paste; the trial ran two feed leaders and double intake with no word said) is found here,
+since each write reads back the field it replaces. A field that changed since this node's last
+write was written by another live process under the same id (a dead one writes nothing: a node
+restarted under its id after a crash is not one). The one started later stops with a clear error
+(``duplicate``: ``serve`` exits 2 naming ``cluster.node_id``); the other logs it and goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import uuid
 from typing import Any, Callable
 
 import redis.asyncio as aioredis
@@ -33,8 +42,10 @@ SUMMED = ("activeConnections", "totalMessagesDelivered", "totalEventsEmitted", "
 
 # KEYS[1] the nodes hash; ARGV: this node's id, its summary, now (s), the stale bound (s). Writes
 # this node's field and deletes the others reported before now - bound, judged by this node's clock
-# as ``read`` judges them. A field that is not a summary (no ``reportedAt``) is left alone.
+# as ``read`` judges them. A field that is not a summary (no ``reportedAt``) is left alone. Returns
+# how many went, and the value this node's field held before (false: none).
 PUBLISH_LUA = """
+local before = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local oldest = tonumber(ARGV[3]) - tonumber(ARGV[4])
 local fields = redis.call('HGETALL', KEYS[1])
@@ -47,7 +58,12 @@ for i = 1, #fields, 2 do
     pruned = pruned + 1
   end
 end
-return pruned
+return {pruned, before}
+"""
+
+
+FORGET_LUA = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
 """
 
 
@@ -71,6 +87,12 @@ class ClusterStats:
         self.key = key(prefix, "nodes")
         self.report = report
         self.clock = clock
+        self.run = uuid.uuid4().hex[:12]  # this process's run of the node id
+        self.started_at = clock()
+        self._written: str | None = None  # the field as this node last wrote it
+        self.duplicate: str | None = None  # set when this node must stop: its id is another live node's
+        self.on_duplicate: Callable[[], None] = lambda: None
+        self._warned = False
         self._redis: aioredis.Redis = request_client(url)
         self._publish = self._redis.register_script(PUBLISH_LUA)
         self._task: asyncio.Task[None] | None = None
@@ -78,9 +100,31 @@ class ClusterStats:
     async def publish(self) -> int:
         """Write this node's summary; delete dead nodes' (stale) ones. Returns how many went."""
         now = self.clock()
-        pruned = await self._publish(keys=[self.key], args=[  # type: ignore[misc]
-            self.node_id, ujson.dumps(summary(self.report(), now)), repr(now), STALE_AFTER_SECONDS])
+        text = ujson.dumps({**summary(self.report(), now), "run": self.run, "startedAt": round(self.started_at, 3)})
+        pruned, before = await self._publish(keys=[self.key], args=[  # type: ignore[misc]
+            self.node_id, text, repr(now), STALE_AFTER_SECONDS])
+        if self._written is not None and before is not None and before != self._written:
+            self._another(before)
+        self._written = text
         return int(pruned)
+
+    def _another(self, text: str) -> None:
+        """Another live process wrote this node's field since this one did: the later started stops."""
+        try:
+            other = ujson.loads(text)
+            theirs = (float(other["startedAt"]), str(other["run"]))
+        except (ValueError, KeyError, TypeError):  # a node of an older release: it was there first
+            other, theirs = {}, (float("-inf"), "")
+        who = f"pid {other.get('pid', '?')}" if isinstance(other, dict) else "another process"
+        if (self.started_at, self.run) > theirs:
+            self.duplicate = (f"{self.node_id} is in use by another live node ({who}, started earlier): every "
+                              f"node needs its own id; this one (pid {os.getpid()}) stopped")
+            log.error("cluster: node id %s", self.duplicate)
+            self.on_duplicate()
+        elif not self._warned:
+            self._warned = True
+            log.warning("cluster: node id %s is also used by a node started later (%s); that one stops",
+                        self.node_id, who)
 
     async def _loop(self) -> None:
         while True:
@@ -118,7 +162,8 @@ class ClusterStats:
         if self._task is not None:
             self._task.cancel()
         try:
-            await self._redis.hdel(self.key, self.node_id)
+            if self._written is not None:  # only if still this node's: never a live namesake's
+                await self._redis.eval(FORGET_LUA, 1, self.key, self.node_id, self._written)  # type: ignore[misc]
         except (RedisError, OSError):
             pass
         await self._redis.aclose()

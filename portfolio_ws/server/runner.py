@@ -173,6 +173,8 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStoreBase], F
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if service.cluster_stats is not None:  # its id is another live node's: stop, and say so (exit 2)
+        service.cluster_stats.on_duplicate = stop.set
     url = f"{'https' if tls else 'http'}://{settings.server.host}:{settings.server.port}"
     log.info("portfolio-ws listening on %s (feed: %s, streaming %s, loop: %s)", url, feed.source,
              "enabled" if settings.streaming.enabled else "disabled", type(loop).__module__.split(".")[0])
@@ -193,3 +195,5 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStoreBase], F
     await bus.close()
     await users.aclose()
     log.info("stopped")
+    if service.cluster_stats is not None and service.cluster_stats.duplicate:
+        raise ConfigError("cluster.node_id", service.cluster_stats.duplicate)

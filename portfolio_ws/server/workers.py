@@ -9,8 +9,9 @@ Rules:
 - SIGINT/SIGTERM go to every worker (each flushes and closes its clients 1001); the supervisor
   exits 0 when all of them did, within ``server.drain_seconds`` plus a margin, killing stragglers.
 - A worker that dies is started again after a short pause; one that exits with an error of its own
-  within ``EARLY_EXIT_SECONDS`` of its start (a bad setting, a busy port) stops the whole group with
-  its code (a worker killed by a signal is a crash, and is restarted whenever it happens).
+  within ``EARLY_EXIT_SECONDS`` of its start (a bad setting, a busy port), or with 2 at any time (a
+  setting refused: its node id found to be another live node's), stops the whole group with its code
+  (a worker killed by a signal is a crash, and is restarted whenever it happens).
 """
 
 from __future__ import annotations
@@ -88,8 +89,9 @@ class Supervisor:
                 code = worker.proc.poll()
                 if code is None or self.stopping:
                     continue
-                if code > 0 and time.monotonic() - worker.started < EARLY_EXIT_SECONDS:
-                    log.error("worker %d exited %d at start; stopping every worker", index, code)
+                if code == 2 or code > 0 and time.monotonic() - worker.started < EARLY_EXIT_SECONDS:
+                    log.error("worker %d exited %d (%s); stopping every worker", index, code,
+                              "a setting refused" if code == 2 else "at start")
                     self.stop(signal.SIGTERM)
                     self.wait()
                     return code or 1

@@ -50,3 +50,41 @@ async def test_a_dead_nodes_figures_are_deleted_by_a_live_node_and_the_live_ones
     finally:
         for stats in (dead, quiet, live):
             await stats.close()
+
+
+async def test_a_second_live_node_under_one_id_is_told_to_stop_and_a_restart_after_a_crash_is_not(
+        redis_server: RedisServer) -> None:
+    """An operator started a node under an id a live node had (the trial: two feed leaders and
+    double intake, no word said). Each write reads back the field it replaces: the field changed
+    since this node's last write means another live process writes it; the later started stops."""
+    clock = [NOW]
+    first = node(redis_server, "node-1", clock)
+    clock[0] += 30
+    second = node(redis_server, "node-1", clock)          # started later, same id
+    stopped: list[str] = []
+    second.on_duplicate = lambda: stopped.append("second")
+    first.on_duplicate = lambda: stopped.append("first")
+    try:
+        await first.publish()
+        await second.publish()   # its first write: a dead predecessor's field looks the same, so no verdict
+        assert stopped == [] and second.duplicate is None
+        await first.publish()    # first sees someone else wrote its field: it was there first, goes on
+        assert stopped == [] and first.duplicate is None
+        await second.publish()   # second sees the same: it started later, so it stops
+        assert stopped == ["second"]
+        assert second.duplicate is not None and second.duplicate.startswith(
+            "node-1 is in use by another live node (pid 1, started earlier): every node needs its own id")
+        await first.publish()
+        await second.close()     # its close leaves the live node's field alone
+        assert await fields(redis_server) == {"node-1"}
+        assert stopped == ["second"] and first.duplicate is None
+
+        clock[0] += 30
+        restarted = node(redis_server, "node-1", clock)   # first "crashed" (no more writes); a new run of it
+        restarted.on_duplicate = lambda: stopped.append("restarted")
+        for _ in range(3):
+            await restarted.publish()
+        assert stopped == ["second"] and restarted.duplicate is None
+        await restarted.close()
+    finally:
+        await first.close()
