@@ -86,6 +86,7 @@ class RedisBus(RedisPositions, PutBack, Watched, EventBus):
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self._closing = False
+        self.last_error: BaseException | None = None  # the subscription's last failure (start's error)
         # Every event not passed on is counted under its reason: "dropped" (queue overflow while
         # Redis was down), "deduplicated" (a publish whose marker existed: a retry that had run),
         # "duplicates" (an offset at or below the last delivered here), "invalid" (not an event).
@@ -307,7 +308,7 @@ class RedisBus(RedisPositions, PutBack, Watched, EventBus):
             except (RedisError, OSError) as exc:
                 if self.subscriber_connected:
                     log.warning("redis bus: subscription lost (%s); reconnecting with backoff", exc)
-                self.subscriber_connected = False
+                self.subscriber_connected, self.last_error = False, exc
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
             finally:

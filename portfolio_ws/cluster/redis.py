@@ -10,6 +10,8 @@ them with ``MaxConnectionsError`` ("Too many connections"), which dropped half t
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -17,6 +19,20 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 MAX_CONNECTIONS = 64
 WAIT_SECONDS = 5.0
+
+
+def redacted(url: str) -> str:
+    """A Redis URL without its password (nor its query, which may carry one), for messages and logs."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def retry_once() -> dict[str, object]:

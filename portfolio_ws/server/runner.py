@@ -85,6 +85,7 @@ async def build_shared(settings: Settings) -> tuple[EventBus, SessionStore]:
     if not cluster.redis_url:
         return InMemoryBus(), sessions
     from ..bus.redis import RedisBus
+    from ..cluster.redis import redacted
 
     bus = RedisBus(cluster.redis_url, prefix=cluster.key_prefix, node_id=cluster.node_id,
                    max_events=settings.recovery.max_events, max_age_seconds=settings.recovery.max_age_seconds,
@@ -94,7 +95,8 @@ async def build_shared(settings: Settings) -> tuple[EventBus, SessionStore]:
     except (OSError, asyncio.TimeoutError) as exc:
         await bus.close(drain_seconds=0)
         await sessions.close()
-        raise ConfigError("cluster.redis_url", f"cannot reach Redis at {cluster.redis_url}: {exc!r}") from None
+        why = bus.last_error or exc  # a refused port retries until start's timeout: say what it was
+        raise ConfigError("cluster.redis_url", f"cannot reach Redis at {redacted(cluster.redis_url)}: {why}") from None
     return bus, sessions
 
 

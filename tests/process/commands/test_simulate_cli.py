@@ -51,3 +51,19 @@ def test_alpaca_feed_with_every_account_unset_refuses(tmp_path: Path) -> None:
     assert done.stdout == ""
     assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
     assert done.stderr.startswith("Error: invalid setting alpaca.accounts: no account has its key variables set")
+
+
+def test_a_redis_nobody_listens_on_stops_serve_with_the_reason_and_no_password(tmp_path: Path) -> None:
+    """An operator's trial got 'TimeoutError()' for a refused port, and the message printed the
+    whole URL, password included."""
+    from tests.procs import free_port
+
+    port = free_port()
+    done = run(tmp_path, "serve", "--port", "1",
+               PORTFOLIO_WS_CLUSTER_REDIS_URL=f"redis://:s3cret-pw@127.0.0.1:{port}/0")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
+    assert done.stderr.startswith(f"Error: invalid setting cluster.redis_url: cannot reach Redis at "
+                                  f"redis://127.0.0.1:{port}/0: "), done.stderr
+    assert f"Error 111 connecting to 127.0.0.1:{port}" in done.stderr  # ECONNREFUSED, not a bare timeout
+    assert "s3cret-pw" not in done.stderr + done.stdout
