@@ -165,7 +165,7 @@ async def one_run(port: int, pid: int, url: str, key: str, sessions: list[tuple[
     finally:
         sockets.close()
         await redis.aclose()
-    result["http"] = await http_run(port, key, sessions, args.events, args.batch, run)
+    result["http"] = await http_run([port], key, sessions, args.events, args.batch, run, 0, 0)  # clean items, as XADDed
     return result
 
 
