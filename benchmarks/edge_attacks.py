@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.rawhttp import closed_by_server  # noqa: E402  (what the server sends until it closes)
 
 PASSWORD = "attack-test-password"
 LOGIN_BODY = b'{"username": "%s", "password": "%s"}'
@@ -38,17 +39,6 @@ PAUSE_WORDS = ("accepting paused", "still at the file limit", "accepting again")
 
 
 # --- small raw clients -----------------------------------------------------------------------------
-async def read_to_close(reader: asyncio.StreamReader, within: float) -> bytes:
-    """What the server sends until it closes; TimeoutError when it doesn't within ``within``."""
-    data = b""
-    deadline = time.monotonic() + within
-    while True:
-        chunk = await asyncio.wait_for(reader.read(65536), max(0.01, deadline - time.monotonic()))
-        if not chunk:
-            return data
-        data += chunk
-
-
 # The real user's address: not the attacker's (127.0.0.1), as on a real network.
 USER_ADDRESS = ("127.0.0.2", 0)
 
@@ -62,7 +52,7 @@ async def login_seconds(port: int, username: str, password: str = PASSWORD, time
     try:
         writer.write(b"POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
                      b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (port, len(body), body))
-        answer = await read_to_close(reader, max(0.1, timeout - (time.monotonic() - started)))
+        answer = await closed_by_server(reader, max(0.1, timeout - (time.monotonic() - started)))
     finally:
         writer.close()
     if not answer.startswith(b"HTTP/1.1 200"):
@@ -77,7 +67,7 @@ async def health_seconds(port: int, timeout: float = 5.0) -> float:
                                             timeout)
     try:
         writer.write(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        answer = await read_to_close(reader, timeout)
+        answer = await closed_by_server(reader, timeout)
     finally:
         writer.close()
     if not answer.startswith(b"HTTP/1.1 200"):
@@ -128,7 +118,7 @@ async def idle_attack(port: int, username: str, connections: int = 2000, within:
 
     async def closed_after(start: float, reader: asyncio.StreamReader) -> float:
         try:
-            await read_to_close(reader, within - (time.monotonic() - start))
+            await closed_by_server(reader, within - (time.monotonic() - start))
         except asyncio.TimeoutError:
             return float("inf")
         except ConnectionError:
