@@ -285,6 +285,10 @@ class LeaderFeed(Feed):
         if self._task is not None:
             self._task.cancel()
 
+    # False when this node stops because its id is another live node's (cluster/stats.py): the lock
+    # under that id is the live node's, not this one's to hand over.
+    hand_over = True
+
     async def stop(self) -> None:
         """Stop the feed and hand the lock over at once (a crash leaves it to the TTL)."""
         self._stopping.set()
@@ -296,7 +300,8 @@ class LeaderFeed(Feed):
             await self.feed.stop()
             self.leading = False
         try:
-            await self._release(keys=[self.key, self.released_key], args=[self.node_id, int(self.ttl * 1000)])
+            if self.hand_over:
+                await self._release(keys=[self.key, self.released_key], args=[self.node_id, int(self.ttl * 1000)])
         except (RedisError, OSError):
             pass
         await self._redis.aclose()

@@ -176,7 +176,12 @@ async def serve(settings: Settings, *, feed_factory: Callable[[UserStoreBase], F
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if service.cluster_stats is not None:  # its id is another live node's: stop, and say so (exit 2)
-        service.cluster_stats.on_duplicate = stop.set
+        def duplicate() -> None:
+            if isinstance(feed, LeaderFeed):
+                feed.hand_over = False  # the lock under this id is the live node's
+            stop.set()
+
+        service.cluster_stats.on_duplicate = duplicate
     url = f"{'https' if tls else 'http'}://{settings.server.host}:{settings.server.port}"
     log.info("portfolio-ws listening on %s (feed: %s, streaming %s, loop: %s)", url, feed.source,
              "enabled" if settings.streaming.enabled else "disabled", type(loop).__module__.split(".")[0])

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from tests.procs import serve_process  # noqa: F401  (a fixture)
 from tests.redis_server import RedisServer
@@ -28,3 +29,8 @@ async def test_a_node_started_under_a_live_nodes_id_stops_with_exit_2(serve_proc
     assert "Error: invalid setting cluster.node_id: node-1 is in use by another live node" in log, log
     assert (await first.fetch("/api/health")).code == 200  # the first goes on
     assert "is also used by a node started later" in first.log.read_text()
+    client = aioredis.from_url(redis_server.url, decode_responses=True)
+    try:  # the second's stop leaves the feed lock under node-1 alone: it is the first's
+        assert await client.get("pws:feed-leader") == "node-1"
+    finally:
+        await client.aclose()
