@@ -177,6 +177,8 @@ class SimulatorFeed(Feed):
         if user_id in self._user_ids:
             return
         self._user_ids.append(user_id)
+        if self._market is not None and user_id in self._market.all_users:
+            return  # the market has the user already (a join a former leader recorded: re-run, or due)
         if self._keeper is not None and self._sim is not None:  # recorded in the market first
             self._newcomers.append(user_id)
         elif self._sim is not None:
@@ -198,6 +200,18 @@ class SimulatorFeed(Feed):
         self._behind = self._sim.now < target
         self._publish([event for _, event in events], now)
         return len(events)
+
+    async def _keep_market(self) -> None:
+        """Cluster mode: add the users waiting to join once caught up, and save a checkpoint when due."""
+        keeper, market, sim = self._keeper, self._market, self._sim
+        if keeper is None or market is None or sim is None:
+            return
+        if self._newcomers and not self._behind and not self._joins:
+            await self._join_newcomers(keeper, market, sim)
+        if keeper.due(self._clock()):
+            assert self._bus is not None
+            await keeper.save(market, Checkpoint(market.market_id, self._ordinal, dict(self._last_of), sim,
+                                                 self._ahead, self._ahead_to), self._bus, self._clock())
 
     def _rejoin(self, now: float) -> int:
         """Re-run a recorded join: the market fully up to its time, then the user added."""
@@ -260,12 +274,10 @@ class SimulatorFeed(Feed):
                 self._error = f"{type(exc).__name__}: {exc}"
                 self._failures += 1
                 log.exception("simulator step failed")
-            keeper, market, sim = self._keeper, self._market, self._sim
-            if keeper is not None and market is not None and sim is not None and self._newcomers \
-                    and not self._behind and not self._joins:
-                await self._join_newcomers(keeper, market, sim)
-            if keeper is not None and market is not None and sim is not None and keeper.due(self._clock()):
-                assert self._bus is not None
-                await keeper.save(market, Checkpoint(market.market_id, self._ordinal, dict(self._last_of), sim,
-                                                     self._ahead, self._ahead_to), self._bus, self._clock())
+            try:
+                await self._keep_market()
+            except Exception as exc:  # a join or a save that failed is tried again next turn; never the end
+                self._error = f"{type(exc).__name__}: {exc}"
+                self._failures += 1
+                log.exception("simulator: keeping the market failed")
             await asyncio.sleep(0 if self._behind else interval)

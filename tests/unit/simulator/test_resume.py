@@ -323,6 +323,42 @@ async def test_a_user_added_later_joins_the_market_and_a_successor_re_runs_the_j
         await watcher.close()
 
 
+@pytest.mark.slow
+async def test_a_successor_told_of_a_user_the_market_has_already_goes_on(io_loop: Any,
+                                                                          redis_server: RedisServer) -> None:
+    """A node started before carol was added takes the feed over: its poll of the users table then
+    finds her, but the market had her join recorded and re-ran it. The second trial saw the feed add
+    her twice, its task die on "already simulated" and every user's stream stop, health offline."""
+    clock = FakeClock(ny("2025-03-03 10:00"))
+    state = MemoryState()
+    watcher, received = await watching(redis_server.url, [*USERS, "carol"])
+    feeds: list[tuple[SimulatorFeed, RedisBus]] = []
+
+    async def run(users: list[str], seconds: int, added: str = "") -> SimulatorFeed:
+        feed, bus = await leading(redis_server.url, f"node-{len(feeds)}", state, clock, users)
+        feeds.append((feed, bus))
+        if added:
+            feed.add_user(added)  # what the feed's poll of the users table does
+        await advance(clock, feed, bus, Market.decode(state.records["market"]), seconds)
+        return feed
+
+    try:
+        first = await run(USERS, 10, added="carol")
+        assert [user for _, _, user in Market.decode(state.records["market"]).joins] == ["carol"]
+        await first.stop()
+        second = await run(USERS, 10, added="carol")  # its list predates her; the market has her
+        assert second.health().connected and "lastError" not in second.health().details
+        assert [user.user_id for user in second.simulation.users].count("carol") == 1  # type: ignore[union-attr]
+        expected = reference(Market.decode(state.records["market"]), clock.now)
+        await received.until(len(expected))
+        assert [to_dict(e) for e in received.events] == expected  # nothing twice, nothing missing
+    finally:
+        for feed, bus in feeds:
+            await feed.stop()
+            await bus.close()
+        await watcher.close()
+
+
 @pytest.mark.slow  # over 0.5 s: outside the quick selection (README)
 def test_a_checkpoint_with_open_orders_and_positions_reads_back_with_their_statuses_and_sides() -> None:
     # Order statuses and sides are constants' str-Enums (issue 12): they read back as those enums.
