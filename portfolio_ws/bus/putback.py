@@ -33,6 +33,9 @@ from .state import state_args, state_events
 
 log = logging.getLogger("portfolio_ws.bus.redis")
 
+FAILED = -2                      # ``_restore``: Redis did not answer
+RETRY_FIRST, RETRY_MAX = 0.5, 30.0  # seconds before a failed put-back is tried again, doubling
+
 
 class PutBack(BusKeys):
     _last: dict[str, int]
@@ -52,6 +55,7 @@ class PutBack(BusKeys):
         self._held_state: Callable[[str], tuple[int, PortfolioState] | None] = lambda user_id: None
         self._restoring: dict[str, int] = {}
         self._putting: set[str] = set()
+        self._put_back_tries: dict[str, int] = {}  # user -> put-backs Redis failed in a row
 
     def hold_states(self, held: Callable[[str], tuple[int, PortfolioState] | None]) -> None:
         """``held(user)``: the state this node holds for the user and its offset (None: none), so
@@ -88,6 +92,13 @@ class PutBack(BusKeys):
             written = await self._restore(user_id, held[0], state_events(held[1]), origin)
         finally:
             self._putting.discard(user_id)
+        if written == FAILED:  # Redis not answering (e.g. a connection the restart broke): again soon,
+            tries = self._put_back_tries[user_id] = self._put_back_tries.get(user_id, 0) + 1  # not at an event
+            if not self._closing:                    # that may never come (a user with no events since)
+                asyncio.get_running_loop().call_later(min(RETRY_FIRST * 2 ** (tries - 1), RETRY_MAX),
+                                                      self.put_back_soon, user_id)
+            return
+        self._put_back_tries.pop(user_id, None)
         if written != -1:
             self._restoring.pop(user_id, None)
 
@@ -106,7 +117,7 @@ class PutBack(BusKeys):
         return lambda seq: self._spawn(self._restore(sync.user_id, seq, events, mine))
 
     async def _restore(self, user_id: str, seq: int, events: list[Event], origin: int) -> int:
-        """Run ``RESTORE_LUA``; its answer (-1 on a Redis error: tried again at the next event)."""
+        """Run ``RESTORE_LUA``; its answer, or ``FAILED`` when Redis did not answer."""
         sync = Sync(user_id, tuple(events), False, origin)
         args: list[Any] = [str(seq), str(origin), str(int(self.clock() * 1000)), self.max_events,
                            max(1, int(self.max_age)), self.user_channel(user_id), repr(self.clock()),
@@ -118,8 +129,8 @@ class PutBack(BusKeys):
                 keys=[self.seq_key(user_id), self.recovery_key(user_id), self.state_key(user_id),
                       self.trades_key(user_id)], args=args))
         except (RedisError, OSError) as exc:
-            log.warning("redis bus: could not put back a user's state (%s); tried again at its next event", exc)
-            return -1
+            log.warning("redis bus: could not put back a user's state (%s); tried again shortly", exc)
+            return FAILED
         if written > 0:
             self.counters["restored"] += 1
             log.info("redis bus: put back a user's state Redis had lost, at offset %d", written)

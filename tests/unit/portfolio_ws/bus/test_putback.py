@@ -5,6 +5,7 @@ offset, and no offset is used twice."""
 from __future__ import annotations
 
 import asyncio
+import asyncio
 from typing import Any
 
 from portfolio_ws.bus.redis import RedisBus
@@ -85,6 +86,29 @@ async def test_a_node_that_loaded_the_user_after_the_loss_never_puts_its_partial
         snapshot = await a.load_user("alice")
         assert (snapshot.seq, snapshot.state.snapshot(ALL)) == (put_back, whole.snapshot(ALL))
         assert c.counters["restored"] == 0 and held["c"][1].snapshot(ALL) == whole.snapshot(ALL)
+    finally:
+        for bus in (a, c):
+            await bus.close()
+
+
+async def test_a_put_back_redis_did_not_answer_is_tried_again_without_waiting_for_an_event(
+        io_loop: Any, redis_server: RedisServer) -> None:
+    """Redis restarted empty and no event since: the node's first put-back went over a connection the
+    restart had broken ("Connection closed by server") and waited for the user's next event, which
+    never came (the second trial: her state never back, another node served her an empty portfolio)."""
+    whole = state_of(position("alice", "AAPL", qty="100", at=later(1)), trade("alice", "t1", at=later(2)))
+    a, c = RedisBus(redis_server.url, node_id="a"), RedisBus(redis_server.url, node_id="c")
+    a.hold_states(lambda user: (100, whole))
+    for bus in (a, c):
+        await bus.start()
+    try:
+        await a.follow("alice")
+        a._last["alice"] = 100
+        await asyncio.gather(*(a._redis.ping() for _ in range(3)))  # pooled connections the restart breaks
+        redis_server.restart()
+        await bus_until(a, lambda: a.counters["restored"] == 1)
+        snapshot = await c.load_user("alice")
+        assert snapshot.state.snapshot(ALL) == whole.snapshot(ALL)
     finally:
         for bus in (a, c):
             await bus.close()
