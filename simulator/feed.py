@@ -48,7 +48,7 @@ class SimulatorFeed(Feed):
                  users: Callable[[], Awaitable[Iterable[str]]] | None = None) -> None:
         """``users``: every user id there is now (the users table), read every
         ``settings.user_poll_seconds`` while the feed runs: a user added meanwhile starts trading."""
-        self._user_ids = list(dict.fromkeys(user_ids))
+        self._user_ids = dict.fromkeys(user_ids)  # in order; a dict, so the users poll's lookups are O(1)
         self._users = users
         self._watch: asyncio.Task[None] | None = None
         self._users_error: str | None = None
@@ -90,11 +90,12 @@ class SimulatorFeed(Feed):
         self._bus = bus
         checkpoint: Checkpoint | None = None
         if self._keeper is not None:
-            market, checkpoint, self._resumed = await self._keeper.open(bus, self._settings, self._user_ids, now)
+            market, checkpoint, self._resumed = await self._keeper.open(bus, self._settings, list(self._user_ids), now)
             now = self._clock()
         else:
             clock = SimClock.from_settings(self._settings, now)
-            market, self._resumed = Market.new(self._settings, clock.start, now, clock.wall_clock, self._user_ids), "new market"
+            market = Market.new(self._settings, clock.start, now, clock.wall_clock, list(self._user_ids))
+            self._resumed = "new market"
         self._market = market
         if market.wall_clock:
             self._sim_clock = SimClock(market.real_start, market.real_start, 1.0, skip_closed=False, wall_clock=True)
@@ -176,7 +177,7 @@ class SimulatorFeed(Feed):
         """Simulate one more user from now on (its starting state is published at once)."""
         if user_id in self._user_ids:
             return
-        self._user_ids.append(user_id)
+        self._user_ids[user_id] = None
         if self._market is not None and user_id in self._market.all_users:
             return  # the market has the user already (a join a former leader recorded: re-run, or due)
         if self._keeper is not None and self._sim is not None:  # recorded in the market first
